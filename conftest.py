@@ -1,0 +1,8 @@
+# The suite's pytest plugins, one concern per module under fixtures/.
+pytest_plugins = [
+    "fixtures.options",
+    "fixtures.run_folder",
+    "fixtures.host_facts",
+    "fixtures.requirements",
+    "fixtures.html_report",
+]

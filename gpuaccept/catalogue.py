@@ -1,0 +1,41 @@
+"""The requirement catalogue: stable IDs, their tier and a one-line title.
+
+IDs never change meaning; a new meaning gets a new ID. Each ID is checked by exactly one acceptance test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    tier: str  # "quick" or "load"
+    title: str
+
+
+_ROWS = [
+    ("GPU-COUNT", "quick", "GPUs visible to NVML == expected"),
+    ("GPU-PCI-COUNT", "quick", "NVIDIA GPUs on the PCI bus == NVML count == expected"),
+    ("GPU-MODEL", "quick", "each GPU's name and PCI device id match the profile"),
+    ("GPU-IDENTICAL", "quick", "all GPUs report the same model and VBIOS version"),
+    ("GPU-MEMORY", "quick", "total memory per GPU fits its ECC mode and is equal across GPUs"),
+    ("GPU-PERSISTENCE", "quick", "persistence mode on, or nvidia-persistenced running"),
+    ("GPU-ECC", "quick", "no uncorrectable ECC errors"),
+    ("GPU-RETIRED", "quick", "no page retirement pending; retired pages under the limit"),
+    ("GPU-XID", "quick", "no NVRM Xid events in the kernel log since boot"),
+    ("DRV-VERSION", "quick", "NVIDIA driver within the profile window"),
+    ("DRV-KMOD-MATCH", "quick", "kernel module version == NVML (user space) version"),
+    ("DRV-KMOD-FLAVOR", "quick", "kernel module flavour fits the architecture"),
+    ("DRV-NOUVEAU", "quick", "nouveau not loaded"),
+    ("PCIE-WIDTH", "quick", "current link width == max == profile"),
+    ("PCIE-GEN", "quick", "max link generation == profile (current: informational at idle)"),
+    ("PCIE-BAR1", "quick", "BAR1 size per GPU >= profile"),
+    ("PCIE-ASPM", "quick", "ASPM state of the GPU links (advisory)"),
+    ("PCIE-TOPO", "quick", "topology between the GPUs reported and as the profile names"),
+    ("PWR-LIMIT", "quick", "enforced power limit == default limit"),
+    ("PWR-BUDGET", "quick", "GPU max power + host base load <= PSU capacity x derating"),
+]
+
+CATALOGUE: dict[str, Requirement] = {rid: Requirement(rid, tier, title) for rid, tier, title in _ROWS}

@@ -1,0 +1,106 @@
+"""DRV-* checks: driver window, kernel/user version match, module flavour, nouveau."""
+
+from __future__ import annotations
+
+from packaging.version import InvalidVersion, Version
+
+from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem
+from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.facts import HostFacts
+from gpuaccept.profile import Profile
+
+
+def _window(profile: Profile) -> str:
+    spec = profile.driver
+    upper = f" and < {spec.below_version}" if spec.below_version else ""
+    return f">= {spec.min_version}{upper} (profile driver.min_version, driver.below_version)"
+
+
+def drv_version(host: HostFacts, profile: Profile) -> Verdict:
+    version = host.driver.nvml_version or host.driver.kernel_module_version
+    if version is None:
+        problem = inventory_problem(host)
+        return problem or skipped(f"driver version not reported: {host.driver.kernel_module_missing}")
+    spec, arch = profile.driver, profile.gpus.architecture
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return failed(f"driver version {version!r} cannot be read", _window(profile), "an unusual driver build",
+                      "install a released NVIDIA driver")
+    measured = f"NVIDIA driver {version}"
+    if v < Version(spec.min_version):
+        return failed(measured, _window(profile),
+                      f"the driver is older than the serving stack needs on {arch} (current Ollama drops "
+                      "compute capability < 7 GPUs below driver 570 and falls back to the CPU)",
+                      f"install a driver in the window (for {arch}: the R580 branch, e.g. nvidia-driver-580-server) "
+                      "and reboot")
+    if spec.below_version and v >= Version(spec.below_version):
+        return failed(measured, _window(profile),
+                      f"driver branches from {spec.below_version} on do not support {arch} GPUs "
+                      "(R580 is the last branch for Maxwell, Pascal and Volta)",
+                      f"install the newest driver below {spec.below_version} (R580, supported until June 2028) "
+                      "and reboot")
+    return passed(measured, _window(profile))
+
+
+def drv_kmod_match(host: HostFacts, profile: Profile) -> Verdict:
+    driver = host.driver
+    mismatch = host.kernel.notices_of("api-mismatch")
+    expected = "the loaded kernel module and the user-space driver (NVML) at the same version"
+    cause, fix = NVML_ERRORS["LIB_RM_VERSION_MISMATCH"]
+    if host.nvml.error == "LIB_RM_VERSION_MISMATCH" or (mismatch and not host.nvml.ok):
+        detail = ""
+        if mismatch:
+            values = mismatch[-1].values
+            detail = f" (kernel log: client {values.get('client')}, kernel module {values.get('kernel')})"
+        kernel = driver.kernel_module_version or "unknown"
+        return failed(f"NVML reports a driver/library version mismatch; kernel module {kernel}{detail}",
+                      expected, cause, fix)
+    if driver.kernel_module_version is None:
+        return skipped(f"kernel module version not known: {driver.kernel_module_missing}")
+    if driver.nvml_version is None:
+        problem = inventory_problem(host)
+        return problem or skipped("user-space driver version not reported")
+    measured = f"kernel module {driver.kernel_module_version}, NVML {driver.nvml_version}"
+    if driver.kernel_module_version != driver.nvml_version:
+        return failed(measured, expected, cause, fix)
+    return passed(measured, expected)
+
+
+def drv_kmod_flavor(host: HostFacts, profile: Profile) -> Verdict:
+    want = profile.driver.kernel_module_flavor
+    unsupported = host.kernel.notices_of("open-kmod-unsupported")
+    expected = f"the {want} kernel module (profile driver.kernel_module_flavor)"
+    open_cause = (f"the open kernel module only drives GPUs with a GSP (Turing and later); "
+                  f"{profile.gpus.architecture} needs the proprietary module")
+    open_fix = ("remove the -open driver packages and install the proprietary ones "
+                "(e.g. nvidia-driver-580-server), or pick the proprietary module in the .run installer "
+                "(`-m=kernel`), then reboot")
+    if unsupported:
+        buses = ", ".join(sorted({n.bus_id or "?" for n in unsupported}))
+        return failed(f"kernel log: GPU {buses} not supported by the open nvidia.ko (no GSP)", expected,
+                      open_cause, open_fix)
+    flavor = host.driver.kernel_module_flavor
+    if flavor is None:
+        return skipped(f"kernel module flavour not known: {host.driver.kernel_module_missing}")
+    measured = f"the {flavor} kernel module {host.driver.kernel_module_version} is loaded"
+    if want == "any":
+        return passed(measured, "any flavour (profile driver.kernel_module_flavor = \"any\")")
+    if flavor != want:
+        if flavor == "open":
+            return failed(measured, expected, open_cause, open_fix)
+        return failed(measured, expected, "the profile asks for the open module",
+                      "install the -open driver packages, or change the profile")
+    return passed(measured, expected)
+
+
+def drv_nouveau(host: HostFacts, profile: Profile) -> Verdict:
+    loaded = host.kernel.nouveau_loaded
+    if loaded is None:
+        return skipped(f"loaded kernel modules not known: {host.kernel.modules_missing}")
+    if loaded:
+        return failed("the nouveau module is loaded", "nouveau not loaded",
+                      "the open-source nouveau driver claimed the cards before the NVIDIA driver",
+                      "blacklist nouveau (`blacklist nouveau` and `options nouveau modeset=0` in "
+                      "/etc/modprobe.d/blacklist-nouveau.conf), rebuild the initramfs, reboot")
+    return passed("nouveau is not loaded", "nouveau not loaded")

@@ -1,0 +1,112 @@
+"""PCIE-* checks: link width and generation, BAR1, ASPM, topology."""
+
+from __future__ import annotations
+
+from gpuaccept.checks.inventory import gpu_or_verdict, inventory_problem, unreported
+from gpuaccept.checks.verdict import Verdict, failed, passed, skipped, warned
+from gpuaccept.facts import HostFacts
+from gpuaccept.profile import Profile
+
+_RESEAT = "power off, reseat the card in a full x16 slot, check the slot's bifurcation setting and any riser"
+
+
+def pcie_width(host: HostFacts, index: int, profile: Profile) -> Verdict:
+    gpu = gpu_or_verdict(host, index)
+    if isinstance(gpu, Verdict):
+        return gpu
+    missing = unreported(gpu, "pcie_width_current", "PCIe link width")
+    if missing:
+        return missing
+    want = profile.pcie.width
+    measured = f"{gpu.label} links at x{gpu.pcie_width_current} (card max x{gpu.pcie_width_max})"
+    expected = f"x{want} (profile pcie.width)"
+    if gpu.pcie_width_max is not None and gpu.pcie_width_max < want:
+        return failed(measured, expected, "the slot or riser offers fewer lanes than the card", _RESEAT)
+    if gpu.pcie_width_current != want:
+        return failed(measured, expected,
+                      "the card is not fully seated, the slot is wired for fewer lanes, or a riser drops lanes "
+                      "(model loads take longer at x8)", _RESEAT)
+    return passed(measured, expected)
+
+
+def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
+    gpu = gpu_or_verdict(host, index)
+    if isinstance(gpu, Verdict):
+        return gpu
+    missing = unreported(gpu, "pcie_gen_max", "PCIe maximum generation")
+    if missing:
+        return missing
+    want = profile.pcie.generation
+    expected = f"Gen{want} link capability (profile pcie.generation)"
+    measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{gpu.pcie_gen_current} now"
+    if gpu.pcie_gen_max != want:
+        return failed(measured, expected,
+                      "the BIOS limits the slot's speed, or a riser or slot cannot run the card's generation",
+                      f"set the slot to Gen{want} (or Auto) in the BIOS; use a riser rated for Gen{want}")
+    note = ""
+    if gpu.pcie_gen_current is not None and gpu.pcie_gen_current < gpu.pcie_gen_max:
+        note = (f"{measured}: the maximum is as expected; the current generation is informational at idle, "
+                "because idle links train down to save power.")
+    return passed(measured, expected, note)
+
+
+def pcie_bar1(host: HostFacts, index: int, profile: Profile) -> Verdict:
+    gpu = gpu_or_verdict(host, index)
+    if isinstance(gpu, Verdict):
+        return gpu
+    missing = unreported(gpu, "bar1_total_mib", "BAR1 size")
+    if missing:
+        return missing
+    want = profile.pcie.bar1_min_mib
+    measured = f"{gpu.label} BAR1 is {gpu.bar1_total_mib} MiB"
+    expected = f">= {want} MiB (profile pcie.bar1_min_mib)"
+    if gpu.bar1_total_mib < want:
+        return failed(measured, expected, "the BIOS maps GPU memory below 4 GiB",
+                      "enable Above 4G Decoding (and Resizable BAR where offered) in the BIOS")
+    return passed(measured, expected)
+
+
+def pcie_aspm(host: HostFacts, index: int, profile: Profile) -> Verdict:
+    gpu = gpu_or_verdict(host, index)
+    if isinstance(gpu, Verdict):
+        return gpu
+    if profile.pcie.aspm == "ignore":
+        return skipped("the profile ignores ASPM (pcie.aspm = \"ignore\")")
+    if host.pci.missing is not None:
+        return skipped(f"the PCI bus could not be read: {host.pci.missing}")
+    device = host.pci.by_bus_id(gpu.bus_id)
+    if device is None:
+        return skipped(f"{gpu.label} is not in the PCI listing ({host.pci.source})")
+    if not device.capabilities_readable:
+        return skipped(f"{gpu.label}: lspci ran without root, so link control (ASPM) was not readable")
+    if device.aspm is None:
+        return skipped(f"{gpu.label}: ASPM state not in {host.pci.source}")
+    measured = f"{gpu.label} ASPM {device.aspm}"
+    expected = "ASPM disabled on GPU links (advisory; profile pcie.aspm)"
+    if device.aspm.lower().startswith("disabled"):
+        return passed(measured, expected)
+    cause, fix = "Power saving on the link can add latency", "disable PCIe ASPM in the BIOS if latency issues are seen"
+    if profile.pcie.aspm == "fail":
+        return failed(measured, expected, cause.lower(), fix)
+    return warned(measured, expected, cause, fix)
+
+
+def pcie_topo(host: HostFacts, profile: Profile) -> Verdict:
+    problem = inventory_problem(host)
+    if problem is not None:
+        return problem
+    if len(host.gpus) < 2:
+        return skipped(f"{len(host.gpus)} GPU visible: no GPU-to-GPU path to report")
+    topo = host.topology
+    if topo.missing is not None:
+        return skipped(f"GPU topology not known: {topo.missing}")
+    listing = ", ".join(f"GPU{link.a}-GPU{link.b} {link.relation}" for link in topo.links) or "no pairs"
+    allowed = profile.pcie.topology
+    expected = (f"one of {', '.join(allowed)} (profile pcie.topology)" if allowed
+                else "reported (profile pcie.topology names no relation)")
+    bad = [link for link in topo.links if allowed and link.relation not in allowed]
+    if bad:
+        return failed(f"GPU paths: {listing}", expected,
+                      "the cards hang off different CPU sockets or PCIe roots, which slows traffic between them",
+                      "move a card so both sit under the same CPU (see `nvidia-smi topo -m`)")
+    return passed(f"GPU paths: {listing}", expected)

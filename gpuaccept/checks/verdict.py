@@ -1,0 +1,33 @@
+"""A check's result: outcome, measured and expected values, and the message a technician reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # "pass", "fail", "skip" or "warn"
+    measured: str = ""
+    expected: str = ""
+    message: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"outcome": self.outcome, "measured": self.measured, "expected": self.expected,
+                "message": self.message}
+
+
+def passed(measured: str, expected: str, note: str = "") -> Verdict:
+    return Verdict("pass", measured, expected, note or f"{measured}, as expected ({expected}).")
+
+
+def failed(measured: str, expected: str, cause: str, fix: str) -> Verdict:
+    return Verdict("fail", measured, expected, f"{measured}; expected {expected}. Likely cause: {cause}. Fix: {fix}.")
+
+
+def warned(measured: str, expected: str, cause: str, fix: str) -> Verdict:
+    return Verdict("warn", measured, expected, f"{measured}; advised {expected}. {cause}. If needed: {fix}.")
+
+
+def skipped(reason: str) -> Verdict:
+    return Verdict("skip", message=reason)

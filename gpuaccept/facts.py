@@ -1,0 +1,209 @@
+"""Typed, frozen facts about a host: what the acceptance tests read.
+
+Facts are source-agnostic: a live run (NVML, commands) and a replay of saved evidence produce the
+same objects. A value of ``None`` means "not reported"; the reason is kept beside it, so a test can
+skip with that reason instead of guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    """One GPU as NVML (or ``nvidia-smi -q -x``) reports it. Field docs name the nvidia-smi query field."""
+
+    index: int
+    name: str | None = None  # name
+    uuid: str | None = None  # uuid
+    serial: str | None = None  # serial
+    bus_id: str | None = None  # pci.bus_id, normalised to DDDD:BB:DD.F
+    pci_device_id: int | None = None  # pci.device_id >> 16, e.g. 0x1B38
+    pci_subsystem_id: int | None = None  # pci.sub_device_id
+    vbios_version: str | None = None  # vbios_version
+    architecture: str | None = None  # e.g. "Pascal"
+    compute_capability: str | None = None  # compute_cap, e.g. "6.1"
+    memory_total_mib: int | None = None  # memory.total
+    ecc_enabled: bool | None = None  # ecc.mode.current
+    ecc_pending_enabled: bool | None = None  # ecc.mode.pending
+    ecc_uncorrected_volatile: int | None = None  # ecc.errors.uncorrected.volatile.total
+    ecc_uncorrected_aggregate: int | None = None  # ecc.errors.uncorrected.aggregate.total
+    bar1_total_mib: int | None = None  # (nvidia-smi -q "BAR1 Memory Usage Total")
+    persistence_mode: bool | None = None  # persistence_mode
+    power_default_limit_w: float | None = None  # power.default_limit
+    power_enforced_limit_w: float | None = None  # enforced.power.limit
+    power_max_limit_w: float | None = None  # power.max_limit
+    pcie_gen_current: int | None = None  # pcie.link.gen.current
+    pcie_gen_max: int | None = None  # pcie.link.gen.max
+    pcie_width_current: int | None = None  # pcie.link.width.current
+    pcie_width_max: int | None = None  # pcie.link.width.max
+    retired_pages_sbe: int | None = None  # retired_pages.sbe
+    retired_pages_dbe: int | None = None  # retired_pages.dbe
+    retired_pages_pending: bool | None = None  # retired_pages.pending
+    temp_slowdown_c: int | None = None  # (nvidia-smi -q "GPU Slowdown Temp")
+    temp_shutdown_c: int | None = None  # (nvidia-smi -q "GPU Shutdown Temp")
+    #: field name -> why the source did not report it ("not supported by this GPU", ...)
+    unreported: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How messages name this GPU: ``GPU1 (0000:03:00.0)``."""
+        return f"GPU{self.index} ({self.bus_id})" if self.bus_id else f"GPU{self.index}"
+
+    def why_missing(self, name: str) -> str:
+        return self.unreported.get(name, "not reported by the source")
+
+
+@dataclass(frozen=True)
+class NvmlStatus:
+    """Whether the GPU inventory could be read at all, and from which evidence."""
+
+    ok: bool
+    source: str = ""  # "NVML", "nvml.json", "nvidia-smi-q.xml"
+    error: str | None = None  # an NVML error name such as LIBRARY_NOT_FOUND, or MISSING_EVIDENCE
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DriverFacts:
+    nvml_version: str | None = None  # user-space driver version as NVML reports it
+    cuda_driver_version: str | None = None  # e.g. "13.0"
+    kernel_module_version: str | None = None  # from /proc/driver/nvidia/version
+    kernel_module_flavor: str | None = None  # "proprietary" or "open"
+    kernel_module_line: str | None = None
+    kernel_module_missing: str | None = None  # why the kernel module version is unknown
+
+
+@dataclass(frozen=True)
+class PciDevice:
+    """An NVIDIA function on the PCI bus, from lspci or sysfs."""
+
+    bus_id: str  # DDDD:BB:DD.F
+    vendor: int | None = None
+    device: int | None = None
+    class_code: str | None = None  # "0302" 3D controller, "0300" VGA
+    description: str = ""
+    driver_in_use: str | None = None
+    link_cap_speed_gts: float | None = None
+    link_cap_width: int | None = None
+    link_sta_speed_gts: float | None = None
+    link_sta_width: int | None = None
+    bars_mib: dict[str, int] = field(default_factory=dict)  # region number -> size in MiB
+    aspm: str | None = None  # LnkCtl ASPM state, e.g. "Disabled", "L1 Enabled"
+    capabilities_readable: bool = True  # False when lspci ran without root ("<access denied>")
+
+    @property
+    def is_gpu(self) -> bool:
+        """A display/3D controller (class 03xx); audio and USB functions of a card are not GPUs."""
+        if self.class_code:
+            return self.class_code.startswith("03")
+        return "VGA" in self.description or "3D controller" in self.description
+
+
+@dataclass(frozen=True)
+class PciFacts:
+    devices: tuple[PciDevice, ...] = ()
+    source: str = ""  # "lspci-vvv.txt" or "sysfs-pci.txt"
+    missing: str | None = None
+
+    @property
+    def gpus(self) -> tuple[PciDevice, ...]:
+        return tuple(d for d in self.devices if d.vendor in (None, 0x10DE) and d.is_gpu)
+
+    def by_bus_id(self, bus_id: str | None) -> PciDevice | None:
+        return next((d for d in self.devices if bus_id and d.bus_id == bus_id), None)
+
+
+@dataclass(frozen=True)
+class XidEvent:
+    number: int
+    bus_id: str  # as the kernel printed it, normalised to lower case (may lack the function)
+    time: str  # the line's own timestamp ("[ 7386.259769]", "[Sun Jul 28 ...]", "Jun 30 11:07:05")
+    text: str
+
+
+@dataclass(frozen=True)
+class KernelNotice:
+    """A kernel message that explains a failure elsewhere (API mismatch, RmInitAdapter, BAR1 0M...)."""
+
+    kind: str
+    bus_id: str | None
+    text: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KernelFacts:
+    modules: tuple[str, ...] = ()
+    modules_missing: str | None = None
+    xid_events: tuple[XidEvent, ...] = ()
+    notices: tuple[KernelNotice, ...] = ()
+    log_missing: str | None = None
+
+    @property
+    def nouveau_loaded(self) -> bool | None:
+        return None if self.modules_missing else "nouveau" in self.modules
+
+    def notices_of(self, kind: str) -> tuple[KernelNotice, ...]:
+        return tuple(n for n in self.notices if n.kind == kind)
+
+
+@dataclass(frozen=True)
+class GpuLink:
+    """How two GPUs reach each other: X, PIX, PXB, PHB, NODE, SYS or NV#."""
+
+    a: int
+    b: int
+    relation: str
+
+
+@dataclass(frozen=True)
+class TopologyFacts:
+    links: tuple[GpuLink, ...] = ()
+    source: str = ""
+    missing: str | None = None
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    hostname: str
+    mode: str  # "live" or "replay"
+    source: str  # "live" or the replayed folder
+    captured_at: str = ""
+    nvml: NvmlStatus = NvmlStatus(ok=False, error="MISSING_EVIDENCE")
+    gpus: tuple[GpuFacts, ...] = ()
+    driver: DriverFacts = DriverFacts()
+    pci: PciFacts = PciFacts()
+    kernel: KernelFacts = KernelFacts()
+    topology: TopologyFacts = TopologyFacts()
+
+    def gpu(self, index: int) -> GpuFacts | None:
+        return next((g for g in self.gpus if g.index == index), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostFacts:
+        return _build(cls, data)
+
+
+def _build(tp: Any, value: Any) -> Any:
+    """Rebuild a (nested) dataclass from ``dataclasses.asdict`` output, following the type hints."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _build(args[0], value)
+    if origin is tuple:
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_build(item, v) for v in value)
+    return value

@@ -1,0 +1,84 @@
+"""Kernel log text -> NVRM Xid events and explanatory notices.
+
+Reads ``dmesg`` (with or without ``-T``), ``journalctl -k`` and syslog lines, including rsyslog's
+``#012`` newline escapes and NVRM messages that continue over several lines.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gpuaccept.facts import KernelNotice, XidEvent
+from gpuaccept.parse.pci_ids import normalise_bus_id
+
+_PREFIXES = (
+    re.compile(r"^\[\s*\d+\.\d+\]\s?"),  # dmesg: [ 7386.259769]
+    re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\]\s?"),  # dmesg -T
+    re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?"),  # syslog, journal
+    re.compile(r"^\d{4}-\d\d-\d\dT[\d:.,]+(?:[+-]\d\d:?\d\d|Z)? \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?"),  # ISO
+)
+
+_XID = re.compile(r"Xid \((?:PCI:)?(?P<bus>[0-9a-fA-F:.]+)\):\s*(?P<num>\d+)")
+_NOTICES = {
+    "api-mismatch": re.compile(
+        r"API mismatch: the client (?:'[^']*' \(pid \d+\) )?has the version (?P<client>[\d.]+), "
+        r"but this kernel module has the version (?P<kernel>[\d.]+?)\.(?:\s|$)"
+    ),
+    "rm-init-adapter-failed": re.compile(r"GPU (?P<bus>[0-9a-fA-F:.]+): RmInitAdapter failed!\s*\((?P<code>[^)]*)\)"),
+    "bar1-zero": re.compile(r"BAR1 is 0M @ 0x0(?: \(PCI:(?P<bus>[0-9a-fA-F:.]+)\))?"),
+    "fallen-off-bus": re.compile(
+        r"The NVIDIA GPU (?P<bus>[0-9a-fA-F:.]+) \(PCI ID: (?P<pci_id>[0-9a-fA-F:]+)\) installed in this "
+        r"system has fallen off the bus"
+    ),
+    "open-kmod-unsupported": re.compile(
+        r"The NVIDIA GPU (?P<bus>[0-9a-fA-F:.]+) \(PCI ID: (?P<pci_id>[0-9a-fA-F:]+)\) installed in this "
+        r"system is not supported by open nvidia\.ko"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class KernelLog:
+    xid_events: tuple[XidEvent, ...]
+    notices: tuple[KernelNotice, ...]
+
+
+def parse_kernel_log(text: str) -> KernelLog:
+    xids: list[XidEvent] = []
+    notices: list[KernelNotice] = []
+    for time, message in _records(text):
+        for m in _XID.finditer(message):
+            xids.append(XidEvent(int(m["num"]), normalise_bus_id(m["bus"]), time, message))
+        for kind, pattern in _NOTICES.items():
+            for m in pattern.finditer(message):
+                values = {k: v for k, v in m.groupdict().items() if v and k != "bus"}
+                bus = normalise_bus_id(m["bus"]) if m.groupdict().get("bus") else None
+                notices.append(KernelNotice(kind, bus, message, values))
+    return KernelLog(tuple(xids), tuple(notices))
+
+
+def _records(text: str) -> list[tuple[str, str]]:
+    """Split into (timestamp, message) records, joining continuation lines into their message."""
+    records: list[list[str]] = []
+    for raw in text.replace("#012", "\n").splitlines():
+        if not raw.strip():
+            continue
+        for prefix in _PREFIXES:
+            m = prefix.match(raw)
+            if m:
+                records.append([m.group(0).strip(), raw[m.end():]])
+                break
+        else:
+            if records:
+                records[-1].append(raw)
+            else:  # a log printed without timestamps: the first line opens the record
+                records.append(["", raw])
+    return [(r[0], _join(r[1:])) for r in records]
+
+
+def _join(fragments: list[str]) -> str:
+    """Join a multi-line NVRM message, dropping the repeated 'NVRM:' prefixes of continuations."""
+    parts = [fragments[0].strip()]
+    parts += [re.sub(r"^\s*NVRM:\s*", "", f).strip() for f in fragments[1:]]
+    return re.sub(r"\s+", " ", " ".join(parts)).strip()

@@ -1,0 +1,209 @@
+"""Requirement profiles: declarative TOML files, validated when loaded.
+
+Every problem (missing file, TOML syntax, unknown key, wrong type, value out of range, a minimum above
+its maximum) raises ProfileError with one line naming the file and the key. Bundled profiles live in
+``gpuaccept/profiles/``; ``--profile`` takes a bundled name or a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message is one line: file, key, problem."""
+
+
+def _spec(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, **rules: Any) -> Any:
+    """A profile field: its default (none = required) and the rules its value must meet."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=rules)
+    if default is dataclasses.MISSING:
+        return field(metadata=rules)
+    return field(default=default, metadata=rules)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuSpec:
+    count: int = _spec(min=1, max=64)
+    name: str = _spec()
+    pci_device_id: str = _spec(hex=True)
+    architecture: str = _spec()
+    memory_mib_ecc_off: int = _spec(min=1)
+    memory_mib_ecc_on: int = _spec(min=1)
+    memory_tolerance_mib: int = _spec(64, min=0)
+    retired_pages_limit: int = _spec(63, min=1)  # retired pages must stay below this
+    persistence: bool = _spec(True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverSpec:
+    min_version: str = _spec(version=True)
+    below_version: str = _spec("", version=True)  # exclusive; "" = no upper bound
+    kernel_module_flavor: str = _spec("any", choices=("proprietary", "open", "any"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PcieSpec:
+    generation: int = _spec(min=1, max=6)
+    width: int = _spec(choices=(1, 2, 4, 8, 16, 32))
+    bar1_min_mib: int = _spec(0, min=0)
+    aspm: str = _spec("warn", choices=("ignore", "warn", "fail"))
+    topology: list[str] = _spec(factory=list, choices=("PIX", "PXB", "PHB", "NODE", "SYS", "INTERNAL", "NV#"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerSpec:
+    limit_w: float = _spec(min=1)  # the default power limit each GPU should run at
+    psu_watts: float = _spec(0.0, min=0)  # 0 = not known: PWR-BUDGET skips
+    psu_derating: float = _spec(0.8, min=0.1, max=1.0)
+    host_base_w: float = _spec(300.0, min=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    name: str = _spec()
+    description: str = _spec("")
+    strict_warnings: bool = _spec(False)
+    gpus: GpuSpec = _spec()
+    driver: DriverSpec = _spec()
+    pcie: PcieSpec = _spec()
+    power: PowerSpec = _spec()
+    waivers: dict[str, str] = _spec(factory=dict)
+    path: str = ""
+
+    @property
+    def pci_device_id(self) -> int:
+        return int(self.gpus.pci_device_id, 16)
+
+
+BUNDLED = resources.files("gpuaccept") / "profiles"
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.name[:-5] for p in BUNDLED.iterdir() if p.name.endswith(".toml"))
+
+
+def resolve_path(name_or_path: str, base: Path | None = None) -> Path:
+    """A path to a profile file, or the bundled profile of that name."""
+    candidate = Path(name_or_path)
+    if not candidate.is_absolute() and base is not None:
+        candidate = base / candidate
+    if candidate.is_file():
+        return candidate
+    bundled = BUNDLED / f"{name_or_path}.toml"
+    if bundled.is_file():
+        return Path(str(bundled))
+    raise ProfileError(f"{name_or_path}: no such profile file, and no bundled profile of that name "
+                       f"(bundled: {', '.join(bundled_names())})")
+
+
+def load(name_or_path: str, base: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Profile:
+    path = resolve_path(name_or_path, base)
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ProfileError(f"{where}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ProfileError(f"{where}: cannot read: {err.strerror}") from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    profile = _build(Profile, data, where, "")
+    _check_relations(profile, where)
+    return dataclasses.replace(profile, path=where)
+
+
+def _build(cls: type, data: Any, where: str, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ProfileError(f"{where}: [{prefix.rstrip('.')}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ProfileError(f"{where}: unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProfileError(f"{where}: missing key {key}")
+            continue
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, data[name], where, f"{key}.")
+        else:
+            values[name] = _value(tp, data[name], f.metadata, where, key)
+    return cls(**values)
+
+
+def _value(tp: Any, value: Any, rules: Any, where: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ProfileError(f"{where}: {key} must be a list of strings, got {value!r}")
+        for item in value:
+            _rules(item, rules, where, key)
+        return list(value)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ProfileError(f"{where}: {key} must be a table of strings, got {value!r}")
+        return dict(value)
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[tp]
+    if not ok:
+        raise ProfileError(f"{where}: {key} must be {tp.__name__}, got {type(value).__name__} {value!r}")
+    value = float(value) if tp is float else value
+    _rules(value, rules, where, key)
+    return value
+
+
+def _rules(value: Any, rules: Any, where: str, key: str) -> None:
+    if "min" in rules and value < rules["min"]:
+        raise ProfileError(f"{where}: {key} = {value!r} is below its minimum {rules['min']}")
+    if "max" in rules and value > rules["max"]:
+        raise ProfileError(f"{where}: {key} = {value!r} is above its maximum {rules['max']}")
+    if "choices" in rules and value not in rules["choices"]:
+        allowed = ", ".join(repr(c) for c in rules["choices"])
+        raise ProfileError(f"{where}: {key} = {value!r} is not one of {allowed}")
+    if rules.get("hex"):
+        try:
+            int(value, 16)
+        except ValueError:
+            raise ProfileError(f"{where}: {key} = {value!r} is not a hexadecimal id such as '0x1B38'") from None
+    if rules.get("version") and value:
+        try:
+            Version(value)
+        except InvalidVersion:
+            raise ProfileError(f"{where}: {key} = {value!r} is not a version number") from None
+
+
+def _check_relations(p: Profile, where: str) -> None:
+    if p.gpus.memory_mib_ecc_on > p.gpus.memory_mib_ecc_off:
+        raise ProfileError(f"{where}: gpus.memory_mib_ecc_on ({p.gpus.memory_mib_ecc_on}) is above "
+                           f"gpus.memory_mib_ecc_off ({p.gpus.memory_mib_ecc_off}); ECC never adds memory")
+    if p.driver.below_version and Version(p.driver.min_version) >= Version(p.driver.below_version):
+        raise ProfileError(f"{where}: driver.min_version ({p.driver.min_version}) is not below "
+                           f"driver.below_version ({p.driver.below_version})")
+    from gpuaccept.catalogue import CATALOGUE  # late import: the catalogue is data, not a dependency cycle
+
+    for rid in p.waivers:
+        if rid not in CATALOGUE:
+            raise ProfileError(f"{where}: waivers.{rid}: no requirement has that ID")

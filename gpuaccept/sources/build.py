@@ -1,0 +1,151 @@
+"""Evidence -> HostFacts. Live runs and replays both end here, so they cannot disagree.
+
+GPU facts come from ``nvml.json`` (the suite's own snapshot) when present, else from
+``nvidia-smi -q -x``; PCI facts from ``lspci`` output, else the sysfs listing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from gpuaccept import evidence as ev
+from gpuaccept.facts import (
+    DriverFacts,
+    GpuFacts,
+    GpuLink,
+    HostFacts,
+    KernelFacts,
+    NvmlStatus,
+    PciFacts,
+    TopologyFacts,
+)
+from gpuaccept.parse.kernel_log import parse_kernel_log
+from gpuaccept.parse.lsmod import parse_lsmod
+from gpuaccept.parse.lspci import parse_lspci
+from gpuaccept.parse.nvidia_smi_xml import parse_nvidia_smi_xml
+from gpuaccept.parse.pci_ids import normalise_bus_id
+from gpuaccept.parse.proc_version import parse_proc_version
+from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
+from gpuaccept.parse.topo import parse_topo
+
+T = TypeVar("T")
+
+
+class Unreadable(Exception):
+    """An evidence file exists but cannot be parsed."""
+
+
+def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
+    nvml, gpus, driver_user, cuda, topo_nvml = _gpus(evidence)
+    return HostFacts(
+        hostname=evidence.meta.get("hostname") or "unknown-host",
+        mode=mode,
+        source=source,
+        captured_at=evidence.meta.get("captured_at", ""),
+        nvml=nvml,
+        gpus=gpus,
+        driver=_driver(evidence, driver_user, cuda),
+        pci=_pci(evidence),
+        kernel=_kernel(evidence),
+        topology=topo_nvml or _topology(evidence),
+    )
+
+
+def _parse(evidence: ev.Evidence, name: str, parser: Callable[[str], T]) -> T | None:
+    text = evidence.text(name)
+    if text is None:
+        return None
+    try:
+        return parser(text)
+    except Exception as err:  # any parser failure means the same thing: this file cannot be read
+        raise Unreadable(f"{name} could not be read: {type(err).__name__}: {err}") from err
+
+
+def _gpus(evidence: ev.Evidence):
+    try:
+        snap = _parse(evidence, ev.NVML, json.loads)
+        if snap is not None:
+            return _from_snapshot(snap)
+        log = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
+    except Unreadable as err:
+        return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=str(err)), (), None, None, None
+    if log is not None:
+        return NvmlStatus(ok=True, source=ev.SMI_XML), log.gpus, log.driver_version, log.cuda_version, None
+    reason = evidence.why_absent(ev.NVML)
+    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=reason), (), None, None, None
+
+
+def _from_snapshot(snap: dict[str, Any]):
+    if not snap.get("ok"):
+        status = NvmlStatus(ok=False, source=ev.NVML, error=snap.get("error", "UNKNOWN"),
+                            detail=snap.get("detail", ""))
+        return status, (), None, None, None
+    gpus = []
+    for raw in snap.get("gpus", []):
+        values = dict(raw)
+        if values.get("bus_id"):
+            values["bus_id"] = normalise_bus_id(values["bus_id"])
+        gpus.append(HostFacts.from_dict({"hostname": "", "mode": "", "source": "", "gpus": [values]}).gpus[0])
+    links = tuple(GpuLink(t["a"], t["b"], t["relation"]) for t in snap.get("topology", []))
+    topology = TopologyFacts(links=links, source=ev.NVML) if len(gpus) > 1 else None
+    status = NvmlStatus(ok=True, source=ev.NVML)
+    return status, tuple(gpus), snap.get("driver_version"), snap.get("cuda_driver_version"), topology
+
+
+def _driver(evidence: ev.Evidence, user: str | None, cuda: str | None) -> DriverFacts:
+    try:
+        kmod = _parse(evidence, ev.PROC_VERSION, parse_proc_version)
+    except Unreadable as err:
+        return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_missing=str(err))
+    if kmod is None:
+        missing = (evidence.why_absent(ev.PROC_VERSION) if evidence.text(ev.PROC_VERSION) is None
+                   else f"{ev.PROC_VERSION} holds no 'NVRM version' line")
+        return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_missing=missing)
+    return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_version=kmod.version,
+                       kernel_module_flavor=kmod.flavor, kernel_module_line=kmod.line)
+
+
+def _pci(evidence: ev.Evidence) -> PciFacts:
+    for name, parser in ((ev.LSPCI, parse_lspci), (ev.SYSFS_PCI, parse_sysfs_pci)):
+        try:
+            devices = _parse(evidence, name, parser)
+        except Unreadable as err:
+            return PciFacts(source=name, missing=str(err))
+        if devices is not None:
+            return PciFacts(devices=tuple(devices), source=name)
+    return PciFacts(missing=f"{evidence.why_absent(ev.LSPCI)}; {evidence.why_absent(ev.SYSFS_PCI)}")
+
+
+def _kernel(evidence: ev.Evidence) -> KernelFacts:
+    modules: tuple[str, ...] = ()
+    modules_missing = log_missing = None
+    xids: tuple = ()
+    notices: tuple = ()
+    try:
+        parsed = _parse(evidence, ev.LSMOD, parse_lsmod)
+        modules = parsed or ()
+        modules_missing = None if parsed is not None else evidence.why_absent(ev.LSMOD)
+    except Unreadable as err:
+        modules_missing = str(err)
+    try:
+        log = _parse(evidence, ev.DMESG, parse_kernel_log)
+        if log is None:
+            log_missing = evidence.why_absent(ev.DMESG)
+        else:
+            xids, notices = log.xid_events, log.notices
+    except Unreadable as err:
+        log_missing = str(err)
+    return KernelFacts(modules=modules, modules_missing=modules_missing, xid_events=xids, notices=notices,
+                       log_missing=log_missing)
+
+
+def _topology(evidence: ev.Evidence) -> TopologyFacts:
+    try:
+        links = _parse(evidence, ev.TOPO, parse_topo)
+    except Unreadable as err:
+        return TopologyFacts(source=ev.TOPO, missing=str(err))
+    if links is None:
+        return TopologyFacts(missing=evidence.why_absent(ev.TOPO))
+    return TopologyFacts(links=tuple(links), source=ev.TOPO)

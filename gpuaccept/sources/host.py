@@ -1,0 +1,78 @@
+"""Host commands and files through the testinfra ``host``: lspci, /proc, /sys, lsmod, the kernel log.
+
+testinfra runs commands without a time limit, so every command goes through ``timeout``: a stuck
+``nvidia-smi`` or an NFS-hung ``/proc`` read cannot hang the run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from gpuaccept import evidence
+
+# Each evidence file and the commands that may produce it, tried in order.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    evidence.LSPCI: ("lspci -vvv -nn -D -d 10de:",),
+    evidence.SYSFS_PCI: (
+        "[ -d /sys/bus/pci/devices ] || exit 3; for d in /sys/bus/pci/devices/*; do [ \"$(cat $d/vendor)\" = 0x10de ] || continue; "
+        "echo \"device ${d##*/}\"; "
+        "for a in vendor device class max_link_speed max_link_width current_link_speed current_link_width "
+        "link/l0s_aspm link/l1_aspm; do [ -r $d/$a ] && echo \"${a##*/}=$(cat $d/$a)\"; done; "
+        "[ -e $d/driver ] && echo \"driver=$(basename $(readlink $d/driver))\"; "
+        "echo \"resource1=$(sed -n 2p $d/resource)\"; done",
+    ),
+    evidence.PROC_VERSION: ("cat /proc/driver/nvidia/version",),
+    evidence.LSMOD: ("lsmod", "cat /proc/modules"),
+    evidence.DMESG: ("dmesg", "journalctl -k -b --no-pager -q"),
+    evidence.TOPO: ("nvidia-smi topo -m",),
+    evidence.SMI_XML: ("nvidia-smi -q -x",),
+}
+
+# Commands whose empty output is an answer: no NVIDIA function on the bus.
+EMPTY_IS_ANSWER = {evidence.LSPCI, evidence.SYSFS_PCI}
+# How messages name a command too long to quote.
+LABELS = {evidence.SYSFS_PCI: "listing NVIDIA functions in /sys/bus/pci/devices"}
+
+_HINTS = {
+    evidence.LSPCI: "install pciutils for lspci",
+    evidence.PROC_VERSION: "the nvidia kernel module is not loaded",
+    evidence.DMESG: "reading the kernel log needs root (or membership of the adm/systemd-journal group)",
+    evidence.TOPO: "nvidia-smi is missing or failed",
+    evidence.SMI_XML: "nvidia-smi is missing or failed",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    text: str | None
+    reason: str | None
+    command: str
+
+
+def run(host, command: str, timeout_s: float) -> tuple[int, str, str]:
+    """Run one shell command on the testinfra host under ``timeout``; 124 means it ran out of time."""
+    wrapped = f"timeout -k 2 {timeout_s:g} sh -c {shlex.quote(command)}"
+    result = host.run(wrapped)
+    return result.rc, result.stdout, result.stderr
+
+
+def collect(host, name: str, timeout_s: float) -> Outcome:
+    """Produce one evidence file by the first command that succeeds with output."""
+    failures = []
+    for command in COMMANDS[name]:
+        rc, out, err = run(host, command, timeout_s)
+        if rc == 0 and (out.strip() or name in EMPTY_IS_ANSWER):
+            return Outcome(out, None, command)
+        label = LABELS.get(name, command)
+        if rc == 124:
+            failures.append(f"`{label}` did not finish within {timeout_s:g} s")
+        elif rc == 127:
+            failures.append(f"`{command.split()[0]}` is not installed")
+        elif rc == 0:
+            failures.append(f"`{label}` printed nothing")
+        else:
+            detail = (err.strip() or out.strip()).splitlines()
+            failures.append(f"`{label}` exited {rc}" + (f": {detail[0][:200]}" if detail else ""))
+    hint = _HINTS.get(name)
+    return Outcome(None, "; ".join(failures) + (f" ({hint})" if hint else ""), COMMANDS[name][-1])
