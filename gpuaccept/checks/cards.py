@@ -48,6 +48,8 @@ def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
 
 def _init_failure_cause(host: HostFacts) -> str:
     kernel = host.kernel
+    if kernel.notices_of("open-kmod-unsupported"):
+        return "the open kernel module refuses these cards (they have no GSP): see DRV-KMOD-FLAVOR"
     if kernel.notices_of("bar1-zero"):
         return "the kernel could not map BAR1 (\"BAR1 is 0M\"): Above 4G Decoding is off in the BIOS"
     if kernel.notices_of("rm-init-adapter-failed"):
