@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_BDF = re.compile(r"(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-7])")
+_BDF = re.compile(r"(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})(?:\.(?P<fn>[0-7]))?")
 
 # PCIe transfer rate per lane (GT/s) -> generation.
 _GEN_BY_SPEED = {2.5: 1, 5.0: 2, 8.0: 3, 16.0: 4, 32.0: 5, 64.0: 6}
@@ -16,7 +16,8 @@ def normalise_bus_id(text: str) -> str:
     if not m:
         return text.strip().lower()
     domain = int(m["domain"] or "0", 16)
-    return f"{domain:04x}:{m['bus']}:{m['dev']}.{m['fn']}".lower()
+    function = f".{m['fn']}" if m["fn"] else ""  # kernel Xid lines name the device without a function
+    return f"{domain:04x}:{m['bus']}:{m['dev']}{function}".lower()
 
 
 def generation_of(speed_gts: float | None) -> int | None:

@@ -11,8 +11,8 @@ _DEVICE = re.compile(r"^(GPU|NIC)\d+$")
 
 def parse_topo(text: str) -> list[GpuLink]:
     lines = [line for line in text.splitlines() if line.strip()]
-    header = next((line for line in lines if line.split() and _DEVICE.match(line.split()[0]) is None
-                   and any(_DEVICE.match(t) for t in line.split())), None)
+    # The header row is the one with an empty first cell: "\tGPU0\tGPU1..." or "        GPU0    GPU1".
+    header = next((line for line in lines if line[:1].isspace() and line.split()[0] == "GPU0"), None)
     if header is None:
         return []
     columns = []

@@ -53,7 +53,14 @@ def error_name(err: pynvml.NVMLError) -> str:
 def snapshot_with_timeout(timeout_s: float) -> dict[str, Any]:
     """Take a snapshot in a daemon thread: a hung driver cannot hang the run."""
     result: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: result.update(snapshot()), name="nvml-snapshot", daemon=True)
+
+    def work() -> None:
+        try:
+            result.update(snapshot())
+        except Exception as err:  # a defect in pynvml or here must still leave a readable verdict
+            result.update(_failure("UNKNOWN", f"{type(err).__name__}: {err}"))
+
+    worker = threading.Thread(target=work, name="nvml-snapshot", daemon=True)
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():

@@ -1,0 +1,81 @@
+"""Helpers for the suite's own tests: run the real acceptance suite in a subprocess and read its JUnit."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTS = ROOT / "fixtures" / "hosts"
+CAPTURES = Path(__file__).parent / "data" / "captures"
+
+pytest_plugins = ["pytester"]
+
+
+@dataclass
+class Case:
+    name: str
+    requirement: str | None
+    outcome: str  # passed, failed, skipped, error
+    message: str
+    properties: dict
+
+
+@dataclass
+class SuiteRun:
+    ret: int
+    stdout: str
+    stderr: str
+    run_dir: Path | None
+    cases: list[Case]
+
+    def outcomes(self) -> dict[str, set[str]]:
+        """requirement ID -> the set of outcomes of its cases."""
+        result: dict[str, set[str]] = {}
+        for case in self.cases:
+            result.setdefault(case.requirement or "?", set()).add(case.outcome)
+        return result
+
+    def failing(self) -> set[str]:
+        return {rid for rid, outs in self.outcomes().items() if "failed" in outs or "error" in outs}
+
+    def messages(self, requirement: str) -> str:
+        return "\n".join(c.message for c in self.cases if c.requirement == requirement)
+
+
+def read_junit(path: Path) -> list[Case]:
+    cases = []
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            node = tc.find(tag)
+            if node is not None:
+                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
+                message = (node.get("message") or "") + "\n" + (node.text or "")
+        cases.append(Case(tc.get("name"), props.get("requirement"), outcome, message, props))
+    return cases
+
+
+@pytest.fixture
+def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """Run ``pytest acceptance/`` of this repository in a subprocess, reports under the test's tmp dir."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+    def _run(*args: str, timeout: float = 120) -> SuiteRun:
+        reports = pytester.path / "reports"
+        before = set(reports.iterdir()) if reports.exists() else set()
+        result = pytester.run(sys.executable, "-m", "pytest", str(ROOT / "acceptance"), f"--rootdir={ROOT}",
+                              "-c", str(ROOT / "pyproject.toml"), "--report-dir", str(reports), *args,
+                              timeout=timeout)
+        created = sorted(set(reports.iterdir()) - before) if reports.exists() else []
+        run_dir = created[-1] if created else None
+        junit = run_dir / "junit.xml" if run_dir else None
+        cases = read_junit(junit) if junit and junit.exists() else []
+        return SuiteRun(result.ret, result.stdout.str(), result.stderr.str(), run_dir, cases)
+
+    return _run

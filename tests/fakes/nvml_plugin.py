@@ -1,0 +1,19 @@
+"""pytest plugin for self-tests: serve NVML from the snapshot named by GPUACCEPT_FAKE_NVML.
+
+Loaded with ``-p tests.fakes.nvml_plugin`` so a live run of the real suite talks to a simulated
+libnvidia-ml built from a real capture; GPUACCEPT_FAKE_NVML_INIT_ERROR makes nvmlInit fail.
+"""
+
+import json
+import os
+
+from tests.fakes.nvml_lib import FakeNvmlLib
+
+
+def pytest_configure(config):
+    path = os.environ.get("GPUACCEPT_FAKE_NVML")
+    if path:
+        with open(path) as handle:
+            snapshot = json.load(handle)
+        error = os.environ.get("GPUACCEPT_FAKE_NVML_INIT_ERROR")
+        FakeNvmlLib(snapshot, init_error=int(error) if error else None).install()

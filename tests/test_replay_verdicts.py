@@ -1,0 +1,125 @@
+"""The real suite, replayed on every bundled evidence set: exactly the expected requirements fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpuaccept.catalogue import CATALOGUE
+from tests.conftest import HOSTS
+
+NVML_NEEDED = {"GPU-COUNT", "GPU-PCI-COUNT", "GPU-MODEL", "GPU-IDENTICAL", "GPU-MEMORY", "GPU-PERSISTENCE",
+               "GPU-ECC", "GPU-RETIRED", "PCIE-WIDTH", "PCIE-GEN", "PCIE-BAR1", "PCIE-ASPM", "PCIE-TOPO",
+               "PWR-LIMIT"}
+
+# evidence set -> (requirements that fail, words each failing message must contain)
+EXPECTED = {
+    "dual-p40": (set(), []),
+    "dual-p40-one-missing-from-nvml": ({"GPU-COUNT", "GPU-PCI-COUNT"}, ["0000:03:00.0", "RmInitAdapter"]),
+    "dual-p40-x8-link": ({"PCIE-WIDTH"}, ["GPU1 (0000:03:00.0) links at x8", "expected x16", "reseat"]),
+    "dual-p40-driver-535": ({"DRV-VERSION"}, ["535.309.01", ">= 570", "R580"]),
+    "dual-p40-driver-590": ({"DRV-VERSION"}, ["590.48.01", "do not support Pascal", "below 590"]),
+    "dual-p40-kmod-mismatch": (NVML_NEEDED | {"DRV-KMOD-MATCH"}, ["mismatch", "reboot"]),
+    "dual-p40-open-kmod": ({"GPU-COUNT", "GPU-PCI-COUNT", "DRV-KMOD-FLAVOR"}, ["open", "GSP"]),
+    "dual-p40-vbios-differs": ({"GPU-IDENTICAL"}, ["86.02.4B.00.01", "86.02.23.00.00", "flash"]),
+    "dual-p40-xid-79": ({"GPU-XID"}, ["Xid 79", "fell off the bus", "power cable"]),
+}
+
+
+def test_every_bundled_set_has_an_expectation():
+    bundled = {p.name for p in HOSTS.iterdir() if p.is_dir()}
+    assert bundled == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_replay_fails_exactly_its_requirements(run_suite, name):
+    failing, words = EXPECTED[name]
+    run = run_suite("--replay", str(HOSTS / name))
+    assert run.failing() == failing, run.stdout[-3000:]
+    assert run.ret == (1 if failing else 0)
+    for rid in failing:
+        message = run.messages(rid)
+        assert "Likely cause:" in message and "Fix:" in message, message
+    for word in words:
+        assert any(word in run.messages(rid) for rid in failing), (word, run.stdout[-3000:])
+    assert "Traceback" not in run.stdout
+    # PWR-BUDGET skips without a PSU size; every catalogue requirement ran.
+    assert run.outcomes()["PWR-BUDGET"] == {"skipped"}
+    assert set(run.outcomes()) == set(CATALOGUE)
+
+
+def test_healthy_pair_passes_everything_else(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"))
+    outcomes = run.outcomes()
+    assert {rid for rid, outs in outcomes.items() if outs != {"passed"}} == {"PWR-BUDGET"}
+    assert "PSU capacity not given" in run.messages("PWR-BUDGET")
+
+
+@pytest.mark.parametrize(("watts", "outcome"), [("1000", "passed"), ("999", "failed")])
+def test_psu_budget_boundary(run_suite, watts, outcome):
+    # 2 x 250 W + 300 W host base = 800 W, allowed 0.8 x PSU.
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "--psu-watts", watts)
+    assert run.outcomes()["PWR-BUDGET"] == {outcome}
+
+
+def test_every_case_carries_its_requirement_even_when_skipped(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40-one-missing-from-nvml"))
+    assert run.cases and all(c.requirement in CATALOGUE for c in run.cases)
+    assert any(c.outcome == "skipped" for c in run.cases)
+
+
+def test_per_gpu_cases_have_readable_ids(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"))
+    failed = [c.name for c in run.cases if c.outcome == "failed"]
+    assert failed == ["test_pcie_width[gpu1]"]
+
+
+def test_replay_is_announced_everywhere(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"))
+    assert "REPLAY of saved evidence" in run.stdout and "NOT a live run" in run.stdout
+    html = (run.run_dir / "report.html").read_text()
+    assert "REPLAY of saved evidence" in html
+    assert run.cases[0].properties.get("requirement")
+    assert "-replay" in run.run_dir.name
+
+
+def test_saved_run_folder_replays_to_the_same_verdicts(run_suite):
+    first = run_suite("--replay", str(HOSTS / "dual-p40-xid-79"))
+    second = run_suite("--replay", str(first.run_dir))
+    assert [(c.name, c.outcome) for c in first.cases] == [(c.name, c.outcome) for c in second.cases]
+
+
+def test_runs_never_share_a_folder(run_suite):
+    a = run_suite("--replay", str(HOSTS / "dual-p40"))
+    b = run_suite("--replay", str(HOSTS / "dual-p40"))
+    assert a.run_dir != b.run_dir and (a.run_dir / "report.html").exists() and (b.run_dir / "junit.xml").exists()
+
+
+def test_empty_evidence_folder_evaluates_nothing_and_does_not_exit_zero(run_suite, tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    run = run_suite("--replay", str(empty))
+    assert run.ret == 1
+    assert "nothing could be evaluated" in run.stdout
+    assert run.failing() == set()
+    assert "nvml.json is not in the evidence folder" in run.messages("GPU-COUNT")
+
+
+def test_unreadable_evidence_fails_clearly(run_suite, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "nvml.json").write_text("{not json")
+    run = run_suite("--replay", str(broken))
+    assert "GPU-COUNT" in run.failing()
+    assert "nvml.json could not be read" in run.messages("GPU-COUNT")
+    assert "Traceback" not in run.stdout
+
+
+def test_xdist_gives_the_same_verdicts(run_suite):
+    serial = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"))
+    parallel = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-n", "2")
+    assert sorted((c.name, c.outcome) for c in serial.cases) == sorted((c.name, c.outcome) for c in parallel.cases)
+
+
+def test_quick_marker_selects_the_host_tier(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    assert set(run.outcomes()) == set(CATALOGUE)
