@@ -26,7 +26,7 @@ def parse_topo(text: str) -> list[GpuLink]:
         if not tokens or not tokens[0].startswith("GPU") or not _DEVICE.match(tokens[0]):
             continue
         a = int(tokens[0][3:])
-        for column, relation in zip(columns, tokens[1:1 + len(columns)]):
+        for column, relation in zip(columns, tokens[1:1 + len(columns)], strict=False):
             if column.startswith("GPU") and relation != "X":
                 b = int(column[3:])
                 if a < b:

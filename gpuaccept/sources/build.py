@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from gpuaccept import evidence as ev
 from gpuaccept.facts import (
     DriverFacts,
-    GpuFacts,
     GpuLink,
     HostFacts,
     KernelFacts,

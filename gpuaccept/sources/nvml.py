@@ -12,6 +12,7 @@ The snapshot is a plain dict: saved as ``nvml.json`` evidence, it replays to the
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -78,10 +79,9 @@ def snapshot() -> dict[str, Any]:
     except _Fatal as fatal:
         return _failure(fatal.name, fatal.detail)
     finally:
-        try:
+        # Shutting down a library that lost its GPU can fail too; the snapshot is what counts.
+        with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass  # shutting down a library that lost its GPU can fail too; the snapshot is what counts
 
 
 def _failure(name: str, detail: str) -> dict[str, Any]:
