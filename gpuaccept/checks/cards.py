@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuaccept.checks.inventory import gpu_or_verdict, inventory_problem, unreported
+from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem, unreported
 from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
@@ -90,12 +90,9 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
 
 
 def gpu_model(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "name", "name")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "name", "name")
-    if missing:
-        return missing
     want_id = profile.pci_device_id
     expected = f"{profile.gpus.name} [10de:{want_id:04x}] (profile gpus.name, gpus.pci_device_id)"
     device = f" [10de:{gpu.pci_device_id:04x}]" if gpu.pci_device_id is not None else ""
@@ -130,12 +127,9 @@ def gpu_identical(host: HostFacts, profile: Profile) -> Verdict:
 
 
 def gpu_memory(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "memory_total_mib", "total memory")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "memory_total_mib", "total memory")
-    if missing:
-        return missing
     spec = profile.gpus
     if gpu.ecc_enabled is None:
         want, mode = None, "ECC mode not reported"
@@ -203,12 +197,9 @@ def gpu_ecc(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def gpu_retired(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "retired_pages_pending", "page retirement state")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "retired_pages_pending", "page retirement state")
-    if missing:
-        return missing
     retired = (gpu.retired_pages_sbe or 0) + (gpu.retired_pages_dbe or 0)
     limit = profile.gpus.retired_pages_limit
     measured = (f"{gpu.label}: {retired} retired page(s) "

@@ -58,3 +58,11 @@ def unreported(gpu: GpuFacts, field: str, what: str) -> Verdict | None:
     if getattr(gpu, field) is None:
         return skipped(f"{gpu.label}: {what} not reported: {gpu.why_missing(field)}")
     return None
+
+
+def gpu_with(host: HostFacts, index: int, field: str, what: str) -> GpuFacts | Verdict:
+    """GPU ``index`` when it is visible and reports ``field``; otherwise the verdict that says why not."""
+    gpu = gpu_or_verdict(host, index)
+    if isinstance(gpu, Verdict):
+        return gpu
+    return unreported(gpu, field, what) or gpu

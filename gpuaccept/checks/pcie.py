@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuaccept.checks.inventory import gpu_or_verdict, inventory_problem, unreported
+from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem
 from gpuaccept.checks.verdict import Verdict, failed, passed, skipped, warned
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
@@ -11,12 +11,9 @@ _RESEAT = "power off, reseat the card in a full x16 slot, check the slot's bifur
 
 
 def pcie_width(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "pcie_width_current", "PCIe link width")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "pcie_width_current", "PCIe link width")
-    if missing:
-        return missing
     want = profile.pcie.width
     measured = f"{gpu.label} links at x{gpu.pcie_width_current} (card max x{gpu.pcie_width_max})"
     expected = f"x{want} (profile pcie.width)"
@@ -30,12 +27,9 @@ def pcie_width(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "pcie_gen_max", "PCIe maximum generation")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "pcie_gen_max", "PCIe maximum generation")
-    if missing:
-        return missing
     want = profile.pcie.generation
     expected = f"Gen{want} link capability (profile pcie.generation)"
     measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{gpu.pcie_gen_current} now"
@@ -51,12 +45,9 @@ def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def pcie_bar1(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "bar1_total_mib", "BAR1 size")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "bar1_total_mib", "BAR1 size")
-    if missing:
-        return missing
     want = profile.pcie.bar1_min_mib
     measured = f"{gpu.label} BAR1 is {gpu.bar1_total_mib} MiB"
     expected = f">= {want} MiB (profile pcie.bar1_min_mib)"

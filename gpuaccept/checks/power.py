@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuaccept.checks.inventory import gpu_or_verdict, inventory_problem, unreported
+from gpuaccept.checks.inventory import gpu_with, inventory_problem
 from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
@@ -11,12 +11,9 @@ _TOLERANCE_W = 0.5
 
 
 def pwr_limit(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_or_verdict(host, index)
+    gpu = gpu_with(host, index, "power_enforced_limit_w", "enforced power limit")
     if isinstance(gpu, Verdict):
         return gpu
-    missing = unreported(gpu, "power_enforced_limit_w", "enforced power limit")
-    if missing:
-        return missing
     want = profile.power.limit_w
     default = gpu.power_default_limit_w
     measured = f"{gpu.label} enforced power limit {gpu.power_enforced_limit_w:g} W (default {default or '?'} W)"
