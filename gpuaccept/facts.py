@@ -190,20 +190,20 @@ class HostFacts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HostFacts:
-        return _build(cls, data)
+        return from_dict(cls, data)
 
 
-def _build(tp: Any, value: Any) -> Any:
+def from_dict(tp: Any, value: Any) -> Any:
     """Rebuild a (nested) dataclass from ``dataclasses.asdict`` output, following the type hints."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
+        return tp(**{k: from_dict(hints[k], v) for k, v in value.items() if k in names})
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _build(args[0], value)
+        return None if value is None else from_dict(args[0], value)
     if origin is tuple:
         (item,) = typing.get_args(tp)[:1]
-        return tuple(_build(item, v) for v in value)
+        return tuple(from_dict(item, v) for v in value)
     return value

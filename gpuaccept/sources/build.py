@@ -13,12 +13,14 @@ from typing import Any, TypeVar
 from gpuaccept import evidence as ev
 from gpuaccept.facts import (
     DriverFacts,
+    GpuFacts,
     GpuLink,
     HostFacts,
     KernelFacts,
     NvmlStatus,
     PciFacts,
     TopologyFacts,
+    from_dict,
 )
 from gpuaccept.parse.kernel_log import parse_kernel_log
 from gpuaccept.parse.lsmod import parse_lsmod
@@ -86,7 +88,7 @@ def _from_snapshot(snap: dict[str, Any]):
         values = dict(raw)
         if values.get("bus_id"):
             values["bus_id"] = normalise_bus_id(values["bus_id"])
-        gpus.append(HostFacts.from_dict({"hostname": "", "mode": "", "source": "", "gpus": [values]}).gpus[0])
+        gpus.append(from_dict(GpuFacts, values))
     links = tuple(GpuLink(t["a"], t["b"], t["relation"]) for t in snap.get("topology", []))
     topology = TopologyFacts(links=links, source=ev.NVML) if len(gpus) > 1 else None
     status = NvmlStatus(ok=True, source=ev.NVML)
