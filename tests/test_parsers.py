@@ -130,3 +130,27 @@ def test_bus_id_normalisation():
     assert normalise_bus_id("00000000:83:00.0") == "0000:83:00.0"
     assert normalise_bus_id("2D:00.0") == "0000:2d:00.0"
     assert normalise_bus_id("PCI:0000:00:05") == "0000:00:05"
+
+
+def test_live_h100_capture_agrees_with_its_nvml_snapshot():
+    # fixtures/hosts/h100-live was saved by a live run on a real H100: two sources, one card.
+    import json
+
+    from gpuaccept.facts import GpuFacts, from_dict
+    from tests.conftest import HOSTS
+
+    live = HOSTS / "h100-live"
+    xml = parse_nvidia_smi_xml((live / "nvidia-smi-q.xml").read_text())
+    nvml = json.loads((live / "nvml.json").read_text())
+    assert xml.driver_version == nvml["driver_version"] == "580.159.04"
+    from_xml, from_nvml = xml.gpus[0], from_dict(GpuFacts, nvml["gpus"][0])
+    for field in ("name", "uuid", "serial", "bus_id", "pci_device_id", "vbios_version", "memory_total_mib",
+                  "bar1_total_mib", "ecc_enabled", "persistence_mode", "power_default_limit_w",
+                  "power_enforced_limit_w", "pcie_gen_max", "pcie_width_max"):
+        want = getattr(from_nvml, field)
+        assert getattr(from_xml, field) == (normalise_bus_id(want) if field == "bus_id" else want), field
+    # This XML gives thresholds only relative to T.Limit (gpu_temp_slow_tlimit_threshold -2 C): NVML's
+    # absolute 89 C is the one to judge by, and the XML parser must not invent one.
+    assert from_xml.temp_slowdown_c is None and from_nvml.temp_slowdown_c == 89
+    version = parse_proc_version((live / "proc-driver-nvidia-version.txt").read_text())
+    assert (version.version, version.flavor) == ("580.159.04", "open")

@@ -25,9 +25,27 @@ EXPECTED = {
 }
 
 
+# Saved by live runs on real machines: replayed with the profile they ran under, they must give the
+# verdicts of that live run (fixtures/hosts/SOURCES.md).
+LIVE = {
+    "h100-live": ("single-h100", {"GPU-IDENTICAL", "GPU-RETIRED", "PCIE-ASPM", "PCIE-TOPO", "PWR-BUDGET"}),
+}
+
+
 def test_every_bundled_set_has_an_expectation():
     bundled = {p.name for p in HOSTS.iterdir() if p.is_dir()}
-    assert bundled == set(EXPECTED)
+    assert bundled == set(EXPECTED) | set(LIVE)
+
+
+@pytest.mark.parametrize("name", sorted(LIVE))
+def test_live_capture_replays_to_its_live_verdicts(run_suite, name):
+    profile, skipped = LIVE[name]
+    run = run_suite("--replay", str(HOSTS / name), "--profile", profile)
+    outcomes = run.outcomes()
+    assert {rid for rid, outs in outcomes.items() if outs == {"skipped"}} == skipped, run.stdout[-3000:]
+    assert {rid for rid, outs in outcomes.items() if outs != {"skipped"}} == set(CATALOGUE) - skipped
+    assert run.failing() == set() and run.ret == 0
+    assert "NOT_SUPPORTED" in run.messages("GPU-RETIRED")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
