@@ -36,6 +36,13 @@ _ROWS = [
     ("PCIE-TOPO", "quick", "topology between the GPUs reported and as the profile names"),
     ("PWR-LIMIT", "quick", "enforced power limit == default limit"),
     ("PWR-BUDGET", "quick", "GPU max power + host base load <= PSU capacity x derating"),
+    ("CTR-ENGINE", "quick", "Docker Engine reachable (version recorded)"),
+    ("CTR-TOOLKIT", "quick", "containers can be given GPUs: NVIDIA runtime hook or CDI"),
+    ("CTR-RUNNING", "quick", "the Ollama container exists and runs, with a restart policy"),
+    ("CTR-GPU-REQUEST", "quick", "the container's GPU request covers every expected GPU"),
+    ("CTR-SEES-GPUS", "quick", "nvidia-smi -L in the container lists exactly the host's expected GPUs"),
+    ("CTR-CONFIG", "quick", "only OLLAMA_* variables Ollama reads; persistent model store; API port published"),
+    ("CTR-EXPOSURE", "quick", "the API is not published on every interface unless the profile allows it"),
 ]
 
 CATALOGUE: dict[str, Requirement] = {rid: Requirement(rid, tier, title) for rid, tier, title in _ROWS}

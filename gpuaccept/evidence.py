@@ -19,9 +19,15 @@ PROC_VERSION = "proc-driver-nvidia-version.txt"  # cat /proc/driver/nvidia/versi
 TOPO = "nvidia-smi-topo.txt"  # nvidia-smi topo -m
 LSMOD = "lsmod.txt"  # lsmod
 DMESG = "dmesg.txt"  # dmesg, or journalctl -k -b
+DOCKER_INFO = "docker-info.json"  # docker info --format '{{json .}}'
+DOCKER_INSPECT = "docker-inspect.json"  # docker inspect <container>
+DOCKER_PROBE = "docker-gpu-probe.json"  # docker run --rm --gpus all <image> nvidia-smi -L, as a record
+CONTAINER_SMI = "container-nvidia-smi-L.txt"  # docker exec <container> nvidia-smi -L
+OLLAMA_LOG = "ollama-server.log"  # docker logs <container>
 HOST = "host.json"  # hostname, capture time, and why any file above is absent
 
-KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG)
+KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG,
+         DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG)
 
 
 @dataclass

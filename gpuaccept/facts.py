@@ -170,6 +170,106 @@ class TopologyFacts:
 
 
 @dataclass(frozen=True)
+class DeviceRequest:
+    """One entry of HostConfig.DeviceRequests (what ``--gpus`` asked for)."""
+
+    driver: str = ""
+    count: int = 0  # -1 = all
+    device_ids: tuple[str, ...] = ()  # indexes or UUIDs
+    capabilities: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def wants_gpu(self) -> bool:
+        return self.driver == "nvidia" or any("gpu" in group for group in self.capabilities)
+
+
+@dataclass(frozen=True)
+class Mount:
+    type: str  # volume, bind, tmpfs
+    source: str  # volume name or host path
+    destination: str
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: str  # "11434/tcp"
+    host_ip: str  # "" and "0.0.0.0" both mean every interface
+    host_port: str
+
+
+@dataclass(frozen=True)
+class ContainerGpu:
+    """One line of ``nvidia-smi -L`` run inside the container (indexes renumbered from 0)."""
+
+    index: int
+    name: str
+    uuid: str
+
+
+@dataclass(frozen=True)
+class ContainerFacts:
+    name: str
+    exists: bool = False
+    id: str = ""
+    image: str = ""
+    status: str = ""  # running, exited, created, ...
+    restart_policy: str = ""
+    managed: bool = False  # carries the suite's label, so --remediate may recreate it
+    runtime: str = ""
+    network_mode: str = ""
+    env: tuple[tuple[str, str], ...] = ()  # secrets redacted
+    device_requests: tuple[DeviceRequest, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    gpus_seen: tuple[ContainerGpu, ...] | None = None
+    gpus_seen_missing: str | None = None  # why there is no in-container GPU list (no evidence)
+    gpus_seen_error: str | None = None  # what `nvidia-smi -L` printed instead of a list
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def env_value(self, name: str) -> str | None:
+        """The value the process sees: the last definition wins, as in the OCI spec."""
+        value = None
+        for key, val in self.env:
+            if key == name:
+                value = val
+        return value
+
+
+@dataclass(frozen=True)
+class GpuProbe:
+    """A throw-away ``docker run --rm --gpus all <image> nvidia-smi -L``: does the engine give GPUs?"""
+
+    ok: bool
+    image: str = ""
+    error: str = ""
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    reachable: bool
+    error: str = ""
+    version: str = ""
+    api_version: str = ""
+    runtimes: tuple[str, ...] = ()
+    default_runtime: str = ""
+    cdi_spec_dirs: tuple[str, ...] = ()
+    probe: GpuProbe | None = None
+    probe_missing: str | None = None
+
+
+@dataclass(frozen=True)
+class DockerFacts:
+    engine: EngineFacts | None = None
+    engine_missing: str | None = None  # why there is no engine evidence
+    container: ContainerFacts | None = None
+    container_missing: str | None = None  # why there is no container evidence
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -181,6 +281,7 @@ class HostFacts:
     pci: PciFacts = PciFacts()
     kernel: KernelFacts = KernelFacts()
     topology: TopologyFacts = TopologyFacts()
+    docker: DockerFacts = DockerFacts()
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

@@ -8,6 +8,7 @@ its maximum) raises ProfileError with one line naming the file and the key. Bund
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -74,6 +75,27 @@ class PowerSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContainerSpec:
+    """The Ollama container: what CTR-* check, and what ``--remediate`` launches."""
+
+    enabled: bool = _spec(True)  # false: the CTR requirements skip (no container on this host)
+    name: str = _spec("ollama")
+    image: str = _spec("ollama/ollama:0.32.1")  # pinned: Pascal support differs between releases
+    port: int = _spec(11434, min=1, max=65535)
+    bind_address: str = _spec("127.0.0.1")  # where a launch publishes the API
+    allowed_bind_addresses: list[str] = _spec(factory=lambda: ["127.0.0.1", "::1"])
+    volume: str = _spec("ollama")  # named volume for the model store
+    models_path: str = _spec("/root/.ollama")
+    restart_policies: list[str] = _spec(factory=lambda: ["unless-stopped", "always"],
+                                        choices=("no", "on-failure", "unless-stopped", "always"))
+    spread: bool = _spec(True)  # require OLLAMA_SCHED_SPREAD=1 so the model uses every GPU
+    environment: dict[str, str] = _spec(factory=dict)  # extra variables a launch sets
+    api_wait_s: float = _spec(60.0, min=1, max=900)
+    docker_host: str = _spec("")  # "" = DOCKER_HOST, else the default socket
+    docker_timeout_s: float = _spec(20.0, min=1, max=600)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str = _spec()
     description: str = _spec("")
@@ -82,6 +104,7 @@ class Profile:
     driver: DriverSpec = _spec()
     pcie: PcieSpec = _spec()
     power: PowerSpec = _spec()
+    container: ContainerSpec = _spec(factory=ContainerSpec)
     waivers: dict[str, str] = _spec(factory=dict)
     path: str = ""
 
@@ -202,6 +225,12 @@ def _check_relations(p: Profile, where: str) -> None:
     if p.driver.below_version and Version(p.driver.min_version) >= Version(p.driver.below_version):
         raise ProfileError(f"{where}: driver.min_version ({p.driver.min_version}) is not below "
                            f"driver.below_version ({p.driver.below_version})")
+    for key, address in [("container.bind_address", p.container.bind_address),
+                         *(("container.allowed_bind_addresses", a) for a in p.container.allowed_bind_addresses)]:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ProfileError(f"{where}: {key}: {address!r} is not an IP address") from None
     from gpuaccept.catalogue import CATALOGUE  # late import: the catalogue is data, not a dependency cycle
 
     for rid in p.waivers:

@@ -6,12 +6,14 @@ GPU facts come from ``nvml.json`` (the suite's own snapshot) when present, else 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gpuaccept import evidence as ev
 from gpuaccept.facts import (
+    DockerFacts,
     DriverFacts,
     GpuFacts,
     GpuLink,
@@ -22,6 +24,7 @@ from gpuaccept.facts import (
     TopologyFacts,
     from_dict,
 )
+from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
 from gpuaccept.parse.kernel_log import parse_kernel_log
 from gpuaccept.parse.lsmod import parse_lsmod
 from gpuaccept.parse.lspci import parse_lspci
@@ -51,6 +54,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         pci=_pci(evidence),
         kernel=_kernel(evidence),
         topology=topo_nvml or _topology(evidence),
+        docker=_docker(evidence),
     )
 
 
@@ -150,3 +154,34 @@ def _topology(evidence: ev.Evidence) -> TopologyFacts:
     if links is None:
         return TopologyFacts(missing=evidence.why_absent(ev.TOPO))
     return TopologyFacts(links=tuple(links), source=ev.TOPO)
+
+
+def _docker(evidence: ev.Evidence) -> DockerFacts:
+    try:
+        info = _parse(evidence, ev.DOCKER_INFO, json.loads)
+        engine = None if info is None else parse_info(info)
+        if engine is not None and engine.reachable:
+            probe = _parse(evidence, ev.DOCKER_PROBE, json.loads)
+            engine = dataclasses.replace(
+                engine, probe=None if probe is None else parse_probe(probe),
+                probe_missing=evidence.why_absent(ev.DOCKER_PROBE) if probe is None else None)
+    except Unreadable as err:
+        return DockerFacts(engine_missing=str(err), container_missing=str(err))
+    if engine is None:
+        why = evidence.why_absent(ev.DOCKER_INFO)
+        return DockerFacts(engine_missing=why, container_missing=why)
+    try:
+        items = _parse(evidence, ev.DOCKER_INSPECT, json.loads)
+    except Unreadable as err:
+        return DockerFacts(engine=engine, container_missing=str(err))
+    if items is None:
+        return DockerFacts(engine=engine, container_missing=evidence.why_absent(ev.DOCKER_INSPECT))
+    name = evidence.meta.get("container", "ollama")
+    container = parse_inspect(items, name)
+    text = evidence.text(ev.CONTAINER_SMI)
+    if text is None:
+        container = dataclasses.replace(container, gpus_seen_missing=evidence.why_absent(ev.CONTAINER_SMI))
+    else:
+        seen, error = parse_container_smi(text)
+        container = dataclasses.replace(container, gpus_seen=seen, gpus_seen_error=error)
+    return DockerFacts(engine=engine, container=container)

@@ -13,11 +13,12 @@ The snapshot is a plain dict: saved as ``nvml.json`` evidence, it replays to the
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pynvml
+
+from gpuaccept.sources.deadline import DeadlineExceeded, within
 
 SCHEMA = 1
 MIB = 1024 * 1024
@@ -52,21 +53,13 @@ def error_name(err: pynvml.NVMLError) -> str:
 
 
 def snapshot_with_timeout(timeout_s: float) -> dict[str, Any]:
-    """Take a snapshot in a daemon thread: a hung driver cannot hang the run."""
-    result: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            result.update(snapshot())
-        except Exception as err:  # a defect in pynvml or here must still leave a readable verdict
-            result.update(_failure("UNKNOWN", f"{type(err).__name__}: {err}"))
-
-    worker = threading.Thread(target=work, name="nvml-snapshot", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
+    """Take a snapshot with a deadline: a hung driver cannot hang the run."""
+    try:
+        return within(timeout_s, "NVML", snapshot)
+    except DeadlineExceeded:
         return _failure("TIMEOUT", f"NVML did not answer within {timeout_s:g} s")
-    return result
+    except Exception as err:  # a defect in pynvml or here must still leave a readable verdict
+        return _failure("UNKNOWN", f"{type(err).__name__}: {err}")
 
 
 def snapshot() -> dict[str, Any]:
@@ -182,3 +175,25 @@ def _gpu(index: int, h: Any) -> dict[str, Any]:
     un.pop("pci", None)
     g["unreported"] = un
     return g
+
+
+def enable_persistence(index: int, timeout_s: float) -> str | None:
+    """Turn persistence mode on for GPU ``index``; None when done, else why not (NVML needs root)."""
+
+    def work() -> None:
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            pynvml.nvmlDeviceSetPersistenceMode(handle, pynvml.NVML_FEATURE_ENABLED)
+        finally:
+            with contextlib.suppress(pynvml.NVMLError):
+                pynvml.nvmlShutdown()
+
+    try:
+        within(timeout_s, "NVML", work)
+    except DeadlineExceeded as err:
+        return str(err)
+    except pynvml.NVMLError as err:
+        name = error_name(err)
+        return "NVML refused: run as root (NO_PERMISSION)" if name == "NO_PERMISSION" else f"NVML {name}: {err}"
+    return None

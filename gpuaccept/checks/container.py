@@ -1,0 +1,275 @@
+"""CTR-*: the Docker Engine, the NVIDIA toolkit and the Ollama container."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from gpuaccept import ollama_env
+from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.facts import ContainerFacts, DeviceRequest, EngineFacts, HostFacts
+from gpuaccept.profile import Profile
+
+OLLAMA_PORT = "11434/tcp"  # where Ollama listens inside its image (OLLAMA_HOST=0.0.0.0:11434)
+GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'
+TOOLKIT_FIX = ("install the NVIDIA Container Toolkit (nvidia-container-toolkit), run "
+               "`nvidia-ctk runtime configure --runtime=docker`, then restart docker")
+
+
+def _engine(host: HostFacts, profile: Profile) -> EngineFacts | Verdict:
+    if not profile.container.enabled:
+        return skipped("the profile checks no container (container.enabled = false)")
+    docker = host.docker
+    if docker.engine is None:
+        return skipped(f"no Docker evidence: {docker.engine_missing}")
+    return docker.engine
+
+
+def _container(host: HostFacts, profile: Profile) -> ContainerFacts | Verdict:
+    engine = _engine(host, profile)
+    if isinstance(engine, Verdict):
+        return engine
+    if not engine.reachable:
+        return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
+    docker = host.docker
+    if docker.container is None:
+        return skipped(f"no container evidence: {docker.container_missing}")
+    if not docker.container.exists:
+        return skipped(f"there is no container named {profile.container.name}: see CTR-RUNNING")
+    return docker.container
+
+
+def launch_hint(profile: Profile) -> str:
+    c = profile.container
+    return (f"`pytest acceptance/ --remediate` launches it ({c.image}, every expected GPU by UUID, volume "
+            f"{c.volume}:{c.models_path}, API on {c.bind_address}:{c.port}, restart unless-stopped)")
+
+
+def engine(host: HostFacts, profile: Profile) -> Verdict:
+    e = _engine(host, profile)
+    if isinstance(e, Verdict):
+        return e
+    if not e.reachable:
+        return failed(f"the Docker Engine is not reachable ({e.error})", "a reachable Docker Engine",
+                      "dockerd is not running, DOCKER_HOST points elsewhere, or this user may not use the socket",
+                      "start docker (`systemctl start docker`), or add the user to the docker group, or pass "
+                      "--docker-host")
+    return passed(f"Docker Engine {e.version} (API {e.api_version or '?'}) answers", "a reachable Docker Engine")
+
+
+def toolkit(host: HostFacts, profile: Profile) -> Verdict:
+    e = _engine(host, profile)
+    if isinstance(e, Verdict):
+        return e
+    if not e.reachable:
+        return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
+    expected = "containers can be given GPUs (NVIDIA runtime hook or CDI)"
+    runtimes = f"runtimes: {', '.join(e.runtimes) or 'none'}"
+    if e.probe is not None:
+        if e.probe.ok:
+            return passed(f"a probe container started with --gpus all and listed "
+                          f"{e.probe.output.count('UUID:')} GPU(s) ({runtimes})", expected)
+        if GPU_ERROR in e.probe.error:
+            return failed(f"the engine refuses GPU requests: {GPU_ERROR}", expected,
+                          "the NVIDIA Container Toolkit is not installed, or dockerd started before it was",
+                          TOOLKIT_FIX)
+        return failed(f"a probe container with --gpus all failed: {e.probe.error}", expected,
+                      "the NVIDIA Container Toolkit is installed but cannot set up the GPUs (driver not loaded, "
+                      "or toolkit and driver out of step)", f"check `nvidia-smi` on the host, then {TOOLKIT_FIX}")
+    container = host.docker.container
+    if "nvidia" in e.runtimes:
+        return passed(f"the nvidia runtime is registered ({runtimes})", expected)
+    if container is not None and container.running and any(r.wants_gpu for r in container.device_requests):
+        return passed(f"container {container.name} runs with a GPU request ({runtimes})", expected)
+    return skipped(f"no GPU probe was run: {e.probe_missing}")
+
+
+def running(host: HostFacts, profile: Profile) -> Verdict:
+    e = _engine(host, profile)
+    if isinstance(e, Verdict):
+        return e
+    if not e.reachable:
+        return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
+    c, spec = host.docker.container, profile.container
+    policies = " or ".join(spec.restart_policies)
+    expected = f"container {spec.name} running, restart policy {policies}"
+    if c is None:
+        return skipped(f"no container evidence: {host.docker.container_missing}")
+    if not c.exists:
+        return failed(f"there is no container named {spec.name}", expected,
+                      "Ollama was never started in Docker here, or runs under another name (--container NAME)",
+                      launch_hint(profile))
+    if not c.running:
+        return failed(f"container {spec.name} is {c.status}", expected,
+                      "it was stopped, or exited (read `docker logs " + spec.name + "`)",
+                      f"`docker start {spec.name}` (or `pytest acceptance/ --remediate`)")
+    if c.restart_policy not in spec.restart_policies:
+        return failed(f"container {spec.name} runs with restart policy {c.restart_policy}", expected,
+                      "it will not come back after a reboot or a docker restart",
+                      f"`docker update --restart unless-stopped {spec.name}` (or `pytest acceptance/ --remediate`)")
+    return passed(f"container {spec.name} runs ({c.image}, restart {c.restart_policy})", expected)
+
+
+def covered(c: ContainerFacts, host: HostFacts, default_runtime: str) -> tuple[set[int], str]:
+    """Host GPU indexes the container's GPU request covers, and how the request reads."""
+    count = len(host.gpus)
+    by_uuid = {g.uuid: g.index for g in host.gpus}
+
+    def resolve(ids: list[str]) -> set[int]:
+        return {int(i) if i.isdigit() else by_uuid.get(i, -1) for i in ids} - {-1}
+
+    gpu_requests: list[DeviceRequest] = [r for r in c.device_requests if r.wants_gpu]
+    if gpu_requests:
+        indexes: set[int] = set()
+        words = []
+        for r in gpu_requests:
+            if r.device_ids:
+                indexes |= resolve(list(r.device_ids))
+                words.append(f"device={','.join(r.device_ids)}")
+            elif r.count < 0:
+                indexes |= set(range(count))
+                words.append("all")
+            else:
+                indexes |= set(range(min(r.count, count)))
+                words.append(f"count={r.count}")
+        return indexes, f"--gpus {' + '.join(words)}"
+    runtime = c.runtime or default_runtime
+    if runtime == "nvidia":
+        value = c.env_value("NVIDIA_VISIBLE_DEVICES")
+        if value == "all":
+            return set(range(count)), "nvidia runtime with NVIDIA_VISIBLE_DEVICES=all"
+        if value and value not in ("none", "void"):
+            return resolve(value.split(",")), f"nvidia runtime with NVIDIA_VISIBLE_DEVICES={value}"
+        return set(), f"nvidia runtime with NVIDIA_VISIBLE_DEVICES={value or 'unset'}"
+    return set(), "no GPU request (started without --gpus)"
+
+
+def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
+    c = _container(host, profile)
+    if isinstance(c, Verdict):
+        return c
+    want = profile.gpus.count
+    expected = f"a request covering all {want} expected GPUs (--gpus all, or device=<every UUID>)"
+    if not host.nvml.ok or not host.gpus:
+        return skipped("the host's GPUs are not known (see GPU-COUNT): cannot tell which GPUs to cover")
+    indexes, how = covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")
+    got = sorted(i for i in indexes if i < len(host.gpus))
+    names = ", ".join(f"GPU{i}" for i in got) or "none"
+    measured = f"GPU request covers {len(got)} of {len(host.gpus)} GPUs ({how}: {names})"
+    if len(got) == len(host.gpus):
+        short = f"; NVML sees only {len(host.gpus)} of {want} (see GPU-COUNT)" if len(host.gpus) < want else ""
+        return passed(measured + short, expected)
+    cause = ("the container was started without `--gpus`" if not got else
+             "`--gpus` named too few GPUs (an unquoted `--gpus device=0,1` becomes count=1; `--gpus 1` is one GPU)")
+    return failed(measured, expected, cause,
+                  "recreate it with `--gpus all` or `--gpus '\"device=<UUIDs>\"'`, keeping the model volume "
+                  "(`pytest acceptance/ --remediate` does this for a container the suite manages)")
+
+
+def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
+    c = _container(host, profile)
+    if isinstance(c, Verdict):
+        return c
+    want = profile.gpus.count
+    host_uuids = {g.uuid for g in host.gpus}
+    expected = f"{want} GPU(s), the host's UUIDs"
+    if not c.running:
+        return skipped(f"container {c.name} is not running: see CTR-RUNNING")
+    fix = ("recreate the container with `--gpus all` (and the NVIDIA runtime hook installed); after a "
+           "`systemctl daemon-reload` with toolkit < 1.18 the devices drop out: restart the container")
+    if c.gpus_seen_error is not None:
+        return failed(f"`nvidia-smi -L` failed in container {c.name}: {c.gpus_seen_error}", expected,
+                      "the container got no GPUs: started without a GPU request, or the NVIDIA runtime was not used",
+                      fix)
+    if c.gpus_seen is None:
+        return skipped(f"no in-container GPU list: {c.gpus_seen_missing}")
+    seen = {g.uuid for g in c.gpus_seen}
+    measured = f"container {c.name} sees {len(c.gpus_seen)} GPU(s)" + (
+        f" ({', '.join(g.uuid for g in c.gpus_seen)})" if c.gpus_seen else "")
+    if not host.nvml.ok:
+        if len(c.gpus_seen) == want:
+            return passed(measured + "; host UUIDs unknown (see GPU-COUNT)", expected)
+        return failed(measured, expected, "the container's GPU request is too narrow", fix)
+    if not host.gpus:
+        return skipped("NVML sees no GPU on the host (see GPU-COUNT): nothing to compare with")
+    if seen == host_uuids and len(c.gpus_seen) in (want, len(host.gpus)):
+        short = f"; NVML sees only {len(host.gpus)} of {want} (see GPU-COUNT)" if len(host.gpus) < want else ""
+        return passed(measured + ", the host's" + short, expected)
+    missing = sorted(host_uuids - seen)
+    foreign = sorted(seen - host_uuids)
+    detail = "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
+                                     foreign and f"not on this host: {', '.join(foreign)}"]))
+    return failed(f"{measured}: {detail}", expected,
+                  "the GPU request or NVIDIA_VISIBLE_DEVICES names too few GPUs, or the devices were lost", fix)
+
+
+def config(host: HostFacts, profile: Profile) -> Verdict:
+    c = _container(host, profile)
+    if isinstance(c, Verdict):
+        return c
+    spec = profile.container
+    problems, fixes = [], []
+    for name, _ in c.env:
+        advice = ollama_env.advice(name)
+        if advice:
+            problems.append(advice)
+            fixes.append(f"remove {name}")
+    if spec.spread and not ollama_env.truthy(c.env_value("OLLAMA_SCHED_SPREAD")):
+        problems.append("OLLAMA_SCHED_SPREAD is not set, so a model that fits one card stays on one card")
+        fixes.append("set OLLAMA_SCHED_SPREAD=1")
+    models = c.env_value("OLLAMA_MODELS") or f"{spec.models_path.rstrip('/')}/models"
+    store = [m for m in c.mounts if m.type in ("volume", "bind")
+             and (models + "/").startswith(m.destination.rstrip("/") + "/")]
+    if not store:
+        problems.append(f"the model store {models} is not on a volume or bind mount (models are lost with the "
+                        "container)")
+        fixes.append(f"mount a named volume at {spec.models_path} (`-v {spec.volume}:{spec.models_path}`)")
+    port = OLLAMA_PORT
+    if c.network_mode != "host" and not any(p.container_port == port for p in c.ports):
+        problems.append(f"the API port {port} is not published")
+        fixes.append(f"publish it (`-p {spec.bind_address}:{spec.port}:11434`)")
+    expected = "only variables Ollama reads, a persistent model store, the API port published" + (
+        ", OLLAMA_SCHED_SPREAD=1" if spec.spread else "")
+    if not problems:
+        where = ", ".join(f"{m.type} {m.source}" for m in store)
+        return passed(f"{len(c.env)} variables, models on {where}", expected)
+    return failed("; ".join(problems), expected,
+                  "settings copied from advice for other tools, or a container started by hand",
+                  "recreate the container: " + "; ".join(fixes) + " (`pytest acceptance/ --remediate` keeps the models)")
+
+
+def _everywhere(address: str) -> bool:
+    if address in ("", "*"):
+        return True
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def exposure(host: HostFacts, profile: Profile) -> Verdict:
+    c = _container(host, profile)
+    if isinstance(c, Verdict):
+        return c
+    spec = profile.container
+    allowed = spec.allowed_bind_addresses
+    expected = f"API bound to {' or '.join(allowed)} (container.allowed_bind_addresses)"
+    port = OLLAMA_PORT
+    if c.network_mode == "host":
+        host_value = c.env_value("OLLAMA_HOST") or "0.0.0.0:11434"
+        address = host_value.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+        bindings = [address]
+        how = f"host network, OLLAMA_HOST={host_value}"
+    else:
+        bindings = [p.host_ip for p in c.ports if p.container_port == port]
+        how = ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in c.ports if p.container_port == port)
+    if not bindings:
+        return skipped(f"the API port {port} is not published: see CTR-CONFIG")
+    open_to_all = [b for b in bindings if _everywhere(b) and not any(_everywhere(a) for a in allowed)]
+    elsewhere = [b for b in bindings if not _everywhere(b) and b not in allowed]
+    if not open_to_all and not elsewhere:
+        return passed(f"API published on {how}", expected)
+    measured = f"the Ollama API is published on {how}" + (" (every interface)" if open_to_all else "")
+    return failed(measured, expected,
+                  "Ollama has no authentication: anyone who reaches this port can run models, pull and delete them",
+                  f"publish on loopback (`-p {spec.bind_address}:{spec.port}:11434`) or put a proxy with "
+                  "authentication in front; to allow an address on purpose, add it to container.allowed_bind_addresses")

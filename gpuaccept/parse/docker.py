@@ -1,0 +1,83 @@
+"""Docker evidence -> container facts: ``docker info``, ``docker inspect``, the GPU probe record and
+``nvidia-smi -L`` run inside the container. Field names as the Engine API spells them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gpuaccept.facts import ContainerFacts, ContainerGpu, DeviceRequest, EngineFacts, GpuProbe, Mount, PortBinding
+
+MANAGED_LABEL = "io.gpuaccept.managed"
+_SMI_LINE = re.compile(r"^GPU (\d+): (.+?) \(UUID: (\S+)\)\s*$")
+
+
+def parse_info(info: dict[str, Any]) -> EngineFacts:
+    """``docker info --format '{{json .}}'``; an unreachable engine leaves only ``ServerErrors``."""
+    errors = info.get("ServerErrors") or []
+    if errors or not info.get("ServerVersion"):
+        return EngineFacts(reachable=False, error="; ".join(errors) or "docker info holds no ServerVersion")
+    return EngineFacts(
+        reachable=True,
+        version=info.get("ServerVersion", ""),
+        api_version=info.get("ApiVersion", ""),  # not part of docker info; the suite adds it
+        runtimes=tuple(sorted(info.get("Runtimes") or {})),
+        default_runtime=info.get("DefaultRuntime", ""),
+        cdi_spec_dirs=tuple(info.get("CDISpecDirs") or ()),
+    )
+
+
+def parse_probe(record: dict[str, Any]) -> GpuProbe:
+    return GpuProbe(ok=bool(record.get("ok")), image=record.get("image", ""), error=record.get("error", ""),
+                    output=record.get("output", ""))
+
+
+def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
+    """``docker inspect NAME``: a list of one container, or ``[]`` when there is none of that name."""
+    if not items:
+        return ContainerFacts(name=name, exists=False)
+    c = items[0]
+    host = c.get("HostConfig") or {}
+    config = c.get("Config") or {}
+    env = []
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        env.append((key, value))
+    requests = tuple(
+        DeviceRequest(driver=r.get("Driver") or "", count=int(r.get("Count") or 0),
+                      device_ids=tuple(r.get("DeviceIDs") or ()),
+                      capabilities=tuple(tuple(group) for group in (r.get("Capabilities") or ())))
+        for r in host.get("DeviceRequests") or ())
+    mounts = tuple(Mount(type=m.get("Type", ""), source=m.get("Name") or m.get("Source", ""),
+                         destination=m.get("Destination", "")) for m in c.get("Mounts") or ())
+    ports = tuple(PortBinding(container_port=port, host_ip=b.get("HostIp", ""), host_port=b.get("HostPort", ""))
+                  for port, bindings in sorted((host.get("PortBindings") or {}).items())
+                  for b in bindings or ())
+    return ContainerFacts(
+        name=(c.get("Name") or name).lstrip("/"),
+        exists=True,
+        id=c.get("Id", "")[:12],
+        image=config.get("Image", ""),
+        status=(c.get("State") or {}).get("Status", ""),
+        restart_policy=(host.get("RestartPolicy") or {}).get("Name", "") or "no",
+        managed=(config.get("Labels") or {}).get(MANAGED_LABEL) == "true",
+        runtime=host.get("Runtime", ""),
+        network_mode=host.get("NetworkMode", ""),
+        env=tuple(env),
+        device_requests=requests,
+        mounts=mounts,
+        ports=ports,
+    )
+
+
+def parse_container_smi(text: str) -> tuple[tuple[ContainerGpu, ...] | None, str | None]:
+    """``nvidia-smi -L`` in the container -> (GPUs, None), or (None, the error it printed)."""
+    gpus = []
+    for line in text.splitlines():
+        match = _SMI_LINE.match(line.strip())
+        if match:
+            gpus.append(ContainerGpu(int(match.group(1)), match.group(2), match.group(3)))
+    if gpus or "No devices were found" in text:
+        return tuple(gpus), None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+    return None, first
