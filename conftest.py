@@ -4,5 +4,6 @@ pytest_plugins = [
     "fixtures.run_folder",
     "fixtures.host_facts",
     "fixtures.requirements",
+    "fixtures.remediation",
     "fixtures.html_report",
 ]

@@ -1,0 +1,231 @@
+"""Carry out planned actions: Docker SDK for the container, NVML for persistence mode.
+
+Every action returns a copy of itself with status ``done`` or ``failed`` and a detail; nothing here
+raises for an expected condition. A recreate is reversible until the new container answers: the old
+one is stopped and renamed, and is renamed back and restarted if the new one cannot start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import docker
+from docker.errors import DockerException, ImageNotFound, NotFound
+
+from gpuaccept import ollama_env
+from gpuaccept.checks.container import OLLAMA_PORT
+from gpuaccept.facts import HostFacts
+from gpuaccept.parse.docker import MANAGED_LABEL
+from gpuaccept.profile import ContainerSpec, Profile
+from gpuaccept.remedy.plan import Action
+from gpuaccept.sources.docker_engine import connect
+from gpuaccept.sources.nvml import enable_persistence
+
+Progress = Callable[[str], None]
+
+
+def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: float,
+          progress: Progress = lambda _line: None) -> list[Action]:
+    done = []
+    for action in actions:
+        if action.status != "planned":
+            done.append(action)
+            continue
+        try:
+            detail = _RUN[action.kind](action, host, profile, timeout_s, progress)
+            done.append(dataclasses.replace(action, status="done", detail=detail or ""))
+        except (DockerException, OSError, RemediationError) as err:
+            done.append(dataclasses.replace(action, status="failed", detail=_reason(err)))
+        progress(done[-1].describe())
+    return done
+
+
+class RemediationError(Exception):
+    pass
+
+
+def _reason(err: Exception) -> str:
+    explanation = getattr(err, "explanation", None)
+    return str(explanation or err)
+
+
+def _persistence(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    gpu = next(g for g in host.gpus if g.label == action.target)
+    error = enable_persistence(gpu.index, timeout_s)
+    if error:
+        raise RemediationError(error)
+    return "nvmlDeviceSetPersistenceMode(ENABLED); nvidia-persistenced keeps it across reboots"
+
+
+def _start(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    spec = profile.container
+    connect(spec).containers.get(spec.name).start()
+    return _wait_api(spec)
+
+
+def _restart_policy(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    spec = profile.container
+    connect(spec).containers.get(spec.name).update(restart_policy={"Name": "unless-stopped"})
+    return ""
+
+
+def _launch(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    spec = profile.container
+    client = connect(spec)
+    _ensure_image(client, spec.image, progress)
+    _ensure_volume(client, spec.volume)
+    kwargs = desired(spec, host, profile, client, old=None)
+    new = client.containers.create(**kwargs)
+    new.start()
+    return _wait_api(spec)
+
+
+def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    spec = profile.container
+    client = connect(spec)
+    old = client.containers.get(spec.name)
+    kwargs = desired(spec, host, profile, client, old=old.attrs)
+    copy_models = not _model_mount(old.attrs, spec)
+    if copy_models:
+        _ensure_volume(client, spec.volume)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    was_running = old.status == "running"
+    old.stop(timeout=30)
+    old.rename(f"{spec.name}-replaced-{stamp}")
+    new = None
+    try:
+        new = client.containers.create(**kwargs)
+        if copy_models:
+            _copy_models(old, new, spec)
+        new.start()
+    except (DockerException, OSError) as err:
+        if new is not None:
+            new.remove(force=True)
+        old.rename(spec.name)
+        if was_running:
+            old.start()
+        raise RemediationError(f"{_reason(err)}; the old container was put back") from err
+    old.remove(v=False)  # volumes stay: v=False
+    kept = "models copied from the container's own layer into volume " + spec.volume if copy_models else \
+        "model store kept"
+    return f"{kept}; {_wait_api(spec)}"
+
+
+_RUN = {"persistence": _persistence, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
+        "recreate": _recreate}
+
+
+def _model_mount(attrs: dict[str, Any], spec: ContainerSpec) -> dict[str, Any] | None:
+    target = spec.models_path.rstrip("/") + "/"
+    for m in attrs.get("Mounts") or []:
+        if m.get("Type") in ("volume", "bind") and target.startswith(m.get("Destination", "").rstrip("/") + "/"):
+            return m
+    return None
+
+
+def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: docker.DockerClient,
+            old: dict[str, Any] | None) -> dict[str, Any]:
+    """``containers.create`` arguments: the profile's container, keeping what the old one had that is sound."""
+    image = (old or {}).get("Config", {}).get("Image") or spec.image
+    image_env = set(_image_env(client, image))
+    env: dict[str, str] = {}
+    for item in (old or {}).get("Config", {}).get("Env") or []:
+        name, _, value = item.partition("=")
+        if item in image_env or ollama_env.advice(name):
+            continue  # image defaults come back by themselves; made-up variables go
+        env[name] = value
+    env.update(spec.environment)
+    if spec.spread:
+        env["OLLAMA_SCHED_SPREAD"] = "1"
+    uuids = [g.uuid for g in host.gpus][: profile.gpus.count] if host.nvml.ok else []
+    gpu = (docker.types.DeviceRequest(device_ids=uuids, capabilities=[["gpu"]]) if uuids
+           else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]]))
+    volumes: dict[str, dict[str, str]] = {}
+    for m in (old or {}).get("Mounts") or []:
+        if m.get("Type") in ("volume", "bind"):
+            volumes[m.get("Name") or m["Source"]] = {"bind": m["Destination"], "mode": "rw" if m.get("RW", True) else "ro"}
+    if old is None or not _model_mount(old, spec):
+        volumes[spec.volume] = {"bind": spec.models_path, "mode": "rw"}
+    ports: dict[str, Any] = {}
+    for port, bindings in ((old or {}).get("HostConfig", {}).get("PortBindings") or {}).items():
+        if port != OLLAMA_PORT and bindings:
+            ports[port] = [(b.get("HostIp") or "0.0.0.0", int(b["HostPort"])) for b in bindings if b.get("HostPort")]
+    ports[OLLAMA_PORT] = (spec.bind_address, spec.port)
+    labels = {**((old or {}).get("Config", {}).get("Labels") or {}), MANAGED_LABEL: "true",
+              "io.gpuaccept.profile": profile.name}
+    policy = ((old or {}).get("HostConfig", {}).get("RestartPolicy") or {}).get("Name")
+    kwargs: dict[str, Any] = {
+        "image": image, "name": spec.name, "detach": True, "environment": env, "device_requests": [gpu],
+        "volumes": volumes, "ports": ports, "labels": labels,
+        "restart_policy": {"Name": policy if policy in spec.restart_policies else "unless-stopped"},
+    }
+    cmd = (old or {}).get("Config", {}).get("Cmd")
+    if cmd:
+        kwargs["command"] = cmd
+    return kwargs
+
+
+def _image_env(client: docker.DockerClient, image: str) -> list[str]:
+    try:
+        return client.images.get(image).attrs.get("Config", {}).get("Env") or []
+    except ImageNotFound:
+        return []
+
+
+def _ensure_image(client: docker.DockerClient, image: str, progress: Progress) -> None:
+    try:
+        client.images.get(image)
+        return
+    except ImageNotFound:
+        pass
+    repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+    progress(f"pulling {image} ...")
+    try:
+        last = ""
+        for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise RemediationError(event["error"])
+            line = " ".join(filter(None, [event.get("id"), event.get("status"), event.get("progress")]))
+            if line and line != last and "Downloading" not in line:  # one line per layer step, not per chunk
+                progress(f"  {line}")
+                last = line
+    except (DockerException, OSError, RemediationError) as err:
+        raise RemediationError(f"image {image} is not on this host and could not be pulled ({_reason(err)}): "
+                               f"load it with `docker load -i <file>` or let the engine reach its registry") from err
+
+
+def _ensure_volume(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.volumes.get(name)
+    except NotFound:
+        client.volumes.create(name, labels={MANAGED_LABEL: "true"})
+
+
+def _copy_models(old, new, spec: ContainerSpec) -> None:
+    """Move the model store out of the old container's own layer into the new container's volume."""
+    parent = spec.models_path.rstrip("/").rsplit("/", 1)[0] or "/"
+    try:
+        stream, _ = old.get_archive(spec.models_path)
+    except NotFound:
+        return  # nothing was ever stored
+    new.put_archive(parent, b"".join(stream))
+
+
+def _wait_api(spec: ContainerSpec) -> str:
+    host = spec.bind_address if spec.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{spec.port}/api/version"
+    deadline = time.monotonic() + spec.api_wait_s
+    error = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - a fixed http URL
+                return f"API answered at {url}: {answer.read(200).decode('utf-8', 'replace').strip()}"
+        except OSError as err:
+            error = str(err)
+            time.sleep(0.25)
+    raise RemediationError(f"the container runs but {url} did not answer within {spec.api_wait_s:g} s ({error})")

@@ -1,0 +1,126 @@
+"""What ``--remediate`` would do, decided from the facts and the same checks the tests run.
+
+Safety rules, in one place:
+- a container the suite did not launch (no ``io.gpuaccept.managed=true`` label) is never recreated
+  unless ``--remediate-force`` is given;
+- nothing is done to containers while the engine or its GPU support is broken (recreating would fail);
+- volumes are never deleted; a container whose models are not on a volume gets one, filled first;
+- persistence mode is changed through NVML, which needs root.
+A fixed machine plans nothing, so a second ``--remediate`` does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from gpuaccept.checks import cards, container
+from gpuaccept.facts import HostFacts
+from gpuaccept.profile import Profile
+
+RECREATE_FOR = {"CTR-GPU-REQUEST": container.gpu_request, "CTR-SEES-GPUS": container.sees_gpus,
+                "CTR-CONFIG": container.config, "CTR-EXPOSURE": container.exposure}
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # launch, recreate, start, restart-policy, persistence
+    target: str
+    requirements: tuple[str, ...]
+    reason: str
+    before: str = ""
+    after: str = ""
+    status: str = "planned"  # planned, done, failed, refused
+    detail: str = ""
+
+    VERBS = {"launch": "launch", "recreate": "recreate", "start": "start", "restart-policy": "set the restart policy of",
+             "persistence": "enable persistence mode on"}
+
+    def describe(self) -> str:
+        verb = self.VERBS[self.kind]
+        head = {"planned": f"would {verb}", "done": f"did {verb}", "failed": f"failed to {verb}",
+                "refused": f"will not {verb}"}[self.status]
+        text = f"{head} {self.target}: {self.reason}"
+        if self.before or self.after:
+            text += f" (before: {self.before or '-'}; after: {self.after or '-'})"
+        return text + (f". {self.detail}" if self.detail else "")
+
+    def headline(self) -> str:
+        """One sentence for a failure message: what, to what, and for a refusal or failure, why."""
+        verb = self.VERBS[self.kind]
+        head = {"planned": f"would {verb}", "done": f"did {verb}", "failed": f"failed to {verb}",
+                "refused": f"will not {verb}"}[self.status]
+        tail = f": {self.detail}" if self.status in ("failed", "refused") and self.detail else ""
+        return f"{head} {self.target}{tail}".rstrip(".") + "."
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "requirements": list(self.requirements), "text": self.describe()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Action:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "requirements": tuple(fields.get("requirements", ()))})
+
+
+def plan(host: HostFacts, profile: Profile, *, force: bool = False, is_root: bool = True) -> list[Action]:
+    return [*_container_actions(host, profile, force), *_persistence_actions(host, profile, is_root)]
+
+
+def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[Action]:
+    spec = profile.container
+    engine = host.docker.engine
+    if not spec.enabled or engine is None or not engine.reachable or host.docker.container is None:
+        return []
+    target = f"container {spec.name}"
+    if container.toolkit(host, profile).outcome == "fail":
+        return [Action("launch" if not host.docker.container.exists else "recreate", target, ("CTR-TOOLKIT",),
+                       "containers cannot be given GPUs here", status="refused",
+                       detail="Fix CTR-TOOLKIT first (install the NVIDIA Container Toolkit)")]
+    c = host.docker.container
+    if not c.exists:
+        return [Action("launch", target, ("CTR-RUNNING",), f"there is no container named {spec.name}",
+                       after=_launch_summary(host, profile))]
+    failing = {rid: v for rid, check in RECREATE_FOR.items() if (v := check(host, profile)).outcome == "fail"}
+    if failing:
+        first_id, first = next(iter(failing.items()))
+        others = [rid for rid in failing if rid != first_id]
+        reason = first.measured.split("; ")[0] + (f" (also failing: {', '.join(others)})" if others else "")
+        if not (c.managed or force):
+            return [Action("recreate", target, tuple(failing), reason, status="refused",
+                           detail="The suite did not launch it (no label io.gpuaccept.managed=true): pass "
+                                  "--remediate-force to recreate it anyway")]
+        return [Action("recreate", target, (*failing, "CTR-RUNNING"), reason, before=_summary(c, host),
+                       after=_launch_summary(host, profile))]
+    actions = []
+    if not c.running:
+        actions.append(Action("start", target, ("CTR-RUNNING",), f"it is {c.status}", before=c.status, after="running"))
+    if c.restart_policy not in spec.restart_policies:
+        actions.append(Action("restart-policy", target, ("CTR-RUNNING",), f"restart policy {c.restart_policy}",
+                              before=c.restart_policy, after="unless-stopped"))
+    return actions
+
+
+def _persistence_actions(host: HostFacts, profile: Profile, is_root: bool) -> list[Action]:
+    actions = []
+    for gpu in host.gpus:
+        if cards.gpu_persistence(host, gpu.index, profile).outcome != "fail":
+            continue
+        actions.append(Action("persistence", gpu.label, ("GPU-PERSISTENCE",), "persistence mode is off",
+                              before="off", after="on", status="planned" if is_root else "refused",
+                              detail="" if is_root else "Needs root: run the suite as root, or "
+                                                        "`sudo nvidia-smi -pm 1` (or enable nvidia-persistenced)"))
+    return actions
+
+
+def _summary(c, host: HostFacts) -> str:
+    how = container.covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")[1]
+    ports = ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in c.ports) or "no port"
+    store = ", ".join(f"{m.type} {m.source}" for m in c.mounts if m.type in ("volume", "bind")) or "no volume"
+    return f"{how}; {ports}; {store}; restart {c.restart_policy}"
+
+
+def _launch_summary(host: HostFacts, profile: Profile) -> str:
+    spec = profile.container
+    gpus = ",".join(g.uuid for g in host.gpus) if host.nvml.ok and host.gpus else "all"
+    spread = "; OLLAMA_SCHED_SPREAD=1" if spec.spread else ""
+    return (f"--gpus device={gpus}; {spec.bind_address}:{spec.port}; volume {spec.volume}; "
+            f"restart unless-stopped{spread}")
