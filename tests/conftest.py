@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,3 +81,25 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
         return SuiteRun(result.ret, result.stdout.str(), result.stderr.str(), run_dir, cases)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def engines():
+    """Real Docker Engines (tests/engine): CI's (GPUACCEPT_TEST_ENGINES), else started here, else skip."""
+    from tests.engine import daemons, image
+
+    given = os.environ.get("GPUACCEPT_TEST_ENGINES")
+    if given:
+        yield daemons.load(Path(given))
+        return
+    why = daemons.missing() or image.available()
+    if why:
+        message = f"no Docker Engine for the container tests: {why}"
+        if os.environ.get("GPUACCEPT_REQUIRE_DOCKER"):
+            pytest.fail(message + " (GPUACCEPT_REQUIRE_DOCKER is set)", pytrace=False)
+        pytest.skip(message)
+    base = Path(tempfile.mkdtemp(prefix="gpuat-", dir="/tmp"))  # short: unix socket paths are limited
+    try:
+        yield daemons.start_all(base)
+    finally:
+        daemons.stop_all(base)

@@ -42,6 +42,7 @@ class FakeNvmlLib:
         self.init_error = init_error
         self.errors = errors or {}
         self.calls: list[str] = []
+        self.deny_settings = False  # True: setters answer NO_PERMISSION, as for a non-root user
         self._keep: list[Any] = []
         for name, argtypes in _SIGNATURES.items():
             impl = getattr(self, f"_{name}")
@@ -179,6 +180,13 @@ class FakeNvmlLib:
     def _nvmlDeviceGetPersistenceMode(self, h, ptr):
         return self._scalar(h, ptr, "persistence_mode", convert=int)
 
+    def _nvmlDeviceSetPersistenceMode(self, h, mode):
+        # As the real library: root only, and the new mode is what later reads return.
+        if self.deny_settings:
+            return pynvml.NVML_ERROR_NO_PERMISSION
+        self._gpu(h)["persistence_mode"] = bool(mode)
+        return SUCCESS
+
     def _nvmlDeviceGetPowerManagementDefaultLimit(self, h, ptr):
         return self._scalar(h, ptr, "power_default_limit_w", convert=lambda w: int(w * 1000))
 
@@ -251,6 +259,7 @@ _SIGNATURES: dict[str, tuple] = {
     "nvmlDeviceGetEccMode": (_P, _P, _P),
     "nvmlDeviceGetTotalEccErrors": (_P, c_uint, c_uint, _P),
     "nvmlDeviceGetPersistenceMode": (_P, _P),
+    "nvmlDeviceSetPersistenceMode": (_P, c_uint),
     "nvmlDeviceGetPowerManagementDefaultLimit": (_P, _P),
     "nvmlDeviceGetEnforcedPowerLimit": (_P, _P),
     "nvmlDeviceGetPowerManagementLimitConstraints": (_P, _P, _P),

@@ -1,0 +1,142 @@
+"""Private Docker Engines for the self-tests: started and stopped here, never the host's own.
+
+Each engine has its own socket, data root, exec root, pid file and bridge, so it neither needs nor
+disturbs a ``dockerd`` the machine may already run. The ``toolkit`` engine starts with the stand-in
+``nvidia-container-runtime-hook`` first on its PATH, which is how dockerd decides that ``--gpus``
+is supported; the ``bare`` engine starts without it and answers GPU requests with the real error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import docker
+
+ROOT = Path(__file__).resolve().parents[2]
+GPUS_FROM = ROOT / "fixtures" / "hosts" / "dual-p40" / "nvml.json"  # the simulated host's GPUs
+STATE = "engines.json"
+# name -> (bridge, bridge address, hook on PATH)
+LAYOUT = {"toolkit": ("gpuat0", "10.213.0.1/24", True), "bare": ("gpuat1", "10.213.1.1/24", False)}
+
+
+@dataclass
+class Engine:
+    name: str
+    base_url: str
+    folder: str
+    pid: int = 0
+
+    def client(self, timeout: float = 30) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.base_url, timeout=timeout)
+
+
+def missing() -> str | None:
+    """None when engines can be started here, else why not."""
+    if os.geteuid() != 0:
+        return "starting a Docker Engine needs root"
+    for tool in ("dockerd", "containerd", "runc", "ip"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (apt-get install docker.io)"
+    return None
+
+
+def write_hook(folder: Path) -> Path:
+    """The hook wrapper dockerd finds on PATH; runc runs it with an empty environment."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    gpus = [{"name": g["name"], "uuid": g["uuid"]} for g in json.loads(GPUS_FROM.read_text())["gpus"]]
+    (folder / "gpus.json").write_text(json.dumps(gpus, indent=2))
+    hook = bin_dir / "nvidia-container-runtime-hook"
+    hook.write_text(f"#!{sys.executable}\n"
+                    "import sys\n"
+                    f"sys.path.insert(0, {str(ROOT)!r})\n"
+                    "from tests.engine.hook import main\n"
+                    f"sys.exit(main(sys.argv[1:], {str(folder / 'gpus.json')!r}))\n")
+    hook.chmod(0o755)
+    return bin_dir
+
+
+def _bridge(name: str, address: str) -> None:
+    subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=10)
+    for cmd in (["ip", "link", "add", name, "type", "bridge"], ["ip", "addr", "add", address, "dev", name],
+                ["ip", "link", "set", name, "up"]):
+        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+
+
+def start(name: str, base: Path, timeout: float = 60) -> Engine:
+    bridge, address, with_hook = LAYOUT[name]
+    folder = base / name
+    folder.mkdir(parents=True, exist_ok=True)
+    _bridge(bridge, address)
+    env = dict(os.environ)
+    env.pop("DOCKER_HOST", None)
+    if with_hook:
+        env["PATH"] = f"{write_hook(folder)}:{env['PATH']}"
+    sock = folder / "docker.sock"
+    args = ["dockerd", "--host", f"unix://{sock}", "--data-root", str(folder / "data"),
+            "--exec-root", str(folder / "exec"), "--pidfile", str(folder / "docker.pid"),
+            "--bridge", bridge, "--iptables=false", "--storage-driver", "overlay2"]
+    log = open(folder / "dockerd.log", "ab")  # noqa: SIM115 - the daemon keeps writing after we return
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    engine = Engine(name, f"unix://{sock}", str(folder), proc.pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dockerd ({name}) exited: see {folder / 'dockerd.log'}")
+        try:
+            engine.client(timeout=5).ping()
+            return engine
+        except Exception:  # not up yet
+            time.sleep(0.2)
+    stop(engine)
+    raise RuntimeError(f"dockerd ({name}) did not answer within {timeout:g} s: see {folder / 'dockerd.log'}")
+
+
+def stop(engine: Engine, timeout: float = 20) -> None:
+    """SIGTERM, then, once dockerd logs its shutdown (it may linger on gRPC retries), kill its group."""
+    try:
+        os.kill(engine.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    log = Path(engine.folder) / "dockerd.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(engine.pid, 0)
+        except ProcessLookupError:
+            break
+        if "Daemon shutdown complete" in log.read_text(errors="replace")[-20000:]:
+            break
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(engine.pid, signal.SIGKILL)  # dockerd and the containerd it started
+    bridge = LAYOUT[engine.name][0]
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=10)
+
+
+def start_all(base: Path) -> dict[str, Engine]:
+    from tests.engine import image
+
+    engines = {name: start(name, base) for name in LAYOUT}
+    for engine in engines.values():
+        image.build(engine.client())
+    (base / STATE).write_text(json.dumps({n: asdict(e) for n, e in engines.items()}, indent=2))
+    return engines
+
+
+def load(base: Path) -> dict[str, Engine]:
+    return {n: Engine(**e) for n, e in json.loads((base / STATE).read_text()).items()}
+
+
+def stop_all(base: Path) -> None:
+    for engine in load(base).values():
+        stop(engine)
