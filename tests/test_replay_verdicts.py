@@ -18,9 +18,19 @@ EXPECTED = {
     "dual-p40-x8-link": ({"PCIE-WIDTH"}, ["GPU1 (0000:03:00.0) links at x8", "expected x16", "reseat"]),
     "dual-p40-driver-535": ({"DRV-VERSION"}, ["535.309.01", ">= 570", "R580"]),
     "dual-p40-driver-590": ({"DRV-VERSION"}, ["590.48.01", "do not support Pascal", "below 590"]),
-    "dual-p40-kmod-mismatch": (NVML_NEEDED | {"DRV-KMOD-MATCH"}, ["mismatch", "reboot"]),
+    "dual-p40-kmod-mismatch": (NVML_NEEDED | {"DRV-KMOD-MATCH", "CTR-SEES-GPUS"}, ["mismatch", "reboot"]),
     "dual-p40-open-kmod": ({"GPU-COUNT", "GPU-PCI-COUNT", "DRV-KMOD-FLAVOR"}, ["open", "GSP"]),
     "dual-p40-vbios-differs": ({"GPU-IDENTICAL"}, ["86.02.4B.00.01", "86.02.23.00.00", "flash"]),
+    "dual-p40-no-toolkit": ({"CTR-TOOLKIT", "CTR-RUNNING"},
+                            ['could not select device driver "" with capabilities: [[gpu]]',
+                             "nvidia-ctk runtime configure --runtime=docker", "--remediate` launches it"]),
+    "dual-p40-container-one-gpu": ({"CTR-GPU-REQUEST", "CTR-SEES-GPUS"},
+                                   ["covers 1 of 2 GPUs (--gpus count=1: GPU0)", "missing GPU-e6b47121",
+                                    "--remediate"]),
+    "dual-p40-made-up-variables": ({"CTR-CONFIG"}, ["OLLAMA_GPU_LAYERS is not an Ollama setting", "num_gpu",
+                                                    "OLLAMA_NUM_GPU", "remove OLLAMA_GPU_LAYERS"]),
+    "dual-p40-api-exposed": ({"CTR-EXPOSURE"}, ["0.0.0.0:11434 (every interface)", "no authentication",
+                                                "-p 127.0.0.1:11434:11434"]),
     "dual-p40-xid-79": ({"GPU-XID"}, ["Xid 79", "fell off the bus", "power cable"]),
 }
 
@@ -28,7 +38,10 @@ EXPECTED = {
 # Saved by live runs on real machines: replayed with the profile they ran under, they must give the
 # verdicts of that live run (fixtures/hosts/SOURCES.md).
 LIVE = {
-    "h100-live": ("single-h100", {"GPU-IDENTICAL", "GPU-RETIRED", "PCIE-ASPM", "PCIE-TOPO", "PWR-BUDGET"}),
+    "h100-live": ("single-h100", {"GPU-IDENTICAL", "GPU-RETIRED", "PCIE-ASPM", "PCIE-TOPO", "PWR-BUDGET",
+                                  # that machine runs no Ollama container: its profile checks none
+                                  "CTR-ENGINE", "CTR-TOOLKIT", "CTR-RUNNING", "CTR-GPU-REQUEST", "CTR-SEES-GPUS",
+                                  "CTR-CONFIG", "CTR-EXPOSURE"}),
 }
 
 
