@@ -130,8 +130,10 @@ def test_missing_container_is_launched_and_a_second_remediate_does_nothing(engin
     assert "there is no container named ollama" in plan.messages("CTR-RUNNING")
     assert "would launch container ollama" in plan.stdout
     assert engine.containers.list(all=True) == []  # a plan changes nothing
+    assert "Remediation plan (not carried out" in (plan.run_dir / "report.html").read_text()
     fixed = suite("--remediate")
     assert ctr_failing(fixed) == set(), fixed.stdout[-3000:]
+    assert "[done] did launch container ollama" in (fixed.run_dir / "report.html").read_text()
     record = json.loads((fixed.run_dir / "remediation.json").read_text())
     assert [(a["kind"], a["status"]) for a in record["actions"]] == [("launch", "done")]
     c = engine.containers.get("ollama")
@@ -172,6 +174,14 @@ def test_remediation_repairs_a_managed_container_and_keeps_its_models(engine, su
         assert "OLLAMA_KEEP_ALIVE=24h" in new.attrs["Config"]["Env"]
         assert not any(e.startswith("OLLAMA_GPU_LAYERS") for e in new.attrs["Config"]["Env"])
     assert len(engine.containers.list(all=True)) == 1  # the replaced container is gone, its data is not
+
+
+def test_remediation_under_xdist_runs_once_on_the_controller(engine, suite):
+    start(engine, labels={"io.gpuaccept.managed": "true"}, **SCENARIOS["one-gpu"])
+    run = suite("--remediate", "-n", "2")
+    assert ctr_failing(run) == set(), run.stdout[-3000:]
+    assert run.stdout.count("gpuaccept remediation: did recreate container ollama") == 1
+    assert len(engine.containers.list(all=True)) == 1
 
 
 def test_a_container_the_suite_did_not_launch_is_left_alone(engine, suite):
