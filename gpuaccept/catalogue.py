@@ -43,6 +43,15 @@ _ROWS = [
     ("CTR-SEES-GPUS", "quick", "nvidia-smi -L in the container lists exactly the host's expected GPUs"),
     ("CTR-CONFIG", "quick", "only OLLAMA_* variables Ollama reads; persistent model store; API port published"),
     ("CTR-EXPOSURE", "quick", "the API is not published on every interface unless the profile allows it"),
+    ("OLL-API", "quick", "Ollama API reachable; version recorded and >= profile minimum"),
+    ("OLL-GPUS-DETECTED", "quick", "the server's GPU discovery shows every expected GPU on CUDA, right runner"),
+    ("OLL-MODEL", "quick", "the model is installed"),
+    ("OLL-OFFLOAD", "load", "once loaded, the whole model is on GPU (size_vram == size)"),
+    ("OLL-SPREAD", "load", "the model's runner holds memory on every expected GPU (NVML per process)"),
+    ("OLL-BALANCE", "load", "per-GPU memory and utilization shares within tolerance"),
+    ("OLL-THROUGHPUT", "load", "median generation tokens/s >= floor; share of the bandwidth ceiling shown"),
+    ("OLL-LOAD-TIME", "load", "model load time and load rate reported; optional ceiling"),
+    ("GPU-THERMAL", "load", "under load: below slowdown temperature minus margin, no slowdown throttling"),
 ]
 
 CATALOGUE: dict[str, Requirement] = {rid: Requirement(rid, tier, title) for rid, tier, title in _ROWS}

@@ -24,10 +24,15 @@ DOCKER_INSPECT = "docker-inspect.json"  # docker inspect <container>
 DOCKER_PROBE = "docker-gpu-probe.json"  # docker run --rm --gpus all <image> nvidia-smi -L, as a record
 CONTAINER_SMI = "container-nvidia-smi-L.txt"  # docker exec <container> nvidia-smi -L
 OLLAMA_LOG = "ollama-server.log"  # docker logs <container>
+OLLAMA_VERSION = "ollama-version.json"  # GET /api/version
+OLLAMA_TAGS = "ollama-tags.json"  # GET /api/tags (the ollama client's list())
+OLLAMA_PS = "ollama-ps.json"  # GET /api/ps (the ollama client's ps())
+BENCHMARK = "benchmark.json"  # the load tier's benchmark: per-run timings and the per-GPU samples
 HOST = "host.json"  # hostname, capture time, and why any file above is absent
 
 KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG,
-         DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG)
+         DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG,
+         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK)
 
 
 @dataclass

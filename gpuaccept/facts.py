@@ -270,6 +270,106 @@ class DockerFacts:
 
 
 @dataclass(frozen=True)
+class OllamaModel:
+    """A model as ``/api/tags`` (installed) or ``/api/ps`` (loaded) lists it."""
+
+    name: str
+    size: int = 0  # bytes: the file (tags) or all buffers (ps)
+    size_vram: int | None = None  # ps only: bytes on GPUs, summed over every GPU
+    family: str = ""
+    parameter_size: str = ""
+    quantization: str = ""
+    context_length: int | None = None
+
+
+@dataclass(frozen=True)
+class ComputeDevice:
+    """One GPU (or the CPU) the Ollama server discovered at start-up (its ``inference compute`` line)."""
+
+    id: str
+    library: str
+    compute: str = ""
+    card: str = ""
+    runner: str = ""  # cuda_v12, cuda_v13
+    pci_id: str = ""
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    index: int
+    util_pct: float | None = None
+    mem_used_mib: float | None = None
+    processes: tuple[tuple[int, float], ...] = ()  # (host PID, MiB) of compute processes
+    pcie_gen: int | None = None
+    pcie_width: int | None = None
+    temp_c: float | None = None
+    power_w: float | None = None
+    throttle: int | None = None  # NVML clocks event reasons bitmask
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float  # seconds since the benchmark started
+    gpus: tuple[GpuSample, ...] = ()
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """One measured generate call; durations in nanoseconds, as Ollama reports them."""
+
+    eval_count: int = 0
+    eval_ns: int = 0
+    prompt_eval_count: int = 0
+    prompt_eval_ns: int = 0
+    load_ns: int = 0
+    total_ns: int = 0
+    ttft_s: float | None = None  # wall time to the first streamed token
+    done_reason: str = ""
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.eval_count / self.eval_ns * 1e9 if self.eval_ns else 0.0
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    model: str
+    load_ns: int = 0  # the cold load before the runs
+    runs: tuple[BenchRun, ...] = ()
+    error: str = ""  # why the benchmark stopped early
+    samples: tuple[Sample, ...] = ()
+    measure_from: float = 0.0  # sample times of the measured runs (warm-up and load excluded)
+    measure_to: float = 0.0
+    runner_pids: tuple[int, ...] = ()  # GPU processes that appeared with the model
+    baseline_at: float = 0.0  # sample time before the load: processes already on the GPUs
+    loaded: tuple[OllamaModel, ...] = ()  # /api/ps while the model was loaded
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def measured(self) -> tuple[Sample, ...]:
+        return tuple(s for s in self.samples if self.measure_from <= s.t <= self.measure_to)
+
+
+@dataclass(frozen=True)
+class OllamaFacts:
+    url: str = ""
+    reachable: bool | None = None  # None: no evidence
+    error: str = ""
+    version: str = ""
+    missing: str | None = None  # why there is no API evidence
+    models: tuple[OllamaModel, ...] | None = None
+    models_missing: str | None = None
+    loaded: tuple[OllamaModel, ...] | None = None
+    devices: tuple[ComputeDevice, ...] | None = None  # from the server log
+    trouble: tuple[str, ...] = ()
+    log_version: str = ""
+    server_env: tuple[tuple[str, str], ...] = ()
+    model_mib: tuple[tuple[str, float], ...] = ()  # CUDA0/CUDA1/CPU -> model weights, from the log
+    log_missing: str | None = None
+    benchmark: Benchmark | None = None
+    benchmark_missing: str | None = None
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -282,6 +382,7 @@ class HostFacts:
     kernel: KernelFacts = KernelFacts()
     topology: TopologyFacts = TopologyFacts()
     docker: DockerFacts = DockerFacts()
+    ollama: OllamaFacts = OllamaFacts()
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

@@ -96,6 +96,42 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BenchmarkSpec:
+    """The load tier's fixed benchmark: same prompt, seed and length every run, thinking off."""
+
+    prompt: str = _spec("Write a detailed, numbered list of twenty practical steps for installing a second "
+                        "GPU in an inference server, from unpacking the card to the final acceptance test.")
+    num_predict: int = _spec(256, min=8, max=8192)
+    num_ctx: int = _spec(4096, min=512)
+    seed: int = _spec(42)
+    temperature: float = _spec(0.0, min=0, max=2)
+    warmup_runs: int = _spec(1, min=0, max=10)
+    runs: int = _spec(3, min=1, max=50)
+    sample_hz: float = _spec(10.0, min=1, max=100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OllamaSpec:
+    """Ollama serving: what OLL-* and GPU-THERMAL check, with the thresholds they use."""
+
+    enabled: bool = _spec(True)
+    url: str = _spec("http://127.0.0.1:11434")
+    model: str = _spec("qwen3:32b")
+    min_version: str = _spec("0.6.6", version=True)  # qwen3 support arrived in 0.6.6
+    compute_capability: str = _spec("6.1")  # what discovery must report for each GPU
+    cuda_runner: str = _spec("cuda_v12")  # Pascal needs the CUDA 12 runner (cuda_v13 has no sm_61)
+    api_timeout_s: float = _spec(10.0, min=1, max=600)  # version, tags, ps, and each streamed chunk
+    load_timeout_s: float = _spec(600.0, min=5, max=3600)  # loading the model
+    min_gpu_memory_gib: float = _spec(2.0, min=0)  # OLL-SPREAD: the runner holds at least this on every GPU
+    balance_min_ratio: float = _spec(0.6, min=0, max=1)  # OLL-BALANCE: smallest/largest share
+    throughput_floor_tps: float = _spec(8.0, min=0)  # OLL-THROUGHPUT: median generation tokens/s
+    memory_bandwidth_gbs: float = _spec(346.0, min=1)  # one card's memory bandwidth (P40: 346 GB/s)
+    load_time_max_s: float = _spec(0.0, min=0)  # OLL-LOAD-TIME: 0 = report only
+    thermal_margin_c: float = _spec(5.0, min=0)  # GPU-THERMAL: stay this far below the slowdown threshold
+    benchmark: BenchmarkSpec = _spec(factory=BenchmarkSpec)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str = _spec()
     description: str = _spec("")
@@ -105,6 +141,7 @@ class Profile:
     pcie: PcieSpec = _spec()
     power: PowerSpec = _spec()
     container: ContainerSpec = _spec(factory=ContainerSpec)
+    ollama: OllamaSpec = _spec(factory=OllamaSpec)
     waivers: dict[str, str] = _spec(factory=dict)
     path: str = ""
 

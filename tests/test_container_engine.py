@@ -72,6 +72,9 @@ def test_healthy_container_passes_every_container_requirement(engine, suite):
     assert inspect[0]["HostConfig"]["DeviceRequests"][0]["Count"] == -1
     assert "UUID: " + UUIDS[1] in (evidence / "container-nvidia-smi-L.txt").read_text()
     assert 'msg="server config"' in (evidence / "ollama-server.log").read_text()
+    # The quick Ollama checks ran end to end: API through the published port, discovery from docker logs.
+    assert {rid: run.outcomes()[rid] for rid in ("OLL-API", "OLL-GPUS-DETECTED", "OLL-MODEL")} == {
+        "OLL-API": {"passed"}, "OLL-GPUS-DETECTED": {"passed"}, "OLL-MODEL": {"passed"}}, run.stdout[-3000:]
     replay = suite("--replay", str(run.run_dir))  # the saved evidence judges the same
     assert {rid: replay.outcomes()[rid] for rid in CTR} == {rid: run.outcomes()[rid] for rid in CTR}
 
@@ -115,6 +118,13 @@ def test_each_misconfiguration_fails_exactly_its_requirements(engine, suite, cha
         assert word in messages, (word, messages)
     # Without --remediate nothing changes, and the plan is shown.
     assert "--remediate" in messages
+
+
+def test_container_without_gpus_makes_ollama_run_on_the_cpu(engine, suite):
+    start(engine, device_requests=None)
+    run = suite("-m", "quick")
+    assert "OLL-GPUS-DETECTED" in run.failing()
+    assert "runs on the CPU" in run.messages("OLL-GPUS-DETECTED")
 
 
 def test_stopped_container(engine, suite):

@@ -37,6 +37,18 @@ def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return failed(measured, expected,
                       "the BIOS limits the slot's speed, or a riser or slot cannot run the card's generation",
                       f"set the slot to Gen{want} (or Auto) in the BIOS; use a riser rated for Gen{want}")
+    bench = host.ollama.benchmark
+    # Only samples where this GPU was busy: an idle card's link trains down, by design.
+    loaded = [g.pcie_gen for s in bench.measured() for g in s.gpus
+              if g.index == index and g.pcie_gen and (g.util_pct or 0) > 0] if bench is not None else []
+    if loaded:
+        # The under-load half: while the model runs, the link must train up to its maximum.
+        measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{max(loaded)} under load"
+        if max(loaded) < gpu.pcie_gen_max:
+            return failed(measured, expected + f", Gen{gpu.pcie_gen_max} under load",
+                          "the link does not train up under load: signal problems (riser, slot, seating) or a "
+                          "BIOS speed setting", "reseat the card, remove the riser, set the slot speed in the BIOS")
+        return passed(measured, expected + ", reached under load")
     note = ""
     if gpu.pcie_gen_current is not None and gpu.pcie_gen_current < gpu.pcie_gen_max:
         note = (f"{measured}: the maximum is as expected; the current generation is informational at idle, "

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from gpuaccept import evidence as ev
 from gpuaccept.facts import (
+    Benchmark,
+    ComputeDevice,
     DockerFacts,
     DriverFacts,
     GpuFacts,
@@ -20,6 +22,8 @@ from gpuaccept.facts import (
     HostFacts,
     KernelFacts,
     NvmlStatus,
+    OllamaFacts,
+    OllamaModel,
     PciFacts,
     TopologyFacts,
     from_dict,
@@ -29,6 +33,7 @@ from gpuaccept.parse.kernel_log import parse_kernel_log
 from gpuaccept.parse.lsmod import parse_lsmod
 from gpuaccept.parse.lspci import parse_lspci
 from gpuaccept.parse.nvidia_smi_xml import parse_nvidia_smi_xml
+from gpuaccept.parse.ollama_log import parse_ollama_log
 from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.parse.proc_version import parse_proc_version
 from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
@@ -55,6 +60,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         kernel=_kernel(evidence),
         topology=topo_nvml or _topology(evidence),
         docker=_docker(evidence),
+        ollama=_ollama(evidence),
     )
 
 
@@ -185,3 +191,54 @@ def _docker(evidence: ev.Evidence) -> DockerFacts:
         seen, error = parse_container_smi(text)
         container = dataclasses.replace(container, gpus_seen=seen, gpus_seen_error=error)
     return DockerFacts(engine=engine, container=container)
+
+
+def _model(raw: dict[str, Any]) -> OllamaModel:
+    """A model of /api/tags or /api/ps (the client drops ``name``; the API has both)."""
+    details = raw.get("details") or {}
+    vram = raw.get("size_vram")
+    return OllamaModel(name=raw.get("model") or raw.get("name") or "", size=int(raw.get("size") or 0),
+                       size_vram=None if vram is None else int(vram), family=details.get("family") or "",
+                       parameter_size=details.get("parameter_size") or "",
+                       quantization=details.get("quantization_level") or "",
+                       context_length=raw.get("context_length"))
+
+
+def _ollama(evidence: ev.Evidence) -> OllamaFacts:
+    values: dict[str, Any] = {}
+    try:
+        log = _parse(evidence, ev.OLLAMA_LOG, parse_ollama_log)
+        if log is None:
+            values["log_missing"] = evidence.why_absent(ev.OLLAMA_LOG)
+        else:
+            values.update(
+                devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
+                trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
+                model_mib=tuple(sorted(log.model_mib.items())))
+    except Unreadable as err:
+        values["log_missing"] = str(err)
+    try:
+        version = _parse(evidence, ev.OLLAMA_VERSION, json.loads)
+        tags = _parse(evidence, ev.OLLAMA_TAGS, json.loads)
+        ps = _parse(evidence, ev.OLLAMA_PS, json.loads)
+        bench = _parse(evidence, ev.BENCHMARK, json.loads)
+    except Unreadable as err:
+        return OllamaFacts(missing=str(err), **values)
+    if version is None:
+        values["missing"] = evidence.why_absent(ev.OLLAMA_VERSION)
+    elif "version" in version:
+        values.update(reachable=True, version=str(version["version"]))
+    else:
+        values.update(reachable=False, error=str(version.get("error", "no version in the answer")))
+    if tags is None:
+        values["models_missing"] = evidence.why_absent(ev.OLLAMA_TAGS)
+    else:
+        values["models"] = tuple(_model(m) for m in tags.get("models") or ())
+    if ps is not None:
+        values["loaded"] = tuple(_model(m) for m in ps.get("models") or ())
+    if bench is None:
+        values["benchmark_missing"] = evidence.why_absent(ev.BENCHMARK)
+    else:
+        loaded = tuple(_model(m) for m in bench.get("loaded") or ())
+        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
+    return OllamaFacts(**values)

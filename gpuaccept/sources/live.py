@@ -5,19 +5,23 @@ from __future__ import annotations
 import datetime
 import json
 import socket
+from collections.abc import Callable
 
 import gpuaccept
 from gpuaccept import evidence as ev
-from gpuaccept.profile import ContainerSpec
+from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.docker_engine import collect_docker
 from gpuaccept.sources.nvml import snapshot_with_timeout
+from gpuaccept.sources.ollama_api import collect_ollama
 
 
-def collect_live(host, timeout_s: float, container: ContainerSpec | None = None) -> ev.Evidence:
+def collect_live(host, timeout_s: float, container: ContainerSpec | None = None, ollama: OllamaSpec | None = None,
+                 benchmark: Callable[[], dict] | None = None) -> ev.Evidence:
     """Collect every evidence file from this machine; never raises for an expected condition.
 
-    ``container``: the Ollama container to look at; None (or a profile without one) skips Docker.
+    ``container``: the Ollama container to look at; ``ollama``: the Ollama API to ask; None (or a profile
+    that disables them) skips them. ``benchmark``: runs the load tier's benchmark, when that tier is selected.
     """
     files: dict[str, str] = {ev.NVML: json.dumps(snapshot_with_timeout(timeout_s), indent=2, sort_keys=True)}
     absent: dict[str, str] = {}
@@ -36,6 +40,21 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None)
         files.update(docker_files)
         absent.update(docker_absent)
         commands.update(docker_commands)
+    if ollama is not None and ollama.enabled:
+        api_files, api_absent, api_commands = collect_ollama(ollama)
+        files.update(api_files)
+        absent.update(api_absent)
+        commands.update(api_commands)
+        commands[ev.BENCHMARK] = "the suite's benchmark (ollama client + NVML sampler)"
+        if benchmark is None:
+            absent[ev.BENCHMARK] = "the load tier was not selected (-m quick), so no benchmark ran"
+        elif "version" not in json.loads(files[ev.OLLAMA_VERSION]):
+            absent[ev.BENCHMARK] = "the Ollama API did not answer (see OLL-API), so no benchmark ran"
+        elif not any(ollama.model in (m.get("model"), m.get("name"))
+                     for m in json.loads(files.get(ev.OLLAMA_TAGS, '{"models": []}'))["models"]):
+            absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
+        else:
+            files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)
     meta = {
         "hostname": socket.gethostname(),
         "captured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -9,6 +9,7 @@ values of an ``nvml.json`` snapshot, i.e. of a real capture, and can be told to 
 from __future__ import annotations
 
 import ctypes
+import json
 from ctypes import CFUNCTYPE, POINTER, c_int, c_uint, c_ulonglong, c_void_p, cast
 from typing import Any
 
@@ -35,9 +36,15 @@ def _put_str(ptr: int, size: int, text: str) -> int:
 
 class FakeNvmlLib:
     def __init__(self, snapshot: dict[str, Any], *, init_error: int | None = None,
-                 errors: dict[tuple[int, str], int] | None = None) -> None:
-        """``errors`` maps (GPU index, NVML function name) to the status code that call returns."""
+                 errors: dict[tuple[int, str], int] | None = None, live: str | None = None) -> None:
+        """``errors`` maps (GPU index, NVML function name) to the status code that call returns.
+
+        ``live``: a JSON file with the GPUs' changing state (utilization, memory, processes, link,
+        temperature, power, throttle reasons), re-read on every call: the Ollama stand-in writes it as
+        it loads and runs a model, so sampled values follow the simulated placement.
+        """
         self.snapshot = snapshot
+        self.live = live
         self.gpus = snapshot.get("gpus", [])
         self.init_error = init_error
         self.errors = errors or {}
@@ -154,11 +161,60 @@ class FakeNvmlLib:
         _put(minor, c_int, int(cc.split(".")[1]))
         return SUCCESS
 
+    def _state(self, h) -> dict[str, Any]:
+        if not self.live:
+            return {}
+        try:
+            with open(self.live) as handle:
+                gpus = json.load(handle).get("gpus", [])
+        except (OSError, ValueError):
+            return {}
+        return next((g for g in gpus if g.get("index") == h - 1), {})
+
     def _nvmlDeviceGetMemoryInfo(self, h, ptr):
         mem = cast(ptr, POINTER(pynvml.c_nvmlMemory_t))[0]
         mem.total = self._value(h, "memory_total_mib") * MIB
-        mem.used, mem.free = 0, mem.total
+        mem.used = int(self._state(h).get("mem_used_mib", 0) * MIB)
+        mem.free = mem.total - mem.used
         return SUCCESS
+
+    def _nvmlDeviceGetUtilizationRates(self, h, ptr):
+        util = cast(ptr, POINTER(pynvml.c_nvmlUtilization_t))[0]
+        util.gpu = int(self._state(h).get("util_pct", 0))
+        util.memory = util.gpu // 2
+        return SUCCESS
+
+    def _nvmlDeviceGetComputeRunningProcesses_v3(self, h, count_ptr, infos_ptr):
+        procs = self._state(h).get("processes", [])
+        count = cast(count_ptr, POINTER(c_uint))
+        if not procs:
+            count[0] = 0
+            return SUCCESS
+        if not infos_ptr or count[0] < len(procs):
+            count[0] = len(procs)
+            return pynvml.NVML_ERROR_INSUFFICIENT_SIZE
+        infos = cast(infos_ptr, POINTER(pynvml.c_nvmlProcessInfo_v3_t))
+        for i, (pid, mib) in enumerate(procs):
+            infos[i].pid, infos[i].usedGpuMemory = pid, int(mib * MIB)
+            infos[i].gpuInstanceId = infos[i].computeInstanceId = 0xFFFFFFFF
+        count[0] = len(procs)
+        return SUCCESS
+
+    def _live_scalar(self, h, ptr, key, ctype=c_uint, convert=lambda v: v):
+        value = self._state(h).get(key)
+        if value is None:
+            return pynvml.NVML_ERROR_NOT_SUPPORTED
+        _put(ptr, ctype, convert(value))
+        return SUCCESS
+
+    def _nvmlDeviceGetTemperature(self, h, sensor, ptr):
+        return self._live_scalar(h, ptr, "temp_c", convert=int)
+
+    def _nvmlDeviceGetPowerUsage(self, h, ptr):
+        return self._live_scalar(h, ptr, "power_w", convert=lambda w: int(w * 1000))
+
+    def _nvmlDeviceGetCurrentClocksEventReasons(self, h, ptr):
+        return self._live_scalar(h, ptr, "throttle", ctype=c_ulonglong, convert=int)
 
     def _nvmlDeviceGetBAR1MemoryInfo(self, h, ptr):
         bar1 = cast(ptr, POINTER(pynvml.c_nvmlBAR1Memory_t))[0]
@@ -199,6 +255,8 @@ class FakeNvmlLib:
         return SUCCESS
 
     def _nvmlDeviceGetCurrPcieLinkGeneration(self, h, ptr):
+        if "pcie_gen" in self._state(h):  # under load the link trains up (or, when faulty, does not)
+            return self._live_scalar(h, ptr, "pcie_gen")
         return self._scalar(h, ptr, "pcie_gen_current")
 
     def _nvmlDeviceGetMaxPcieLinkGeneration(self, h, ptr):
@@ -271,4 +329,9 @@ _SIGNATURES: dict[str, tuple] = {
     "nvmlDeviceGetRetiredPagesPendingStatus": (_P, _P),
     "nvmlDeviceGetTemperatureThreshold": (_P, c_uint, _P),
     "nvmlDeviceGetTopologyCommonAncestor": (_P, _P, _P),
+    "nvmlDeviceGetUtilizationRates": (_P, _P),
+    "nvmlDeviceGetComputeRunningProcesses_v3": (_P, _P, _P),
+    "nvmlDeviceGetTemperature": (_P, c_uint, _P),
+    "nvmlDeviceGetPowerUsage": (_P, _P),
+    "nvmlDeviceGetCurrentClocksEventReasons": (_P, _P),
 }

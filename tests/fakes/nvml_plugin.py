@@ -1,7 +1,8 @@
 """pytest plugin for self-tests: serve NVML from the snapshot named by GPUACCEPT_FAKE_NVML.
 
 Loaded with ``-p tests.fakes.nvml_plugin`` so a live run of the real suite talks to a simulated
-libnvidia-ml built from a real capture; GPUACCEPT_FAKE_NVML_INIT_ERROR makes nvmlInit fail.
+libnvidia-ml built from a real capture; GPUACCEPT_FAKE_NVML_INIT_ERROR makes nvmlInit fail, and
+GPUACCEPT_FAKE_NVML_LIVE names the file of changing GPU state the Ollama stand-in writes.
 """
 
 import json
@@ -16,4 +17,5 @@ def pytest_configure(config):
         with open(path) as handle:
             snapshot = json.load(handle)
         error = os.environ.get("GPUACCEPT_FAKE_NVML_INIT_ERROR")
-        FakeNvmlLib(snapshot, init_error=int(error) if error else None).install()
+        FakeNvmlLib(snapshot, init_error=int(error) if error else None,
+                    live=os.environ.get("GPUACCEPT_FAKE_NVML_LIVE")).install()

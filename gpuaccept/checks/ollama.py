@@ -1,0 +1,115 @@
+"""OLL-API, OLL-GPUS-DETECTED, OLL-MODEL: the Ollama server answers, found every GPU, has the model."""
+
+from __future__ import annotations
+
+from packaging.version import InvalidVersion, Version
+
+from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.facts import HostFacts, OllamaFacts, OllamaModel
+from gpuaccept.profile import Profile
+
+# A trouble line in the server log -> (likely cause, fix).
+TROUBLE = {
+    "no nvidia devices detected": (
+        "the container was given no GPU (see CTR-SEES-GPUS), or the NVIDIA runtime was not used",
+        "recreate the container with `--gpus all` (`pytest acceptance/ --remediate` for a managed one)"),
+    "NVIDIA driver too old": (
+        "the host driver is older than this Ollama needs for compute capability 6.1 (see DRV-VERSION)",
+        "install the R580 driver (>= 570, < 590 for Pascal) and reboot"),
+    "skipping CUDA device": (
+        "this Ollama build's CUDA runner has no code for compute capability 6.1 (a cuda_v13-only build)",
+        "pin an Ollama image that ships the cuda_v12 runner (the profile's container.image), or set "
+        "OLLAMA_LLM_LIBRARY=cuda_v12"),
+    "failed to initialize CUDA": (
+        "CUDA could not start in the container (driver and library out of step after an upgrade)",
+        "reboot the host, then restart the container"),
+}
+
+
+def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
+    """The Ollama facts, or the skip every OLL requirement but OLL-API takes when there are none."""
+    if not profile.ollama.enabled:
+        return skipped("the profile checks no Ollama server (ollama.enabled = false)")
+    o = host.ollama
+    if o.reachable is None:
+        return skipped(f"no Ollama API evidence: {o.missing}")
+    if not o.reachable:
+        return skipped("the Ollama API does not answer: see OLL-API")
+    return o
+
+
+def api(host: HostFacts, profile: Profile) -> Verdict:
+    spec = profile.ollama
+    if not spec.enabled:
+        return skipped("the profile checks no Ollama server (ollama.enabled = false)")
+    o = host.ollama
+    expected = f"the API answers at {spec.url}, version >= {spec.min_version} (profile ollama.min_version)"
+    if o.reachable is None:
+        return skipped(f"no Ollama API evidence: {o.missing}")
+    if not o.reachable:
+        return failed(f"the Ollama API does not answer ({o.error})", expected,
+                      "the container is stopped, or publishes another port or address",
+                      f"`docker start {profile.container.name}` (see CTR-RUNNING), or point the suite at the API "
+                      "with --ollama-url")
+    try:
+        old = Version(o.version) < Version(spec.min_version)
+    except InvalidVersion:
+        old = False
+    if old:
+        return failed(f"Ollama {o.version} answers", expected, f"this Ollama predates {spec.min_version}",
+                      f"use the profile's image ({profile.container.image}) and recreate the container")
+    return passed(f"Ollama {o.version} answers at {spec.url}", expected)
+
+
+def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
+    o = api_or_verdict(host, profile)
+    if isinstance(o, Verdict):
+        return o
+    spec, want = profile.ollama, profile.gpus.count
+    expected = f"{want} CUDA devices, compute {spec.compute_capability}, runner {spec.cuda_runner}"
+    if o.devices is None:
+        return skipped(f"no Ollama server log: {o.log_missing}")
+    cuda = [d for d in o.devices if d.library.lower() == "cuda"]
+    listed = ", ".join(f"{d.id} {d.card} compute={d.compute or '?'} {d.runner or ''}".strip() for d in cuda) or "none"
+    measured = f"Ollama {o.log_version or o.version} discovered {len(cuda)} CUDA device(s) ({listed})"
+    wrong = [d for d in cuda if d.compute and d.compute != spec.compute_capability]
+    runners = [d for d in cuda if d.runner and d.runner != spec.cuda_runner]
+    if len(cuda) == want and not wrong and not runners:
+        return passed(measured, expected)
+    for needle, (cause, fix) in TROUBLE.items():
+        lines = [t for t in o.trouble if needle in t]
+        if lines:
+            return failed(f"{measured}; the log says: {lines[-1]}", expected, cause, fix)
+    if runners:
+        return failed(measured, expected, f"the server chose {runners[0].runner} for these cards",
+                      f"set OLLAMA_LLM_LIBRARY={spec.cuda_runner} or pin an image whose {spec.cuda_runner} runner works")
+    if not cuda:
+        return failed(f"{measured}: it runs on the CPU", expected,
+                      "the server saw no usable GPU when it started (see CTR-SEES-GPUS and DRV-VERSION)",
+                      "fix the container's GPU access, then restart the container so Ollama discovers again")
+    return failed(measured, expected, "the server started with fewer GPUs than the host has (a narrow GPU request, "
+                  "CUDA_VISIBLE_DEVICES, or a GPU that failed to initialise)",
+                  "fix CTR-GPU-REQUEST / GPU-COUNT, then restart the container")
+
+
+def find_model(models: tuple[OllamaModel, ...], name: str) -> OllamaModel | None:
+    wanted = {name, f"{name}:latest"} if ":" not in name else {name}
+    return next((m for m in models if m.name in wanted), None)
+
+
+def model(host: HostFacts, profile: Profile) -> Verdict:
+    o = api_or_verdict(host, profile)
+    if isinstance(o, Verdict):
+        return o
+    name = profile.ollama.model
+    expected = f"{name} installed (profile ollama.model)"
+    if o.models is None:
+        return skipped(f"the installed models are not known: {o.models_missing}")
+    found = find_model(o.models, name)
+    if found is None:
+        others = ", ".join(m.name for m in o.models) or "none"
+        return failed(f"{name} is not installed (installed: {others})", expected,
+                      "the model was never pulled here, or the model store is not the container's volume",
+                      f"`docker exec {profile.container.name} ollama pull {name}` (or `pytest acceptance/ --remediate`)")
+    details = ", ".join(filter(None, [f"{found.size / 1e9:.1f} GB", found.parameter_size, found.quantization]))
+    return passed(f"{name} is installed ({details})", expected)

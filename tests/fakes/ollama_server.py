@@ -1,0 +1,214 @@
+"""A stand-in Ollama server: the subset of the API the suite uses, answers shaped like the real ones.
+
+Shapes follow the captures in tests/data/captures/ollama-api (``/api/tags``, ``/api/ps``, streamed and
+final ``/api/generate`` objects, ``{"error": ...}``), so the official ``ollama`` client parses them.
+It "loads" a model onto the simulated GPUs by Ollama's rule (domain facts §5): one card when the model
+fits one and spreading is off; every card with ``OLLAMA_SCHED_SPREAD`` or when it does not fit. As it
+loads, runs and unloads, it writes the GPUs' state (runner process memory, utilization, link,
+temperature, power) to the file the simulated NVML reads, so the suite's sampler sees the placement.
+Scenarios: spread or not, CPU spill, slow generation, HTTP 500s, a stream that stalls, a missing model.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+GIB = 1024
+RUNNER_PID = 48213  # the host PID NVML reports for the model runner (constructed)
+# qwen3:32b Q4_K_M: about 20 GB on disk (the Ollama library's listing); loaded with a 4k context it
+# needs about 20.3 GiB (weights, KV cache, compute buffers). Constructed: no capture holds these.
+QWEN3_32B = {"name": "qwen3:32b", "model": "qwen3:32b", "modified_at": "2026-11-20T09:12:44.118235907Z",
+             "size": 20_202_000_000, "digest": hashlib.sha256(b"qwen3:32b").hexdigest(),
+             "details": {"parent_model": "", "format": "gguf", "family": "qwen3", "families": ["qwen3"],
+                         "parameter_size": "32.8B", "quantization_level": "Q4_K_M"}}
+LOADED_MIB = 20.3 * GIB
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Scenario:
+    spread: bool = True  # OLLAMA_SCHED_SPREAD as the server runs with it
+    version: str = "0.32.1"
+    models: list[dict[str, Any]] = field(default_factory=lambda: [QWEN3_32B])
+    tokens_per_s: float = 10.9  # what eval_duration says (about 64 % of the 2x P40 ceiling)
+    cpu_mib: float = 0.0  # part of the model left on the CPU (CPU spill)
+    fail_generate: int = 0  # HTTP status for every prompt (e.g. 500)
+    stall_after: int | None = None  # chunks before the stream stalls
+    load_ns: int = 9_800_000_000
+    pcie_gen_under_load: int = 3
+    temp_c: float = 67.0
+    power_w: float = 160.0
+    throttle: int = 0
+    chunk_s: float = 0.01  # wall time between streamed tokens
+
+
+class OllamaStandIn:
+    def __init__(self, gpu_total_mib: list[float], state_file: Path, scenario: Scenario) -> None:
+        self.gpu_total = gpu_total_mib
+        self.state_file = state_file
+        self.scenario = scenario
+        self.loaded: dict[int, float] | None = None  # GPU index -> MiB of the model
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._write(busy=False)
+
+    def __enter__(self) -> OllamaStandIn:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- placement, as Ollama decides it --------------------------------------------------------
+    def place(self) -> dict[int, float]:
+        on_gpu = LOADED_MIB - self.scenario.cpu_mib
+        free = [t - 400 for t in self.gpu_total]  # Ollama keeps a minimum free per GPU
+        if not self.scenario.spread and on_gpu <= free[0]:
+            return {0: on_gpu}
+        share = on_gpu / len(free)
+        return dict.fromkeys(range(len(free)), share)
+
+    def _write(self, busy: bool) -> None:
+        gpus = []
+        for i in range(len(self.gpu_total)):
+            mib = (self.loaded or {}).get(i, 0.0)
+            active = busy and mib > 0
+            gpus.append({"index": i, "mem_used_mib": mib, "processes": [[RUNNER_PID, mib]] if mib else [],
+                         "util_pct": (95.0 / len(self.loaded)) if active and self.loaded else 0.0,
+                         "pcie_gen": self.scenario.pcie_gen_under_load if active else 1,
+                         "temp_c": self.scenario.temp_c if active else 31.0,
+                         "power_w": self.scenario.power_w if active else 51.0,
+                         "throttle": self.scenario.throttle if active else 0})
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"gpus": gpus}))
+        tmp.replace(self.state_file)
+
+    # --- HTTP ---------------------------------------------------------------------------------------
+    def _handler(self):
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _json(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                s = standin.scenario
+                if self.path == "/api/version":
+                    self._json(200, {"version": s.version})
+                elif self.path == "/api/tags":
+                    self._json(200, {"models": s.models})
+                elif self.path == "/api/ps":
+                    self._json(200, {"models": standin.ps()})
+                else:
+                    self._json(404, {"error": "404 page not found"})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if self.path == "/api/generate":
+                    standin.generate(self, body)
+                elif self.path == "/api/pull":
+                    standin.pull(self, body)
+                else:
+                    self._json(404, {"error": "404 page not found"})
+
+        return Handler
+
+    def model(self, name: str) -> dict[str, Any] | None:
+        return next((m for m in self.scenario.models if m["model"] == name), None)
+
+    def ps(self) -> list[dict[str, Any]]:
+        if self.loaded is None:
+            return []
+        m = self.model("qwen3:32b") or QWEN3_32B
+        size = int(LOADED_MIB * 2**20)
+        vram = int(sum(self.loaded.values()) * 2**20)
+        return [{**m, "size": size, "size_vram": vram, "context_length": 4096,
+                 "expires_at": "2026-11-25T20:00:00.000000000Z"}]
+
+    def generate(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        s = self.scenario
+        name = body.get("model", "")
+        if self.model(name) is None:
+            h._json(404, {"error": f"model '{name}' not found"})
+            return
+        base = {"model": name, "created_at": now()}
+        if not body.get("prompt"):
+            if body.get("keep_alive") == 0:
+                with self.lock:
+                    self.loaded = None
+                    self._write(busy=False)
+                h._json(200, {**base, "response": "", "done": True, "done_reason": "unload"})
+                return
+            with self.lock:
+                self.loaded = self.place()
+                self._write(busy=False)
+            h._json(200, {**base, "response": "", "done": True, "done_reason": "load",
+                          "total_duration": s.load_ns + 1_000_000, "load_duration": s.load_ns})
+            return
+        if s.fail_generate:
+            h._json(s.fail_generate, {"error": "llama runner process has terminated: exit status 2"})
+            return
+        with self.lock:
+            if self.loaded is None:
+                self.loaded = self.place()
+            self._write(busy=True)
+        n = int((body.get("options") or {}).get("num_predict", 64))
+        h.send_response(200)
+        h.send_header("Content-Type", "application/x-ndjson")
+        h.end_headers()
+        try:
+            for i in range(n):
+                if s.stall_after is not None and i == s.stall_after:
+                    time.sleep(3600)  # the client's read timeout must end this, not the server
+                h.wfile.write(json.dumps({**base, "created_at": now(), "response": f" w{i}", "done": False}).encode()
+                              + b"\n")
+                h.wfile.flush()
+                time.sleep(s.chunk_s)
+            final = {**base, "created_at": now(), "response": "", "done": True, "done_reason": "length",
+                     "total_duration": int(n / s.tokens_per_s * 1e9) + 250_000_000, "load_duration": 61_000_000,
+                     "prompt_eval_count": 41, "prompt_eval_duration": 180_000_000, "eval_count": n,
+                     "eval_duration": int(n / s.tokens_per_s * 1e9)}
+            h.wfile.write(json.dumps(final).encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with self.lock:
+                self._write(busy=False)
+
+    def pull(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        name = body.get("model") or body.get("name", "")
+        digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/x-ndjson")
+        h.end_headers()
+        for line in ({"status": "pulling manifest"},
+                     {"status": f"pulling {digest[7:19]}", "digest": digest, "total": 20_202_000_000},
+                     {"status": f"pulling {digest[7:19]}", "digest": digest, "total": 20_202_000_000,
+                      "completed": 20_202_000_000},
+                     {"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}):
+            h.wfile.write(json.dumps(line).encode() + b"\n")
+        if self.model(name) is None:
+            self.scenario.models.append({**QWEN3_32B, "name": name, "model": name})
