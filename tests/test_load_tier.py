@@ -125,3 +125,13 @@ def test_unreachable_api_fails_oll_api_only(run_suite, monkeypatch, tmp_path):
                     "--docker-host", f"unix://{tmp_path}/no.sock")
     assert {rid for rid, o in oll(run).items() if "failed" in o} == {"OLL-API"}
     assert "--ollama-url" in run.messages("OLL-API")
+
+
+def test_remediate_pulls_a_missing_model_with_progress(serve):
+    run = serve(Scenario(models=[]), "--remediate")
+    assert run.outcomes()["OLL-MODEL"] == {"passed"}, run.stdout[-3000:]
+    assert "pulling qwen3:32b [####################] 100% of 20.2 GB" in run.stdout
+    record = json.loads((run.run_dir / "remediation.json").read_text())
+    assert [(a["kind"], a["status"]) for a in record["actions"] if a["kind"] == "pull"] == [("pull", "done")]
+    # The benchmark ran after the pull, on the repaired machine.
+    assert run.outcomes()["OLL-THROUGHPUT"] == {"passed"}

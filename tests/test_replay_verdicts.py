@@ -167,3 +167,11 @@ def test_xdist_gives_the_same_verdicts(run_suite):
 def test_quick_marker_selects_the_host_tier(run_suite):
     run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
     assert set(run.outcomes()) == {rid for rid, r in CATALOGUE.items() if r.tier == "quick"}
+
+
+def test_report_charts_the_benchmark_on_the_placement_rows(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40-all-on-one-gpu"))
+    html = (run.run_dir / "report.html").read_text()
+    # pytest-html keeps row extras in its embedded data; the chart is inline SVG, one per charted row.
+    assert html.count("GPU utilization and memory during the benchmark") == 2
+    assert "shaded: the measured runs" in html and "polyline" in html

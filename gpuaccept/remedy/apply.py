@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import docker
+import httpx
+import ollama
 from docker.errors import DockerException, ImageNotFound, NotFound
 
 from gpuaccept import ollama_env
@@ -25,6 +27,8 @@ from gpuaccept.profile import ContainerSpec, Profile
 from gpuaccept.remedy.plan import Action
 from gpuaccept.sources.docker_engine import connect
 from gpuaccept.sources.nvml import enable_persistence
+from gpuaccept.sources.ollama_api import client as ollama_client
+from gpuaccept.sources.ollama_api import reason as ollama_reason
 
 Progress = Callable[[str], None]
 
@@ -116,7 +120,27 @@ def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: floa
     return f"{kept}; {_wait_api(spec)}"
 
 
-_RUN = {"persistence": _persistence, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
+def _pull(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    """``ollama pull`` through the API, with a progress line every 10 %."""
+    spec = profile.ollama
+    shown, status = -10, ""
+    try:
+        for event in ollama_client(spec).pull(spec.model, stream=True):
+            status = event.status or status
+            if event.total and event.completed is not None:
+                percent = int(event.completed * 100 / event.total)
+                if percent >= shown + 10:
+                    shown = percent - percent % 10
+                    bar = "#" * (shown // 5) + "." * (20 - shown // 5)
+                    progress(f"pulling {spec.model} [{bar}] {percent:3d}% of {event.total / 1e9:.1f} GB")
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as err:
+        raise RemediationError(f"pull of {spec.model} failed: {ollama_reason(err)}") from err
+    if status != "success":
+        raise RemediationError(f"pull of {spec.model} ended with status {status!r}")
+    return f"{spec.model} pulled"
+
+
+_RUN = {"persistence": _persistence, "pull": _pull, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
         "recreate": _recreate}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from gpuaccept.checks import cards, container
+from gpuaccept.checks import ollama as ollama_checks
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
@@ -23,7 +24,7 @@ RECREATE_FOR = {"CTR-GPU-REQUEST": container.gpu_request, "CTR-SEES-GPUS": conta
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # launch, recreate, start, restart-policy, persistence
+    kind: str  # launch, recreate, start, restart-policy, persistence, pull
     target: str
     requirements: tuple[str, ...]
     reason: str
@@ -33,7 +34,7 @@ class Action:
     detail: str = ""
 
     VERBS = {"launch": "launch", "recreate": "recreate", "start": "start", "restart-policy": "set the restart policy of",
-             "persistence": "enable persistence mode on"}
+             "persistence": "enable persistence mode on", "pull": "pull"}
 
     def describe(self) -> str:
         verb = self.VERBS[self.kind]
@@ -62,7 +63,17 @@ class Action:
 
 
 def plan(host: HostFacts, profile: Profile, *, force: bool = False, is_root: bool = True) -> list[Action]:
-    return [*_container_actions(host, profile, force), *_persistence_actions(host, profile, is_root)]
+    return [*_container_actions(host, profile, force), *_model_actions(host, profile),
+            *_persistence_actions(host, profile, is_root)]
+
+
+def _model_actions(host: HostFacts, profile: Profile) -> list[Action]:
+    """A missing model is pulled through the API (a later round when the API only now answers)."""
+    if ollama_checks.model(host, profile).outcome != "fail":
+        return []
+    name = profile.ollama.model
+    return [Action("pull", f"model {name}", ("OLL-MODEL",), f"{name} is not installed", before="absent",
+                   after="installed")]
 
 
 def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[Action]:

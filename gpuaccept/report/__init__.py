@@ -1,0 +1,1 @@
+"""What the HTML report shows beyond pytest-html's own table: charts of the benchmark's samples."""
