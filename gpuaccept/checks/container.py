@@ -24,12 +24,19 @@ def _engine(host: HostFacts, profile: Profile) -> EngineFacts | Verdict:
     return docker.engine
 
 
-def _container(host: HostFacts, profile: Profile) -> ContainerFacts | Verdict:
+def _reachable_engine(host: HostFacts, profile: Profile) -> EngineFacts | Verdict:
     engine = _engine(host, profile)
     if isinstance(engine, Verdict):
         return engine
     if not engine.reachable:
         return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
+    return engine
+
+
+def _container(host: HostFacts, profile: Profile) -> ContainerFacts | Verdict:
+    engine = _reachable_engine(host, profile)
+    if isinstance(engine, Verdict):
+        return engine
     docker = host.docker
     if docker.container is None:
         return skipped(f"no container evidence: {docker.container_missing}")
@@ -57,11 +64,9 @@ def engine(host: HostFacts, profile: Profile) -> Verdict:
 
 
 def toolkit(host: HostFacts, profile: Profile) -> Verdict:
-    e = _engine(host, profile)
+    e = _reachable_engine(host, profile)
     if isinstance(e, Verdict):
         return e
-    if not e.reachable:
-        return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
     expected = "containers can be given GPUs (NVIDIA runtime hook or CDI)"
     runtimes = f"runtimes: {', '.join(e.runtimes) or 'none'}"
     if e.probe is not None:
@@ -84,11 +89,9 @@ def toolkit(host: HostFacts, profile: Profile) -> Verdict:
 
 
 def running(host: HostFacts, profile: Profile) -> Verdict:
-    e = _engine(host, profile)
+    e = _reachable_engine(host, profile)
     if isinstance(e, Verdict):
         return e
-    if not e.reachable:
-        return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
     c, spec = host.docker.container, profile.container
     policies = " or ".join(spec.restart_policies)
     expected = f"container {spec.name} running, restart policy {policies}"
