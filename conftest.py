@@ -5,5 +5,6 @@ pytest_plugins = [
     "fixtures.host_facts",
     "fixtures.requirements",
     "fixtures.remediation",
+    "fixtures.run_record",
     "fixtures.html_report",
 ]

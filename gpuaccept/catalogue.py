@@ -55,3 +55,40 @@ _ROWS = [
 ]
 
 CATALOGUE: dict[str, Requirement] = {rid: Requirement(rid, tier, title) for rid, tier, title in _ROWS}
+
+
+# The evidence files each requirement is judged on (gpuaccept/evidence.py names), shown with its
+# verdict in the report and listed in summary.json.
+_NVML = ("nvml.json", "nvidia-smi-q.xml")
+_PCI = ("lspci-vvv.txt", "sysfs-pci.txt")
+_BENCH = ("benchmark.json",)
+EVIDENCE: dict[str, tuple[str, ...]] = {
+    **{rid: _NVML for rid in ("GPU-COUNT", "GPU-MODEL", "GPU-IDENTICAL", "GPU-MEMORY", "GPU-PERSISTENCE",
+                              "GPU-ECC", "GPU-RETIRED", "DRV-VERSION", "PWR-LIMIT", "PWR-BUDGET")},
+    "GPU-PCI-COUNT": (*_NVML, *_PCI, "dmesg.txt"),
+    "GPU-XID": ("dmesg.txt",),
+    "DRV-KMOD-MATCH": (*_NVML, "proc-driver-nvidia-version.txt", "dmesg.txt"),
+    "DRV-KMOD-FLAVOR": ("proc-driver-nvidia-version.txt", "dmesg.txt"),
+    "DRV-NOUVEAU": ("lsmod.txt",),
+    "PCIE-WIDTH": (*_NVML, *_PCI),
+    "PCIE-GEN": (*_NVML, *_PCI, *_BENCH),
+    "PCIE-BAR1": (*_NVML, *_PCI),
+    "PCIE-ASPM": _PCI,
+    "PCIE-TOPO": (*_NVML, "nvidia-smi-topo.txt"),
+    "CTR-ENGINE": ("docker-info.json",),
+    "CTR-TOOLKIT": ("docker-gpu-probe.json", "docker-info.json"),
+    "CTR-RUNNING": ("docker-inspect.json",),
+    "CTR-GPU-REQUEST": ("docker-inspect.json", *_NVML),
+    "CTR-SEES-GPUS": ("container-nvidia-smi-L.txt", *_NVML),
+    "CTR-CONFIG": ("docker-inspect.json",),
+    "CTR-EXPOSURE": ("docker-inspect.json",),
+    "OLL-API": ("ollama-version.json",),
+    "OLL-GPUS-DETECTED": ("ollama-server.log",),
+    "OLL-MODEL": ("ollama-tags.json",),
+    "OLL-OFFLOAD": (*_BENCH, "ollama-ps.json"),
+    "OLL-SPREAD": (*_BENCH, "ollama-server.log"),
+    "OLL-BALANCE": _BENCH,
+    "OLL-THROUGHPUT": (*_BENCH, "ollama-tags.json"),
+    "OLL-LOAD-TIME": (*_BENCH, "ollama-tags.json"),
+    "GPU-THERMAL": (*_BENCH, *_NVML),
+}

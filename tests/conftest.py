@@ -70,11 +70,14 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
 
     def _run(*args: str, timeout: float = 120) -> SuiteRun:
         reports = pytester.path / "reports"
-        before = set(reports.iterdir()) if reports.exists() else set()
+        def folders() -> set[Path]:  # run folders only: reports/latest is a link to one of them
+            return {p for p in reports.iterdir() if not p.is_symlink()} if reports.exists() else set()
+
+        before = folders()
         result = pytester.run(sys.executable, "-m", "pytest", str(ROOT / "acceptance"), f"--rootdir={ROOT}",
                               "-c", str(ROOT / "pyproject.toml"), "--report-dir", str(reports), *args,
                               timeout=timeout)
-        created = sorted(set(reports.iterdir()) - before) if reports.exists() else []
+        created = sorted(folders() - before)
         run_dir = created[-1] if created else None
         junit = run_dir / "junit.xml" if run_dir else None
         cases = read_junit(junit) if junit and junit.exists() else []

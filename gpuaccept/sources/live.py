@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import gpuaccept
 from gpuaccept import evidence as ev
+from gpuaccept import redact
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.docker_engine import collect_docker
@@ -55,6 +56,8 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
         else:
             files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)
+    # Secrets never reach the evidence (or, through it, the report): environment values, headers.
+    files = {name: redact.evidence_file(name, text) for name, text in files.items()}
     meta = {
         "hostname": socket.gethostname(),
         "captured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
