@@ -29,7 +29,7 @@ def main() -> None:
         empty = Path(tmp) / "test_empty.py"
         empty.write_text("def test_nothing():\n    pass\n")
         baseline = [_time(["-q", "-p", "no:cacheprovider", str(empty)], Path(tmp)) for _ in range(runs)]
-        suite = [_time(["acceptance/", "-q", "--replay", "fixtures/hosts/dual-p40", "--report-dir",
+        suite = [_time(["acceptance/", "-q", "-m", "quick", "--replay", "fixtures/hosts/dual-p40", "--report-dir",
                         str(Path(tmp) / "reports")], ROOT) for _ in range(runs)]
     b, s = statistics.median(baseline), statistics.median(suite)
     print(f"pytest start-up (one empty test): median {b:.3f} s over {runs} runs")

@@ -30,6 +30,7 @@ def serve(run_suite, monkeypatch, tmp_path):
 
     def run(scenario: Scenario, *args: str):
         with OllamaStandIn(P40_MIB, state, scenario) as standin:
+            run.standin = standin
             result = run_suite("-p", "tests.fakes.nvml_plugin", "--profile", PROFILE, "--ollama-url", standin.url,
                                "--docker-host", f"unix://{tmp_path}/no-docker.sock", *args)
         return result
@@ -135,3 +136,10 @@ def test_remediate_pulls_a_missing_model_with_progress(serve):
     assert [(a["kind"], a["status"]) for a in record["actions"] if a["kind"] == "pull"] == [("pull", "done")]
     # The benchmark ran after the pull, on the repaired machine.
     assert run.outcomes()["OLL-THROUGHPUT"] == {"passed"}
+
+
+def test_the_model_is_unloaded_afterwards_unless_asked_to_stay(serve):
+    serve(Scenario())
+    assert serve.standin.loaded is None  # keep_alive 0 after the benchmark
+    serve(Scenario(), "--keep-loaded")
+    assert serve.standin.loaded == {0: pytest.approx(10.15 * 1024), 1: pytest.approx(10.15 * 1024)}

@@ -12,9 +12,7 @@ from gpuaccept import evidence as ev
 from gpuaccept import redact
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
-from gpuaccept.sources.docker_engine import collect_docker
 from gpuaccept.sources.nvml import snapshot_with_timeout
-from gpuaccept.sources.ollama_api import collect_ollama
 
 
 def collect_live(host, timeout_s: float, container: ContainerSpec | None = None, ollama: OllamaSpec | None = None,
@@ -36,6 +34,10 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[name] = outcome.reason or "not collected"
         else:
             files[name] = outcome.text
+    # Imported here: the Docker SDK and the ollama client (pydantic, httpx) cost a replay ~0.3 s to import.
+    from gpuaccept.sources.docker_engine import collect_docker
+    from gpuaccept.sources.ollama_api import collect_ollama
+
     if container is not None and container.enabled:
         docker_files, docker_absent, docker_commands = collect_docker(container)
         files.update(docker_files)
