@@ -72,6 +72,13 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     cuda = [d for d in o.devices if d.library.lower() == "cuda"]
     listed = ", ".join(f"{d.id} {d.card} compute={d.compute or '?'} {d.runner or ''}".strip() for d in cuda) or "none"
     measured = f"Ollama {o.log_version or o.version} discovered {len(cuda)} CUDA device(s) ({listed})"
+    # Up to 0.24 the ids are GPU UUIDs: then they must be this host's cards.
+    foreign = sorted(d.id for d in cuda if d.id.startswith("GPU-") and host.gpus
+                     and d.id not in {g.uuid for g in host.gpus})
+    if foreign:
+        return failed(f"{measured}: {', '.join(foreign)} is not a GPU of this host", expected,
+                      "the log is from another machine or an earlier set of cards",
+                      "restart the container so the server discovers this host's GPUs")
     wrong = [d for d in cuda if d.compute and d.compute != spec.compute_capability]
     runners = [d for d in cuda if d.runner and d.runner != spec.cuda_runner]
     if len(cuda) == want and not wrong and not runners:
