@@ -213,3 +213,47 @@ def test_launch_without_the_image_fails_clearly(engine, suite, tmp_path):
     assert "failed to launch container ollama" in run.messages("CTR-RUNNING")
     assert "could not be pulled" in run.messages("CTR-RUNNING") and "docker load" in run.messages("CTR-RUNNING")
     assert "Traceback" not in run.stdout
+
+
+# --- the load tier end to end: the Ollama stand-in runs as the container's server -----------------------
+
+@pytest.fixture
+def ollama_container(engine, tmp_path, monkeypatch):
+    """Start the container with the Python Ollama stand-in as its server; NVML follows what it loads."""
+    from tests.engine.python_in_container import standin_options
+
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("GPUACCEPT_FAKE_NVML_LIVE", str(state / "gpu-state.json"))
+    gpus = [(g["uuid"], g["memory_total_mib"]) for g in json.loads((HOSTS / "dual-p40" / "nvml.json").read_text())["gpus"]]
+
+    def start_server(**changes):
+        options = standin_options(state, gpus)
+        env = {**options.pop("environment"), **changes.pop("environment", {"OLLAMA_SCHED_SPREAD": "1"})}
+        return start(engine, environment=env, labels={"io.gpuaccept.managed": "true"},
+                     volumes={**options.pop("volumes"), "ollama": {"bind": "/root/.ollama", "mode": "rw"}},
+                     **options, **changes)
+
+    return start_server
+
+
+LOAD_TIER = {"OLL-API", "OLL-GPUS-DETECTED", "OLL-MODEL", "OLL-OFFLOAD", "OLL-SPREAD", "OLL-BALANCE", "OLL-THROUGHPUT"}
+
+
+def test_load_tier_end_to_end_through_the_container(ollama_container, suite):
+    ollama_container()
+    run = suite()
+    assert {rid: run.outcomes()[rid] for rid in LOAD_TIER | CTR} == {rid: {"passed"} for rid in LOAD_TIER | CTR}, \
+        run.stdout[-3000:]
+    assert "10.2 GiB on GPU0, 10.2 GiB on GPU1" in json.dumps(json.loads((run.run_dir / "summary.json").read_text()))
+
+
+def test_a_one_gpu_container_keeps_the_model_on_one_card_until_remediated(ollama_container, suite):
+    ollama_container(device_requests=[docker.types.DeviceRequest(count=1, capabilities=[["gpu"]])])
+    broken = suite()
+    assert {"CTR-GPU-REQUEST", "CTR-SEES-GPUS", "OLL-GPUS-DETECTED", "OLL-SPREAD"} <= broken.failing(), \
+        broken.stdout[-3000:]
+    assert "20.3 GiB on GPU0, 0.0 GiB on GPU1" in broken.messages("OLL-SPREAD")
+    fixed = suite("--remediate")
+    assert fixed.failing() & (LOAD_TIER | CTR) == set(), fixed.stdout[-3000:]
+    assert "10.2 GiB on GPU0, 10.2 GiB on GPU1" in json.dumps(json.loads((fixed.run_dir / "summary.json").read_text()))

@@ -191,14 +191,21 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     cmd = (old or {}).get("Config", {}).get("Cmd")
     if cmd:
         kwargs["command"] = cmd
+    entrypoint = (old or {}).get("Config", {}).get("Entrypoint")
+    if entrypoint and entrypoint != _image_config(client, image).get("Entrypoint"):
+        kwargs["entrypoint"] = entrypoint  # an entrypoint of the user's own survives the recreate
     return kwargs
 
 
-def _image_env(client: docker.DockerClient, image: str) -> list[str]:
+def _image_config(client: docker.DockerClient, image: str) -> dict[str, Any]:
     try:
-        return client.images.get(image).attrs.get("Config", {}).get("Env") or []
+        return client.images.get(image).attrs.get("Config") or {}
     except ImageNotFound:
-        return []
+        return {}
+
+
+def _image_env(client: docker.DockerClient, image: str) -> list[str]:
+    return _image_config(client, image).get("Env") or []
 
 
 def _ensure_image(client: docker.DockerClient, image: str, progress: Progress) -> None:

@@ -54,14 +54,17 @@ class Scenario:
 
 
 class OllamaStandIn:
-    def __init__(self, gpu_total_mib: list[float], state_file: Path, scenario: Scenario) -> None:
+    def __init__(self, gpu_total_mib: list[float], state_file: Path, scenario: Scenario,
+                 visible: list[int] | None = None, port: int = 0, address: str = "127.0.0.1") -> None:
+        """``visible``: host indexes of the GPUs this server was given (all by default)."""
         self.gpu_total = gpu_total_mib
+        self.visible = list(range(len(gpu_total_mib))) if visible is None else visible
         self.state_file = state_file
         self.scenario = scenario
         self.loaded: dict[int, float] | None = None  # GPU index -> MiB of the model
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((address, port), self._handler())
+        self.url = f"http://{address}:{self.server.server_address[1]}"
         self._write(busy=False)
 
     def __enter__(self) -> OllamaStandIn:
@@ -74,12 +77,16 @@ class OllamaStandIn:
 
     # --- placement, as Ollama decides it --------------------------------------------------------
     def place(self) -> dict[int, float]:
+        if not self.visible:  # no GPU: Ollama runs the model on the CPU
+            return {}
         on_gpu = LOADED_MIB - self.scenario.cpu_mib
-        free = [t - 400 for t in self.gpu_total]  # Ollama keeps a minimum free per GPU
-        if not self.scenario.spread and on_gpu <= free[0]:
-            return {0: on_gpu}
-        share = on_gpu / len(free)
-        return dict.fromkeys(range(len(free)), share)
+        free = {i: self.gpu_total[i] - 400 for i in self.visible}  # Ollama keeps a minimum free per GPU
+        first = self.visible[0]
+        if not self.scenario.spread and on_gpu <= free[first]:
+            return {first: on_gpu}
+        if on_gpu > sum(free.values()):  # does not fit: the rest stays on the CPU
+            on_gpu = sum(free.values())
+        return dict.fromkeys(self.visible, on_gpu / len(self.visible))
 
     def _write(self, busy: bool) -> None:
         gpus = []
@@ -144,7 +151,7 @@ class OllamaStandIn:
             return []
         m = self.model("qwen3:32b") or QWEN3_32B
         size = int(LOADED_MIB * 2**20)
-        vram = int(sum(self.loaded.values()) * 2**20)
+        vram = int(min(sum(self.loaded.values()), LOADED_MIB - self.scenario.cpu_mib) * 2**20)
         return [{**m, "size": size, "size_vram": vram, "context_length": 4096,
                  "expires_at": "2026-11-25T20:00:00.000000000Z"}]
 
@@ -212,3 +219,43 @@ class OllamaStandIn:
             h.wfile.write(json.dumps(line).encode() + b"\n")
         if self.model(name) is None:
             self.scenario.models.append({**QWEN3_32B, "name": name, "model": name})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run as a container's server: GPUs from the container's own ``nvidia-smi -L``, spreading from its
+    ``OLLAMA_SCHED_SPREAD``, both as Ollama would see them; GPU state written for the host's NVML stand-in."""
+    import argparse
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--state", required=True)
+    parser.add_argument("--host-gpus", required=True, help="UUID=MiB,... in the host's NVML order")
+    parser.add_argument("--port", type=int, default=11434)
+    args = parser.parse_args(argv)
+    host = [item.split("=") for item in args.host_gpus.split(",")]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        listing = ""  # no nvidia-smi: the container was given no GPU
+    visible = [i for i, (uuid, _) in enumerate(host) if f"UUID: {uuid})" in listing]
+    spread = os.environ.get("OLLAMA_SCHED_SPREAD", "").strip() not in ("", "0", "f", "F", "false", "FALSE", "False")
+    server = OllamaStandIn([float(m) for _, m in host], Path(args.state), Scenario(spread=spread, chunk_s=0.002),
+                           visible=visible, port=args.port, address="0.0.0.0")
+    stamp = now()
+    env = f"CUDA_VISIBLE_DEVICES:{os.environ.get('CUDA_VISIBLE_DEVICES', '')} OLLAMA_SCHED_SPREAD:{str(spread).lower()}"
+    print(f'time={stamp} level=INFO source=routes.go:1311 msg="server config" env="map[{env}]"', flush=True)
+    print(f'time={stamp} level=INFO source=routes.go:1364 msg="Listening on [::]:{args.port} '
+          f'(version {server.scenario.version})"', flush=True)
+    for n in range(len(visible)):  # numbered inside the container, as Ollama 0.30+ logs them
+        print(f'time={stamp} level=INFO source=types.go:42 msg="inference compute" id={n} filter_id={n} '
+              f'library=CUDA compute=6.1 name=CUDA{n} description="Tesla P40" libdirs=ollama,cuda_v12', flush=True)
+    # As PID 1 the default SIGTERM action is ignored: stop on it as Ollama does, or `docker stop` waits.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
