@@ -165,7 +165,9 @@ def throughput(host: HostFacts, profile: Profile) -> Verdict:
     rates = [r.tokens_per_s for r in runs]
     median = statistics.median(rates)
     ttft = [r.ttft_s for r in runs if r.ttft_s is not None]
+    prompt = [r.prompt_eval_count / r.prompt_eval_ns * 1e9 for r in runs if r.prompt_eval_ns]
     measured = (f"{median:.1f} tokens/s median of {len(runs)} runs (min {min(rates):.1f}, max {max(rates):.1f})"
+                + (f", prompt {statistics.median(prompt):.0f} tokens/s" if prompt else "")
                 + (f", first token after {statistics.median(ttft):.2f} s" if ttft else ""))
     ceiling = ceiling_tps(host, profile)
     if ceiling is not None:
