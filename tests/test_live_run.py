@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
-from tests.conftest import HOSTS
+from tests.conftest import CAPTURES, HOSTS
 
 NVML_ONLY = {"GPU-COUNT", "GPU-MODEL", "GPU-IDENTICAL", "GPU-MEMORY", "GPU-PERSISTENCE", "GPU-ECC", "GPU-RETIRED",
              "DRV-VERSION", "PCIE-WIDTH", "PCIE-GEN", "PCIE-BAR1", "PCIE-TOPO", "PWR-LIMIT"}
@@ -43,3 +44,21 @@ def test_live_run_without_nvidia_driver_fails_clearly_and_quickly(run_suite):
     assert all(c.outcome in ("passed", "failed", "skipped") for c in run.cases)
     assert "Traceback" not in run.stdout and "INTERNALERROR" not in run.stdout
     assert (run.run_dir / "report.html").exists() and (run.run_dir / "evidence" / "host.json").exists()
+
+
+def test_ollama_as_a_systemd_service_is_read_from_the_journal(run_suite, monkeypatch, tmp_path):
+    # No container here; `journalctl -u ollama` answers with a real journal capture (Ollama 0.5.1).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    capture = CAPTURES / "ollama-logs" / "mixed-5gpu-incl-p40-inference-compute-ollama-0.5.1.log"
+    fake = bin_dir / "journalctl"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *"-u ollama"*) cat {capture} ;; *) exit 1 ;; esac\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(HOSTS / "dual-p40" / "nvml.json"))
+    run = run_suite("-p", "tests.fakes.nvml_plugin", "-m", "quick", "--docker-host", f"unix://{tmp_path}/none.sock")
+    saved = json.loads((run.run_dir / "evidence" / "host.json").read_text())
+    assert saved["commands"]["ollama-server.log"] == "journalctl -u ollama -b --no-pager -q"
+    assert (run.run_dir / "evidence" / "ollama-server.log").read_text() == capture.read_text()
+    # Judged from the journal even though the API is down: four CUDA devices of another machine.
+    assert "discovered 4 CUDA device(s)" in run.messages("OLL-GPUS-DETECTED")

@@ -29,6 +29,12 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     evidence.SMI_XML: ("nvidia-smi -q -x",),
 }
 
+# Asked only when the usual source gave nothing: an Ollama installed as a systemd service (not in
+# Docker) logs to the journal.
+FALLBACKS: dict[str, tuple[str, ...]] = {
+    evidence.OLLAMA_LOG: ("journalctl -u ollama -b --no-pager -q",),
+}
+
 # Commands whose empty output is an answer: no NVIDIA function on the bus.
 EMPTY_IS_ANSWER = {evidence.LSPCI, evidence.SYSFS_PCI}
 # How messages name a command too long to quote.
@@ -40,6 +46,7 @@ _HINTS = {
     evidence.DMESG: "reading the kernel log needs root (or membership of the adm/systemd-journal group)",
     evidence.TOPO: "nvidia-smi is missing or failed",
     evidence.SMI_XML: "nvidia-smi is missing or failed",
+    evidence.OLLAMA_LOG: "no ollama container, and no ollama systemd unit in this boot's journal",
 }
 
 
@@ -57,10 +64,11 @@ def run(host, command: str, timeout_s: float) -> tuple[int, str, str]:
     return result.rc, result.stdout, result.stderr
 
 
-def collect(host, name: str, timeout_s: float) -> Outcome:
+def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None = None) -> Outcome:
     """Produce one evidence file by the first command that succeeds with output."""
+    commands = commands or COMMANDS[name]
     failures = []
-    for command in COMMANDS[name]:
+    for command in commands:
         rc, out, err = run(host, command, timeout_s)
         if rc == 0 and (out.strip() or name in EMPTY_IS_ANSWER):
             return Outcome(out, None, command)
@@ -75,4 +83,4 @@ def collect(host, name: str, timeout_s: float) -> Outcome:
             detail = (err.strip() or out.strip()).splitlines()
             failures.append(f"`{label}` exited {rc}" + (f": {detail[0][:200]}" if detail else ""))
     hint = _HINTS.get(name)
-    return Outcome(None, "; ".join(failures) + (f" ({hint})" if hint else ""), COMMANDS[name][-1])
+    return Outcome(None, "; ".join(failures) + (f" ({hint})" if hint else ""), commands[-1])

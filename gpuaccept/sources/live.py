@@ -43,6 +43,15 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
         files.update(docker_files)
         absent.update(docker_absent)
         commands.update(docker_commands)
+    if ollama is not None and ollama.enabled and ev.OLLAMA_LOG not in files:
+        outcome = host_commands.collect(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
+        if outcome.text is not None and "inference compute" in outcome.text:
+            files[ev.OLLAMA_LOG] = outcome.text
+            commands[ev.OLLAMA_LOG] = outcome.command
+            absent.pop(ev.OLLAMA_LOG, None)
+        else:
+            journal = outcome.reason or "the journal holds no Ollama start-up"
+            absent[ev.OLLAMA_LOG] = f"{absent[ev.OLLAMA_LOG]}; {journal}" if ev.OLLAMA_LOG in absent else journal
     if ollama is not None and ollama.enabled:
         api_files, api_absent, api_commands = collect_ollama(ollama)
         files.update(api_files)

@@ -119,6 +119,11 @@ def stop(engine: Engine, timeout: float = 20) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(engine.pid, signal.SIGKILL)  # dockerd and the containerd it started
+    # dockerd bind-mounts its data root onto itself; a killed daemon leaves that mount behind.
+    with open("/proc/mounts") as handle:
+        points = [line.split()[1] for line in handle if line.split()[1].startswith(engine.folder + "/")]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=10)
     bridge = LAYOUT[engine.name][0]
     subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=10)
 
