@@ -229,6 +229,11 @@ class ContainerFacts:
     def running(self) -> bool:
         return self.status == "running"
 
+    def stores(self, path: str) -> list[Mount]:
+        """The volumes and bind mounts that hold ``path``: data there outlives the container."""
+        return [m for m in self.mounts if m.type in ("volume", "bind")
+                and (path.rstrip("/") + "/").startswith(m.destination.rstrip("/") + "/")]
+
     def env_value(self, name: str) -> str | None:
         """The value the process sees: the last definition wins, as in the OCI spec."""
         value = None
@@ -280,6 +285,12 @@ class OllamaModel:
     parameter_size: str = ""
     quantization: str = ""
     context_length: int | None = None
+
+
+def find_model(models: tuple[OllamaModel, ...], name: str) -> OllamaModel | None:
+    """The model Ollama would run for ``name``: a name without a tag means ``:latest``."""
+    wanted = {name, f"{name}:latest"} if ":" not in name else {name}
+    return next((m for m in models if m.name in wanted), None)
 
 
 @dataclass(frozen=True)

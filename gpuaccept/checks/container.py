@@ -220,8 +220,7 @@ def config(host: HostFacts, profile: Profile) -> Verdict:
         problems.append("OLLAMA_SCHED_SPREAD is not set, so a model that fits one card stays on one card")
         fixes.append("set OLLAMA_SCHED_SPREAD=1")
     models = c.env_value("OLLAMA_MODELS") or f"{spec.models_path.rstrip('/')}/models"
-    store = [m for m in c.mounts if m.type in ("volume", "bind")
-             and (models + "/").startswith(m.destination.rstrip("/") + "/")]
+    store = c.stores(models)
     if not store:
         problems.append(f"the model store {models} is not on a volume or bind mount (models are lost with the "
                         "container)")

@@ -11,9 +11,9 @@ import statistics
 
 from gpuaccept import ollama_env
 from gpuaccept.checks.inventory import gpu_or_verdict
-from gpuaccept.checks.ollama import api_or_verdict, find_model
+from gpuaccept.checks.ollama import api_or_verdict
 from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
-from gpuaccept.facts import Benchmark, HostFacts, OllamaModel
+from gpuaccept.facts import Benchmark, HostFacts, OllamaModel, find_model
 from gpuaccept.profile import Profile
 
 GIB = 1024.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.version import InvalidVersion, Version
 
 from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
-from gpuaccept.facts import HostFacts, OllamaFacts, OllamaModel
+from gpuaccept.facts import HostFacts, OllamaFacts, find_model
 from gpuaccept.profile import Profile
 
 # A trouble line in the server log -> (likely cause, fix).
@@ -98,11 +98,6 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     return failed(measured, expected, "the server started with fewer GPUs than the host has (a narrow GPU request, "
                   "CUDA_VISIBLE_DEVICES, or a GPU that failed to initialise)",
                   "fix CTR-GPU-REQUEST / GPU-COUNT, then restart the container")
-
-
-def find_model(models: tuple[OllamaModel, ...], name: str) -> OllamaModel | None:
-    wanted = {name, f"{name}:latest"} if ":" not in name else {name}
-    return next((m for m in models if m.name in wanted), None)
 
 
 def model(host: HostFacts, profile: Profile) -> Verdict:

@@ -22,7 +22,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from gpuaccept import ollama_env
 from gpuaccept.checks.container import OLLAMA_PORT
 from gpuaccept.facts import HostFacts
-from gpuaccept.parse.docker import MANAGED_LABEL
+from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
 from gpuaccept.remedy.plan import Action
 from gpuaccept.sources.docker_engine import connect
@@ -94,7 +94,7 @@ def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: floa
     client = connect(spec)
     old = client.containers.get(spec.name)
     kwargs = desired(spec, host, profile, client, old=old.attrs)
-    copy_models = not _model_mount(old.attrs, spec)
+    copy_models = not parse_inspect([old.attrs], spec.name).stores(spec.models_path)
     if copy_models:
         _ensure_volume(client, spec.volume)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -144,14 +144,6 @@ _RUN = {"persistence": _persistence, "pull": _pull, "start": _start, "restart-po
         "recreate": _recreate}
 
 
-def _model_mount(attrs: dict[str, Any], spec: ContainerSpec) -> dict[str, Any] | None:
-    target = spec.models_path.rstrip("/") + "/"
-    for m in attrs.get("Mounts") or []:
-        if m.get("Type") in ("volume", "bind") and target.startswith(m.get("Destination", "").rstrip("/") + "/"):
-            return m
-    return None
-
-
 def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: docker.DockerClient,
             old: dict[str, Any] | None) -> dict[str, Any]:
     """``containers.create`` arguments: the profile's container, keeping what the old one had that is sound."""
@@ -173,7 +165,7 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     for m in (old or {}).get("Mounts") or []:
         if m.get("Type") in ("volume", "bind"):
             volumes[m.get("Name") or m["Source"]] = {"bind": m["Destination"], "mode": "rw" if m.get("RW", True) else "ro"}
-    if old is None or not _model_mount(old, spec):
+    if old is None or not parse_inspect([old], spec.name).stores(spec.models_path):
         volumes[spec.volume] = {"bind": spec.models_path, "mode": "rw"}
     ports: dict[str, Any] = {}
     for port, bindings in ((old or {}).get("HostConfig", {}).get("PortBindings") or {}).items():

@@ -193,7 +193,7 @@ def _docker(evidence: ev.Evidence) -> DockerFacts:
     return DockerFacts(engine=engine, container=container)
 
 
-def _model(raw: dict[str, Any]) -> OllamaModel:
+def model_from_api(raw: dict[str, Any]) -> OllamaModel:
     """A model of /api/tags or /api/ps (the client drops ``name``; the API has both)."""
     details = raw.get("details") or {}
     vram = raw.get("size_vram")
@@ -233,12 +233,12 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
     if tags is None:
         values["models_missing"] = evidence.why_absent(ev.OLLAMA_TAGS)
     else:
-        values["models"] = tuple(_model(m) for m in tags.get("models") or ())
+        values["models"] = tuple(model_from_api(m) for m in tags.get("models") or ())
     if ps is not None:
-        values["loaded"] = tuple(_model(m) for m in ps.get("models") or ())
+        values["loaded"] = tuple(model_from_api(m) for m in ps.get("models") or ())
     if bench is None:
         values["benchmark_missing"] = evidence.why_absent(ev.BENCHMARK)
     else:
-        loaded = tuple(_model(m) for m in bench.get("loaded") or ())
+        loaded = tuple(model_from_api(m) for m in bench.get("loaded") or ())
         values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
     return OllamaFacts(**values)

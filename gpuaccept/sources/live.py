@@ -10,8 +10,10 @@ from collections.abc import Callable
 import gpuaccept
 from gpuaccept import evidence as ev
 from gpuaccept import redact
+from gpuaccept.facts import find_model
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
+from gpuaccept.sources.build import model_from_api
 from gpuaccept.sources.nvml import snapshot_with_timeout
 
 
@@ -62,8 +64,10 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[ev.BENCHMARK] = "the load tier was not selected (-m quick), so no benchmark ran"
         elif "version" not in json.loads(files[ev.OLLAMA_VERSION]):
             absent[ev.BENCHMARK] = "the Ollama API did not answer (see OLL-API), so no benchmark ran"
-        elif not any(ollama.model in (m.get("model"), m.get("name"))
-                     for m in json.loads(files.get(ev.OLLAMA_TAGS, '{"models": []}'))["models"]):
+        elif ev.OLLAMA_TAGS not in files:
+            absent[ev.BENCHMARK] = f"the installed models are not known ({absent[ev.OLLAMA_TAGS]}), so no benchmark ran"
+        elif find_model(tuple(model_from_api(m) for m in json.loads(files[ev.OLLAMA_TAGS])["models"]),
+                        ollama.model) is None:
             absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
         else:
             files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pynvml
 
-MIB = 1024 * 1024
+from gpuaccept.sources.nvml import MIB
 
 
 def _read(fn, *args) -> Any:
