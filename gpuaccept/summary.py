@@ -1,12 +1,24 @@
 """summary.json: one stable, documented record of a run's verdicts (schema ``gpuaccept.summary/1``).
 
-Top level: ``schema``, ``run`` (id, mode, host, source, profile, technician, ticket, started/finished
+Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE or INTERRUPTED), ``schema``, ``run`` (id, mode, host, source, profile, technician, ticket, started/finished
 UTC times, exit status, suite version), ``counts`` (requirements per outcome), ``requirements`` (ID ->
 title, tier, outcome, the evidence files it was judged on, its cases: id, outcome, measured, expected,
 message, remediation), ``remediation`` (every action planned or done).
-A requirement's outcome is its worst case: fail > error > warn > xfail > pass > skip, so one failing
-GPU fails it and a requirement is ``skip`` only when none of its cases could be evaluated.
-Case outcomes: pass, fail, warn (passed with an advisory warning), skip, xfail (waived), error.
+A requirement's outcome is its worst case: fail > error > not_evaluated > warn > xfail > pass > skip, so
+one failing GPU fails it, one GPU that could not be judged leaves it not evaluated, and a requirement is
+``skip`` only when it applies to none of its cases.
+Case outcomes: pass, fail, warn (passed with an advisory warning), skip (not applicable: the profile or
+the hardware says so), not_evaluated (applies, but its evidence was missing, unreadable or contradictory,
+or a source failed), xfail (waived), error.
+
+The run's verdict and exit status (``run_verdict``):
+  0 ACCEPTED      every requirement passed, warned, was waived or does not apply, and one at least passed
+  1 NOT ACCEPTED  a requirement failed
+  2 INTERRUPTED   the run was stopped (Ctrl-C, a signal) before it finished
+  3               an internal error of the suite (a bug: please report it with the run folder)
+  4               a usage error: a bad option or profile
+  5               no test was collected
+  6 INCOMPLETE    nothing failed, but a requirement was not evaluated (or none was evaluated at all)
 """
 
 from __future__ import annotations
@@ -16,8 +28,32 @@ from typing import Any
 from gpuaccept.catalogue import CATALOGUE, EVIDENCE
 
 SCHEMA = "gpuaccept.summary/1"
-_RANK = {"skip": 0, "pass": 1, "xfail": 2, "warn": 3, "error": 4, "fail": 5}
-OUTCOMES = ("pass", "fail", "warn", "skip", "xfail", "error")
+_RANK = {"skip": 0, "pass": 1, "xfail": 2, "warn": 3, "not_evaluated": 4, "error": 5, "fail": 6}
+OUTCOMES = ("pass", "fail", "warn", "skip", "not_evaluated", "xfail", "error")
+ACCEPTED, NOT_ACCEPTED, INCOMPLETE, INTERRUPTED = "ACCEPTED", "NOT ACCEPTED", "INCOMPLETE", "INTERRUPTED"
+EXIT = {ACCEPTED: 0, NOT_ACCEPTED: 1, INTERRUPTED: 2, INCOMPLETE: 6}
+
+
+def run_verdict(cases: list[dict[str, Any]], exitstatus: int) -> tuple[str, int]:
+    """The run's verdict and its exit status, from its requirement cases and pytest's own status."""
+    outcomes = {c["outcome"] for c in cases}
+    if exitstatus == 2:
+        return INTERRUPTED, 2
+    if outcomes & {"fail", "error"}:
+        return NOT_ACCEPTED, EXIT[NOT_ACCEPTED]
+    if exitstatus not in (0, 1):
+        return INCOMPLETE, exitstatus  # internal or usage error: pytest's code says which
+    if "not_evaluated" in outcomes or not outcomes & {"pass", "warn", "xfail"}:
+        return INCOMPLETE, EXIT[INCOMPLETE]
+    return ACCEPTED, EXIT[ACCEPTED]
+
+
+def verdict_counts(cases: list[dict[str, Any]]) -> str:
+    """``3 failed, 1 not evaluated, 40 passed``: requirement cases per outcome, worst first."""
+    names = {"fail": "failed", "error": "error", "not_evaluated": "not evaluated", "warn": "warned",
+             "xfail": "waived", "pass": "passed", "skip": "not applicable"}
+    counts = {o: sum(1 for c in cases if c["outcome"] == o) for o in names}
+    return ", ".join(f"{n} {names[o]}" for o, n in sorted(counts.items(), key=lambda kv: -_RANK[kv[0]]) if n)
 
 
 def worst(outcomes: list[str]) -> str:
@@ -25,7 +61,7 @@ def worst(outcomes: list[str]) -> str:
 
 
 def build(cases: list[dict[str, Any]], run: dict[str, Any], remediation: list[dict[str, Any]],
-          evidence_present: set[str]) -> dict[str, Any]:
+          evidence_present: set[str], verdict: str = "") -> dict[str, Any]:
     requirements: dict[str, Any] = {}
     for rid, req in CATALOGUE.items():
         mine = [c for c in cases if c["requirement"] == rid]
@@ -35,4 +71,5 @@ def build(cases: list[dict[str, Any]], run: dict[str, Any], remediation: list[di
                              "evidence": [f"evidence/{n}" for n in EVIDENCE.get(rid, ()) if n in evidence_present],
                              "cases": [{k: v for k, v in c.items() if k != "requirement"} for c in mine]}
     counts = {o: sum(1 for r in requirements.values() if r["outcome"] == o) for o in OUTCOMES}
-    return {"schema": SCHEMA, "run": run, "counts": counts, "requirements": requirements, "remediation": remediation}
+    verdict = verdict or run_verdict(cases, int(run.get("exit_status", 0)))[0]
+    return {"verdict": verdict, "schema": SCHEMA, "run": run, "counts": counts, "requirements": requirements, "remediation": remediation}

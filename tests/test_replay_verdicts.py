@@ -142,9 +142,11 @@ def test_empty_evidence_folder_evaluates_nothing_and_does_not_exit_zero(run_suit
     empty = tmp_path / "nothing"
     empty.mkdir()
     run = run_suite("--replay", str(empty))
-    assert run.ret == 1
-    assert "nothing could be evaluated" in run.stdout
+    assert run.ret == 6
+    assert "gpuaccept verdict: INCOMPLETE" in run.stdout
     assert run.failing() == set()
+    verdicts = {c.requirement: c.properties.get("verdict") for c in run.cases}
+    assert verdicts["GPU-COUNT"] == "unevaluated" and verdicts["PWR-BUDGET"] == "skip"  # not applicable
     assert "nvml.json is not in the evidence folder" in run.messages("GPU-COUNT")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem, unreported
-from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
@@ -62,7 +62,7 @@ def _init_failure_cause(host: HostFacts) -> str:
 
 def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     if host.pci.missing is not None:
-        return skipped(f"the PCI bus could not be read: {host.pci.missing}")
+        return not_evaluated(f"the PCI bus could not be read: {host.pci.missing}")
     bus = host.pci.gpus
     want = profile.gpus.count
     expected = f"{want} NVIDIA GPU(s) on the bus and in NVML (profile gpus.count)"
@@ -108,6 +108,8 @@ def gpu_identical(host: HostFacts, profile: Profile) -> Verdict:
     if problem is not None:
         return problem
     if len(host.gpus) < 2:
+        if profile.gpus.count > 1:
+            return not_evaluated(f"{len(host.gpus)} GPU visible of {profile.gpus.count}: see GPU-COUNT")
         return skipped(f"{len(host.gpus)} GPU visible: nothing to compare")
     models = {g.name for g in host.gpus}
     vbios = {g.label: g.vbios_version for g in host.gpus}
@@ -117,7 +119,7 @@ def gpu_identical(host: HostFacts, profile: Profile) -> Verdict:
         return failed(f"models differ: {', '.join(sorted(str(m) for m in models))}", expected,
                       "cards of different models are installed", "install identical cards")
     if None in vbios.values():
-        return skipped(f"VBIOS version not reported for every GPU ({listing})")
+        return not_evaluated(f"VBIOS version not reported for every GPU ({listing})")
     if len(set(vbios.values())) > 1:
         return failed(f"VBIOS versions differ: {listing}", expected,
                       "the cards carry different firmware (different batches or a reflashed card)",
@@ -217,7 +219,7 @@ def gpu_retired(host: HostFacts, index: int, profile: Profile) -> Verdict:
 def gpu_xid(host: HostFacts, profile: Profile) -> Verdict:
     kernel = host.kernel
     if kernel.log_missing is not None:
-        return skipped(f"the kernel log could not be read: {kernel.log_missing}")
+        return not_evaluated(f"the kernel log could not be read: {kernel.log_missing}")
     events = kernel.xid_events
     if not events:
         return passed("no NVRM Xid events in the kernel log", "none")

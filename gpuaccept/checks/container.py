@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from gpuaccept import ollama_env
-from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import ContainerFacts, DeviceRequest, EngineFacts, HostFacts
 from gpuaccept.profile import Profile
 
@@ -20,7 +20,7 @@ def _engine(host: HostFacts, profile: Profile) -> EngineFacts | Verdict:
         return skipped("the profile checks no container (container.enabled = false)")
     docker = host.docker
     if docker.engine is None:
-        return skipped(f"no Docker evidence: {docker.engine_missing}")
+        return not_evaluated(f"no Docker evidence: {docker.engine_missing}")
     return docker.engine
 
 
@@ -29,7 +29,7 @@ def _reachable_engine(host: HostFacts, profile: Profile) -> EngineFacts | Verdic
     if isinstance(engine, Verdict):
         return engine
     if not engine.reachable:
-        return skipped("the Docker Engine is not reachable: see CTR-ENGINE")
+        return not_evaluated("the Docker Engine is not reachable: see CTR-ENGINE")
     return engine
 
 
@@ -39,9 +39,9 @@ def _container(host: HostFacts, profile: Profile) -> ContainerFacts | Verdict:
         return engine
     docker = host.docker
     if docker.container is None:
-        return skipped(f"no container evidence: {docker.container_missing}")
+        return not_evaluated(f"no container evidence: {docker.container_missing}")
     if not docker.container.exists:
-        return skipped(f"there is no container named {profile.container.name}: see CTR-RUNNING")
+        return not_evaluated(f"there is no container named {profile.container.name}: see CTR-RUNNING")
     return docker.container
 
 
@@ -85,7 +85,7 @@ def toolkit(host: HostFacts, profile: Profile) -> Verdict:
         return passed(f"the nvidia runtime is registered ({runtimes})", expected)
     if container is not None and container.running and any(r.wants_gpu for r in container.device_requests):
         return passed(f"container {container.name} runs with a GPU request ({runtimes})", expected)
-    return skipped(f"no GPU probe was run: {e.probe_missing}")
+    return not_evaluated(f"no GPU probe was run: {e.probe_missing}")
 
 
 def running(host: HostFacts, profile: Profile) -> Verdict:
@@ -96,7 +96,7 @@ def running(host: HostFacts, profile: Profile) -> Verdict:
     policies = " or ".join(spec.restart_policies)
     expected = f"container {spec.name} running, restart policy {policies}"
     if c is None:
-        return skipped(f"no container evidence: {host.docker.container_missing}")
+        return not_evaluated(f"no container evidence: {host.docker.container_missing}")
     if not c.exists:
         return failed(f"there is no container named {spec.name}", expected,
                       "Ollama was never started in Docker here, or runs under another name (--container NAME)",
@@ -153,7 +153,7 @@ def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
     want = profile.gpus.count
     expected = f"a request covering all {want} expected GPUs (--gpus all, or device=<every UUID>)"
     if not host.nvml.ok or not host.gpus:
-        return skipped("the host's GPUs are not known (see GPU-COUNT): cannot tell which GPUs to cover")
+        return not_evaluated("the host's GPUs are not known (see GPU-COUNT): cannot tell which GPUs to cover")
     indexes, how = covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")
     got = sorted(i for i in indexes if i < len(host.gpus))
     names = ", ".join(f"GPU{i}" for i in got) or "none"
@@ -176,7 +176,7 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
     host_uuids = {g.uuid for g in host.gpus}
     expected = f"{want} GPU(s), the host's UUIDs"
     if not c.running:
-        return skipped(f"container {c.name} is not running: see CTR-RUNNING")
+        return not_evaluated(f"container {c.name} is not running: see CTR-RUNNING")
     fix = ("recreate the container with `--gpus all` (and the NVIDIA runtime hook installed); after a "
            "`systemctl daemon-reload` with toolkit < 1.18 the devices drop out: restart the container")
     if c.gpus_seen_error is not None:
@@ -184,7 +184,7 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
                       "the container got no GPUs: started without a GPU request, or the NVIDIA runtime was not used",
                       fix)
     if c.gpus_seen is None:
-        return skipped(f"no in-container GPU list: {c.gpus_seen_missing}")
+        return not_evaluated(f"no in-container GPU list: {c.gpus_seen_missing}")
     seen = {g.uuid for g in c.gpus_seen}
     measured = f"container {c.name} sees {len(c.gpus_seen)} GPU(s)" + (
         f" ({', '.join(g.uuid for g in c.gpus_seen)})" if c.gpus_seen else "")
@@ -193,7 +193,7 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
             return passed(measured + "; host UUIDs unknown (see GPU-COUNT)", expected)
         return failed(measured, expected, "the container's GPU request is too narrow", fix)
     if not host.gpus:
-        return skipped("NVML sees no GPU on the host (see GPU-COUNT): nothing to compare with")
+        return not_evaluated("NVML sees no GPU on the host (see GPU-COUNT): nothing to compare with")
     if seen == host_uuids and len(c.gpus_seen) in (want, len(host.gpus)):
         short = f"; NVML sees only {len(host.gpus)} of {want} (see GPU-COUNT)" if len(host.gpus) < want else ""
         return passed(measured + ", the host's" + short, expected)

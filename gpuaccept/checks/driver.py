@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.version import InvalidVersion, Version
 
 from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem
-from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
@@ -20,7 +20,7 @@ def drv_version(host: HostFacts, profile: Profile) -> Verdict:
     version = host.driver.nvml_version or host.driver.kernel_module_version
     if version is None:
         problem = inventory_problem(host)
-        return problem or skipped(f"driver version not reported: {host.driver.kernel_module_missing}")
+        return problem or not_evaluated(f"driver version not reported: {host.driver.kernel_module_missing}")
     spec, arch = profile.driver, profile.gpus.architecture
     try:
         v = Version(version)
@@ -57,10 +57,10 @@ def drv_kmod_match(host: HostFacts, profile: Profile) -> Verdict:
         return failed(f"NVML reports a driver/library version mismatch; kernel module {kernel}{detail}",
                       expected, cause, fix)
     if driver.kernel_module_version is None:
-        return skipped(f"kernel module version not known: {driver.kernel_module_missing}")
+        return not_evaluated(f"kernel module version not known: {driver.kernel_module_missing}")
     if driver.nvml_version is None:
         problem = inventory_problem(host)
-        return problem or skipped("user-space driver version not reported")
+        return problem or not_evaluated("user-space driver version not reported")
     measured = f"kernel module {driver.kernel_module_version}, NVML {driver.nvml_version}"
     if driver.kernel_module_version != driver.nvml_version:
         return failed(measured, expected, cause, fix)
@@ -82,7 +82,7 @@ def drv_kmod_flavor(host: HostFacts, profile: Profile) -> Verdict:
                       open_cause, open_fix)
     flavor = host.driver.kernel_module_flavor
     if flavor is None:
-        return skipped(f"kernel module flavour not known: {host.driver.kernel_module_missing}")
+        return not_evaluated(f"kernel module flavour not known: {host.driver.kernel_module_missing}")
     measured = f"the {flavor} kernel module {host.driver.kernel_module_version} is loaded"
     if want == "any":
         return passed(measured, "any flavour (profile driver.kernel_module_flavor = \"any\")")
@@ -97,7 +97,7 @@ def drv_kmod_flavor(host: HostFacts, profile: Profile) -> Verdict:
 def drv_nouveau(host: HostFacts, profile: Profile) -> Verdict:
     loaded = host.kernel.nouveau_loaded
     if loaded is None:
-        return skipped(f"loaded kernel modules not known: {host.kernel.modules_missing}")
+        return not_evaluated(f"loaded kernel modules not known: {host.kernel.modules_missing}")
     if loaded:
         return failed("the nouveau module is loaded", "nouveau not loaded",
                       "the open-source nouveau driver claimed the cards before the NVIDIA driver",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuaccept.checks.verdict import Verdict, failed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, skipped
 from gpuaccept.facts import GpuFacts, HostFacts
 
 # NVML error name -> (likely cause, fix). Names as pynvml spells them without NVML_ERROR_.
@@ -36,7 +36,7 @@ def inventory_problem(host: HostFacts) -> Verdict | None:
     if nvml.ok:
         return None
     if nvml.error == "MISSING_EVIDENCE":
-        return skipped(f"no GPU evidence: {nvml.detail}")
+        return not_evaluated(f"no GPU evidence: {nvml.detail}")
     cause, fix = NVML_ERRORS.get(
         nvml.error or "", (f"NVML failed with {nvml.error}", "check `dmesg | grep NVRM` for driver errors"))
     detail = f" ({nvml.detail})" if nvml.detail else ""
@@ -50,13 +50,17 @@ def gpu_or_verdict(host: HostFacts, index: int) -> GpuFacts | Verdict:
         return problem
     gpu = host.gpu(index)
     if gpu is None:
-        return skipped(f"GPU{index} is not visible to NVML ({len(host.gpus)} GPU(s) seen): see GPU-COUNT")
+        return not_evaluated(f"GPU{index} is not visible to NVML ({len(host.gpus)} GPU(s) seen): see GPU-COUNT")
     return gpu
 
 
 def unreported(gpu: GpuFacts, field: str, what: str) -> Verdict | None:
     if getattr(gpu, field) is None:
-        return skipped(f"{gpu.label}: {what} not reported: {gpu.why_missing(field)}")
+        why = gpu.why_missing(field)
+        # NOT_SUPPORTED: this card or driver has no such thing, so the requirement does not apply to it.
+        # Any other reason (no permission, a missing field in a capture) leaves it unjudged.
+        verdict = skipped if "NOT_SUPPORTED" in why else not_evaluated
+        return verdict(f"{gpu.label}: {what} not reported: {why}")
     return None
 
 

@@ -12,7 +12,7 @@ import statistics
 from gpuaccept import ollama_env
 from gpuaccept.checks.inventory import gpu_or_verdict
 from gpuaccept.checks.ollama import api_or_verdict
-from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import Benchmark, HostFacts, OllamaModel, find_model
 from gpuaccept.profile import Profile
 
@@ -27,7 +27,7 @@ def bench_or_verdict(host: HostFacts, profile: Profile) -> Benchmark | Verdict:
     if isinstance(o, Verdict):
         return o
     if o.benchmark is None:
-        return skipped(f"no benchmark: {o.benchmark_missing}")
+        return not_evaluated(f"no benchmark: {o.benchmark_missing}")
     return o.benchmark
 
 
@@ -70,10 +70,10 @@ def offload(host: HostFacts, profile: Profile) -> Verdict:
     expected = "the whole model on GPU (/api/ps size_vram == size)"
     loaded: OllamaModel | None = find_model(bench.loaded, name)
     if loaded is None:
-        return skipped(f"{name} was not listed by /api/ps during the benchmark" +
+        return not_evaluated(f"{name} was not listed by /api/ps during the benchmark" +
                        (f" ({bench.error})" if bench.error else ""))
     if loaded.size_vram is None or not loaded.size:
-        return skipped("/api/ps gave no size_vram")
+        return not_evaluated("/api/ps gave no size_vram")
     share = loaded.size_vram / loaded.size
     measured = f"{name}: {loaded.size_vram / 2**30:.1f} of {loaded.size / 2**30:.1f} GiB on GPU ({share:.0%})"
     if loaded.size_vram >= loaded.size:
@@ -89,7 +89,7 @@ def spread(host: HostFacts, profile: Profile) -> Verdict:
     if isinstance(bench, Verdict):
         return bench
     if not bench.measured():
-        return skipped(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
+        return not_evaluated(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
     want, floor = profile.gpus.count, profile.ollama.min_gpu_memory_gib * GIB
     per_gpu, how = runner_mib(bench, want)
     name = profile.ollama.model
@@ -120,11 +120,11 @@ def balance(host: HostFacts, profile: Profile) -> Verdict:
         return bench
     samples = bench.measured()
     if not samples:
-        return skipped(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
+        return not_evaluated(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
     want, ratio = profile.gpus.count, profile.ollama.balance_min_ratio
     per_gpu, how = runner_mib(bench, want)
     if min(per_gpu) <= 0:
-        return skipped("the model is not on every GPU: see OLL-SPREAD")
+        return not_evaluated("the model is not on every GPU: see OLL-SPREAD")
     util = [statistics.fmean([g.util_pct for s in samples for g in s.gpus if g.index == i and g.util_pct is not None]
                              or [0.0]) for i in range(want)]
     mem_ratio = min(per_gpu) / max(per_gpu)
@@ -196,7 +196,7 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
     limit = profile.ollama.load_time_max_s
     expected = f"<= {limit:g} s (profile ollama.load_time_max_s)" if limit else "reported (no limit in the profile)"
     if not bench.load_ns:
-        return skipped(f"the model load was not timed ({bench.error or 'no load_duration'})")
+        return not_evaluated(f"the model load was not timed ({bench.error or 'no load_duration'})")
     seconds = bench.load_ns / 1e9
     found = find_model(host.ollama.models or (), profile.ollama.model)
     rate = f", {found.size / 2**20 / seconds:.0f} MiB/s" if found is not None and found.size else ""
@@ -217,7 +217,7 @@ def thermal(host: HostFacts, index: int, profile: Profile) -> Verdict:
     mine = [g for s in bench.measured() for g in s.gpus if g.index == index]
     temps = [g.temp_c for g in mine if g.temp_c is not None]
     if not temps:
-        return skipped(f"{gpu.label}: no temperature samples from the measured runs")
+        return not_evaluated(f"{gpu.label}: no temperature samples from the measured runs")
     margin = profile.ollama.thermal_margin_c
     limit = (gpu.temp_slowdown_c - margin) if gpu.temp_slowdown_c else None
     reasons = sorted({name for g in mine if g.throttle for bit, name in THROTTLES.items() if g.throttle & bit})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
-from gpuaccept.checks.verdict import Verdict, failed, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts, OllamaFacts, find_model
 from gpuaccept.profile import Profile
 
@@ -32,9 +32,9 @@ def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
         return skipped("the profile checks no Ollama server (ollama.enabled = false)")
     o = host.ollama
     if o.reachable is None:
-        return skipped(f"no Ollama API evidence: {o.missing}")
+        return not_evaluated(f"no Ollama API evidence: {o.missing}")
     if not o.reachable:
-        return skipped("the Ollama API does not answer: see OLL-API")
+        return not_evaluated("the Ollama API does not answer: see OLL-API")
     return o
 
 
@@ -45,7 +45,7 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
     o = host.ollama
     expected = f"the API answers at {spec.url}, version >= {spec.min_version} (profile ollama.min_version)"
     if o.reachable is None:
-        return skipped(f"no Ollama API evidence: {o.missing}")
+        return not_evaluated(f"no Ollama API evidence: {o.missing}")
     if not o.reachable:
         return failed(f"the Ollama API does not answer ({o.error})", expected,
                       "the container is stopped, or publishes another port or address",
@@ -69,7 +69,7 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     spec, want = profile.ollama, profile.gpus.count
     expected = f"{want} CUDA devices, compute {spec.compute_capability}, runner {spec.cuda_runner}"
     if o.devices is None:
-        return skipped(f"no Ollama server log: {o.log_missing}")
+        return not_evaluated(f"no Ollama server log: {o.log_missing}")
     cuda = [d for d in o.devices if d.library.lower() == "cuda"]
     listed = ", ".join(f"{d.id} {d.card} compute={d.compute or '?'} {d.runner or ''}".strip() for d in cuda) or "none"
     measured = f"Ollama {o.log_version or o.version} discovered {len(cuda)} CUDA device(s) ({listed})"
@@ -107,7 +107,7 @@ def model(host: HostFacts, profile: Profile) -> Verdict:
     name = profile.ollama.model
     expected = f"{name} installed (profile ollama.model)"
     if o.models is None:
-        return skipped(f"the installed models are not known: {o.models_missing}")
+        return not_evaluated(f"the installed models are not known: {o.models_missing}")
     found = find_model(o.models, name)
     if found is None:
         others = ", ".join(m.name for m in o.models) or "none"

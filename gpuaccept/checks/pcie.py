@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem
-from gpuaccept.checks.verdict import Verdict, failed, passed, skipped, warned
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
@@ -76,12 +76,12 @@ def pcie_aspm(host: HostFacts, index: int, profile: Profile) -> Verdict:
     if profile.pcie.aspm == "ignore":
         return skipped("the profile ignores ASPM (pcie.aspm = \"ignore\")")
     if host.pci.missing is not None:
-        return skipped(f"the PCI bus could not be read: {host.pci.missing}")
+        return not_evaluated(f"the PCI bus could not be read: {host.pci.missing}")
     device = host.pci.by_bus_id(gpu.bus_id)
     if device is None:
-        return skipped(f"{gpu.label} is not in the PCI listing ({host.pci.source})")
+        return not_evaluated(f"{gpu.label} is not in the PCI listing ({host.pci.source})")
     if not device.capabilities_readable:
-        return skipped(f"{gpu.label}: lspci ran without root, so link control (ASPM) was not readable")
+        return not_evaluated(f"{gpu.label}: lspci ran without root, so link control (ASPM) was not readable")
     if device.aspm is None:
         return skipped(f"{gpu.label}: ASPM state not in {host.pci.source}")
     measured = f"{gpu.label} ASPM {device.aspm}"
@@ -99,10 +99,12 @@ def pcie_topo(host: HostFacts, profile: Profile) -> Verdict:
     if problem is not None:
         return problem
     if len(host.gpus) < 2:
+        if profile.gpus.count > 1:
+            return not_evaluated(f"{len(host.gpus)} GPU visible of {profile.gpus.count}: see GPU-COUNT")
         return skipped(f"{len(host.gpus)} GPU visible: no GPU-to-GPU path to report")
     topo = host.topology
     if topo.missing is not None:
-        return skipped(f"GPU topology not known: {topo.missing}")
+        return not_evaluated(f"GPU topology not known: {topo.missing}")
     listing = ", ".join(f"GPU{link.a}-GPU{link.b} {link.relation}" for link in topo.links) or "no pairs"
     allowed = profile.pcie.topology
     expected = (f"one of {', '.join(allowed)} (profile pcie.topology)" if allowed

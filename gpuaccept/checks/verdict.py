@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # "pass", "fail", "skip" or "warn"
+    outcome: str  # "pass", "fail", "warn", "skip" (not applicable) or "unevaluated" (could not be judged)
     measured: str = ""
     expected: str = ""
     message: str = ""
@@ -31,3 +31,10 @@ def warned(measured: str, expected: str, cause: str, fix: str) -> Verdict:
 
 def skipped(reason: str) -> Verdict:
     return Verdict("skip", message=reason)
+
+
+def not_evaluated(reason: str) -> Verdict:
+    """The requirement applies but could not be judged: evidence missing, unreadable or contradictory, a
+    source that failed, or a root cause reported by another requirement. Unlike a skip (not applicable),
+    it keeps the run from being accepted."""
+    return Verdict("unevaluated", message=f"not evaluated: {reason}")
