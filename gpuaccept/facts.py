@@ -47,6 +47,11 @@ class GpuFacts:
     retired_pages_pending: bool | None = None  # retired_pages.pending
     temp_slowdown_c: int | None = None  # (nvidia-smi -q "GPU Slowdown Temp")
     temp_shutdown_c: int | None = None  # (nvidia-smi -q "GPU Shutdown Temp")
+    # Row remapping replaces page retirement from Ampere on (NVML NOT_SUPPORTED before): remapped_rows.*
+    remapped_rows_correctable: int | None = None  # remapped_rows.correctable
+    remapped_rows_uncorrectable: int | None = None  # remapped_rows.uncorrectable
+    remapped_rows_pending: bool | None = None  # remapped_rows.pending
+    remapped_rows_failure: bool | None = None  # remapped_rows.failure
     #: field name -> why the source did not report it ("not supported by this GPU", ...)
     unreported: dict[str, str] = field(default_factory=dict)
 

@@ -1,6 +1,7 @@
 """summary.json: one stable, documented record of a run's verdicts (schema ``gpuaccept.summary/1``).
 
-Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE or INTERRUPTED), ``schema``, ``run`` (id, mode, host, source, profile, technician, ticket, started/finished
+Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE or INTERRUPTED), ``schema``, ``run`` (id,
+mode, host, source, profile, technician, ticket, started/finished
 UTC times, exit status, suite version), ``counts`` (requirements per outcome), ``requirements`` (ID ->
 title, tier, outcome, the evidence files it was judged on, its cases: id, outcome, measured, expected,
 message, remediation), ``remediation`` (every action planned or done).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.version import InvalidVersion, Version
 
 from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 

@@ -12,7 +12,7 @@ import statistics
 from gpuaccept import ollama_env
 from gpuaccept.checks.inventory import gpu_or_verdict
 from gpuaccept.checks.ollama import api_or_verdict
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
 from gpuaccept.facts import Benchmark, HostFacts, OllamaModel, find_model
 from gpuaccept.profile import Profile
 

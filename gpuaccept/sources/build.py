@@ -38,6 +38,7 @@ from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.parse.proc_version import parse_proc_version
 from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
 from gpuaccept.parse.topo import parse_topo
+from gpuaccept.sources import older_snapshot
 
 T = TypeVar("T")
 
@@ -78,7 +79,11 @@ def _gpus(evidence: ev.Evidence):
     try:
         snap = _parse(evidence, ev.NVML, json.loads)
         if snap is not None:
-            return _from_snapshot(snap)
+            status, gpus, driver, cuda, topology = _from_snapshot(snap)
+            if status.ok:
+                xml = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
+                gpus = older_snapshot.fill(gpus, snap.get("gpus", []), xml.gpus if xml else None)
+            return status, gpus, driver, cuda, topology
         log = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
     except Unreadable as err:
         return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=str(err)), (), None, None, None
