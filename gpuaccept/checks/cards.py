@@ -12,7 +12,7 @@ from gpuaccept.profile import Profile
 
 
 def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
-    problem = inventory_problem(host)
+    problem = inventory_problem(host, "GPU-COUNT")
     if problem is not None:
         return problem
     seen, want = len(host.gpus), profile.gpus.count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from gpuaccept import ollama_env
+from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import ContainerFacts, DeviceRequest, EngineFacts, HostFacts
 from gpuaccept.profile import Profile
@@ -172,6 +173,9 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c
+    fault = driver_fault(host)
+    if fault:
+        return fault
     want = profile.gpus.count
     host_uuids = {g.uuid for g in host.gpus}
     expected = f"{want} GPU(s), the host's UUIDs"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
+from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts, OllamaFacts, find_model
 from gpuaccept.profile import Profile
@@ -65,6 +66,9 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     # Judged from the server log alone: a server that discovered no GPU may also be one that is down.
     if not profile.ollama.enabled:
         return skipped("the profile checks no Ollama server (ollama.enabled = false)")
+    fault = driver_fault(host)
+    if fault:
+        return fault
     o = host.ollama
     spec, want = profile.ollama, profile.gpus.count
     expected = f"{want} CUDA devices, compute {spec.compute_capability}, runner {spec.cuda_runner}"
