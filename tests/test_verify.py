@@ -158,6 +158,8 @@ TAMPERING = {
     "symlink replacing a file": (_symlink_file, "evidence/nvml.json: is a symbolic link (to "),
     "symlink replacing a folder": (_symlink_folder, "evidence: is a symbolic link (to "),
     "FIFO added": (lambda f: os.mkfifo(f / "evidence" / "pipe"), "evidence/pipe: is a FIFO, not a regular file"),
+    "FIFO replacing a file": (lambda f: ((f / "summary.json").unlink(), os.mkfifo(f / "summary.json")),
+                              "summary.json: is a FIFO, not a regular file"),
     "manifest line with ../": (lambda f: _outside(f, "../outside.txt"), "../outside.txt: MANIFEST.sha256 line"),
     "absolute path": (lambda f: _outside(f, str(f.parent / "outside.txt")), "is an absolute path"),
     "./ trick": (lambda f: rewrite_manifest(f, sha256_line((f / "junit.xml").read_bytes(), "./junit.xml")),
