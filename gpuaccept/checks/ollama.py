@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
+from gpuaccept import evidence as ev
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts, OllamaFacts, find_model
 from gpuaccept.profile import Profile
@@ -38,6 +39,23 @@ def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
     return o
 
 
+# Ollama is at 0.x; a major version this high is not a release but a made-up or corrupted string.
+_IMPLAUSIBLE_MAJOR = 10
+
+
+def real_version(text: str) -> Version | str:
+    """The release ``text`` names, or why it names none: Ollama's development builds say 0.0.0."""
+    try:
+        version = Version(text)
+    except (InvalidVersion, TypeError):
+        return "not a version number"
+    if version == Version("0.0.0"):
+        return "a development build: its version is unknown"
+    if version.epoch or version.major >= _IMPLAUSIBLE_MAJOR:
+        return f"not a plausible Ollama release (major version {version.major}, epoch {version.epoch})"
+    return version
+
+
 def api(host: HostFacts, profile: Profile) -> Verdict:
     spec = profile.ollama
     if not spec.enabled:
@@ -51,11 +69,15 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
                       "the container is stopped, or publishes another port or address",
                       f"`docker start {profile.container.name}` (see CTR-RUNNING), or point the suite at the API "
                       "with --ollama-url")
-    try:
-        old = Version(o.version) < Version(spec.min_version)
-    except InvalidVersion:
-        old = False
-    if old:
+    version = real_version(o.version)
+    if isinstance(version, str):
+        return not_evaluated(f"{ev.OLLAMA_VERSION} version {o.version!r}: {version}")
+    if o.log_version:
+        logged = real_version(o.log_version)
+        if logged != version:
+            return not_evaluated(f"the API says Ollama {o.version!r}, the server log ({ev.OLLAMA_LOG}) says "
+                                 f"{o.log_version!r}: the log is of another server or an earlier start")
+    if version < Version(spec.min_version):
         return failed(f"Ollama {o.version} answers", expected, f"this Ollama predates {spec.min_version}",
                       f"use the profile's image ({profile.container.image}) and recreate the container")
     return passed(f"Ollama {o.version} answers at {spec.url}", expected)
