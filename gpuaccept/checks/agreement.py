@@ -18,9 +18,13 @@ GEN_OF_SPEED = {2.5: 1, 5.0: 2, 8.0: 3, 16.0: 4, 32.0: 5, 64.0: 6}
 
 
 def duplicates(gpus: tuple[GpuFacts, ...], source: str) -> str | None:
-    """Two GPUs with one UUID, serial or bus id: the listing cannot be of real, distinct cards."""
+    """Two GPUs with one UUID or bus id: the listing cannot be of real, distinct GPUs.
+
+    The serial is not compared: it is the board's ("the globally unique board serial number associated with
+    this device's board", nvmlDeviceGetSerial), and the GPUs of one multi-GPU board (K80, M10, A16) share it.
+    """
     found = []
-    for attr, what in (("uuid", "UUID"), ("serial", "serial"), ("bus_id", "bus id")):
+    for attr, what in (("uuid", "UUID"), ("bus_id", "bus id")):
         holders: dict[str, list[str]] = defaultdict(list)
         for gpu in gpus:
             value = getattr(gpu, attr)

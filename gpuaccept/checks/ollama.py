@@ -56,6 +56,18 @@ def real_version(text: str) -> Version | str:
     return version
 
 
+def log_of_another_server(o: OllamaFacts) -> str | None:
+    """The API and the server log both name a version, and not the same one."""
+    if not (o.reachable and o.version and o.log_version):
+        return None
+    api_v, log_v = real_version(o.version), real_version(o.log_version)
+    same = api_v == log_v if isinstance(api_v, Version) and isinstance(log_v, Version) else o.version == o.log_version
+    if same:
+        return None
+    return (f"the API says Ollama {o.version!r}, the server log ({ev.OLLAMA_LOG}) says {o.log_version!r}: "
+            "the log is of another server or an earlier start")
+
+
 def api(host: HostFacts, profile: Profile) -> Verdict:
     spec = profile.ollama
     if not spec.enabled:
@@ -72,11 +84,9 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
     version = real_version(o.version)
     if isinstance(version, str):
         return not_evaluated(f"{ev.OLLAMA_VERSION} version {o.version!r}: {version}")
-    if o.log_version:
-        logged = real_version(o.log_version)
-        if logged != version:
-            return not_evaluated(f"the API says Ollama {o.version!r}, the server log ({ev.OLLAMA_LOG}) says "
-                                 f"{o.log_version!r}: the log is of another server or an earlier start")
+    other = log_of_another_server(o)
+    if other is not None:
+        return not_evaluated(other)
     if version < Version(spec.min_version):
         return failed(f"Ollama {o.version} answers", expected, f"this Ollama predates {spec.min_version}",
                       f"use the profile's image ({profile.container.image}) and recreate the container")
@@ -105,7 +115,10 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     wrong = [d for d in cuda if d.compute and d.compute != spec.compute_capability]
     runners = [d for d in cuda if d.runner and d.runner != spec.cuda_runner]
     if len(cuda) == want and not wrong and not runners:
-        return passed(measured, expected)
+        # A log of another start cannot show that the server answering now found every GPU; the faults below
+        # are still reported, as the log shows them.
+        other = log_of_another_server(o)
+        return passed(measured, expected) if other is None else not_evaluated(other)
     for needle, (cause, fix) in TROUBLE.items():
         lines = [t for t in o.trouble if needle in t]
         if lines:
