@@ -269,3 +269,21 @@ def test_a_container_listing_a_gpu_of_another_host_fails_naming_it(tmp_path):
         handle.write(f"GPU 2: Tesla P40 (UUID: {foreign})\n")
     verdict = container.sees_gpus(facts(folder), P40)
     assert verdict.outcome == "fail" and f"not on this host: {foreign}" in verdict.message
+
+
+def test_sysfs_width_against_nvml_is_not_evaluated(tmp_path):
+    folder = copy_of(tmp_path, "h100-live")
+    replace(folder / "sysfs-pci.txt", "current_link_width=16", "current_link_width=8")
+    verdict = pcie.pcie_width(facts(folder), 0, H100)
+    assert verdict.outcome == "unevaluated" and "NVML x16, sysfs-pci.txt x8" in verdict.message
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda b: b.update(model=7), "benchmark.json is of model 7"),
+    (lambda b: b.update(settings=["num_ctx", 4096]), "benchmark.json settings is a list"),
+])
+def test_a_benchmark_record_of_the_wrong_shape_judges_nothing(tmp_path, change, words):
+    folder = copy_of(tmp_path, "dual-p40")
+    edit_json(folder / "benchmark.json", change)
+    verdict = load.spread(facts(folder), P40)
+    assert verdict.outcome == "unevaluated" and words in verdict.message

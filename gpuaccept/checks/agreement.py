@@ -116,10 +116,12 @@ def same_model(a: str, b: str) -> bool:
 def benchmark_mismatch(bench: Benchmark, profile: Profile) -> str | None:
     """A benchmark record of another model or other settings than the profile's cannot judge this profile."""
     want = profile.ollama.model
-    if not same_model(bench.model, want):
+    if not isinstance(bench.model, str) or not same_model(bench.model, want):
         return (f"{ev.BENCHMARK} is of model {bench.model!r}, the profile's model is {want!r} (profile ollama.model): "
                 "the record is of another run")
     spec = profile.ollama.benchmark
+    if not isinstance(bench.settings, dict):
+        return f"{ev.BENCHMARK} settings is a {type(bench.settings).__name__}, not a table of settings"
     changed = [f"{key} {bench.settings[key]!r} in {ev.BENCHMARK}, {getattr(spec, key)!r} in the profile"
                for key in ("prompt", "num_predict", "num_ctx", "seed", "temperature", "warmup_runs", "runs",
                            "sample_hz")
