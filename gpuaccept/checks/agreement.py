@@ -105,7 +105,7 @@ def link_disagreement(host: HostFacts, gpu: GpuFacts, what: str) -> str | None:
                          f"({device.link_cap_speed_gts:g} GT/s) in {listing}")
     if not found:
         return None
-    return f"{gpu.label} ({gpu.bus_id}): the sources disagree: {'; '.join(found)}"
+    return f"{gpu.label}: the sources disagree: {'; '.join(found)}"
 
 
 def same_model(a: str, b: str) -> bool:
