@@ -386,6 +386,19 @@ class OllamaFacts:
 
 
 @dataclass(frozen=True)
+class SmiFacts:
+    """``nvidia-smi -q -x`` beside ``nvml.json``: a second account of the same GPUs, kept for cross-checks.
+
+    Both read the same driver, so they must agree; when they do not, one capture is stale or edited.
+    """
+
+    gpus: tuple[GpuFacts, ...] | None = None  # None: no second account (see missing / error)
+    driver_version: str | None = None
+    missing: str | None = None  # why there is no second account (absent, or the XML is the inventory itself)
+    error: str | None = None  # the XML is there but could not be read
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -399,6 +412,7 @@ class HostFacts:
     topology: TopologyFacts = TopologyFacts()
     docker: DockerFacts = DockerFacts()
     ollama: OllamaFacts = OllamaFacts()
+    smi: SmiFacts = SmiFacts()
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from gpuaccept import xid
+from gpuaccept.checks.agreement import identity_disagreement, memory_disagreement
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem, unreported
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import HostFacts
@@ -15,6 +16,9 @@ def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
     problem = inventory_problem(host, "GPU-COUNT")
     if problem is not None:
         return problem
+    contradiction = identity_disagreement(host)
+    if contradiction is not None:
+        return not_evaluated(contradiction)
     seen, want = len(host.gpus), profile.gpus.count
     expected = f"{want} GPU(s) (profile gpus.count)"
     if seen == want:
@@ -52,6 +56,13 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     want = profile.gpus.count
     expected = f"{want} NVIDIA GPU(s) on the bus and in NVML (profile gpus.count)"
     listing = ", ".join(d.bus_id for d in bus) or "none"
+    unlisted = [g for g in host.gpus if g.bus_id not in {d.bus_id for d in bus}] if host.nvml.ok else []
+    if unlisted:
+        # NVML talks to a card the PCI listing does not have: the captures are not of one moment or one machine.
+        names = ", ".join(g.label if g.bus_id else f"GPU{g.index} (no bus id)" for g in unlisted)
+        return not_evaluated(f"the sources disagree: NVML reports {names}, which is not among the NVIDIA GPUs of "
+                             f"the PCI listing {host.pci.source} ({listing}); one capture is stale or of another "
+                             "machine")
     if len(bus) < want:
         return failed(f"{len(bus)} NVIDIA GPU(s) on the PCI bus ({listing})", expected,
                       "a card is not seated, not powered (8-pin EPS/CPU cable) or its slot is disabled",
@@ -92,6 +103,9 @@ def gpu_identical(host: HostFacts, profile: Profile) -> Verdict:
     problem = inventory_problem(host)
     if problem is not None:
         return problem
+    contradiction = identity_disagreement(host)
+    if contradiction is not None:
+        return not_evaluated(f"{contradiction}: see GPU-COUNT")
     if len(host.gpus) < 2:
         if profile.gpus.count > 1:
             return not_evaluated(f"{len(host.gpus)} GPU visible of {profile.gpus.count}: see GPU-COUNT")
@@ -117,6 +131,9 @@ def gpu_memory(host: HostFacts, index: int, profile: Profile) -> Verdict:
     gpu = gpu_with(host, index, "memory_total_mib", "total memory")
     if isinstance(gpu, Verdict):
         return gpu
+    contradiction = memory_disagreement(host, gpu)
+    if contradiction is not None:
+        return not_evaluated(contradiction)
     spec = profile.gpus
     if gpu.ecc_enabled is None:
         want, mode = None, "ECC mode not reported"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
+from gpuaccept.checks.agreement import driver_disagreement
 from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem, nvml_owner
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
 from gpuaccept.facts import HostFacts
@@ -23,6 +24,9 @@ def drv_version(host: HostFacts, profile: Profile) -> Verdict:
     if version is None:
         problem = inventory_problem(host)
         return problem or not_evaluated(f"driver version not reported: {host.driver.kernel_module_missing}")
+    contradiction = driver_disagreement(host)
+    if contradiction is not None:
+        return not_evaluated(contradiction)
     spec, arch = profile.driver, profile.gpus.architecture
     try:
         v = Version(version)

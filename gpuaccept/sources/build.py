@@ -25,6 +25,7 @@ from gpuaccept.facts import (
     OllamaFacts,
     OllamaModel,
     PciFacts,
+    SmiFacts,
     TopologyFacts,
     from_dict,
 )
@@ -62,6 +63,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         topology=topo_nvml or _topology(evidence),
         docker=_docker(evidence),
         ollama=_ollama(evidence),
+        smi=_smi(evidence, nvml),
     )
 
 
@@ -91,6 +93,19 @@ def _gpus(evidence: ev.Evidence):
         return NvmlStatus(ok=True, source=ev.SMI_XML), log.gpus, log.driver_version, log.cuda_version, None
     reason = evidence.why_absent(ev.NVML)
     return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=reason), (), None, None, None
+
+
+def _smi(evidence: ev.Evidence, nvml: NvmlStatus) -> SmiFacts:
+    """The XML beside a readable nvml.json, so the checks can tell when the two disagree."""
+    if not (nvml.ok and nvml.source == ev.NVML):
+        return SmiFacts(missing=f"the GPU inventory is {nvml.source or 'not readable'}: nothing to compare with")
+    try:
+        log = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
+    except Unreadable as err:
+        return SmiFacts(error=str(err))
+    if log is None:
+        return SmiFacts(missing=evidence.why_absent(ev.SMI_XML))
+    return SmiFacts(gpus=log.gpus, driver_version=log.driver_version)
 
 
 def _from_snapshot(snap: dict[str, Any]):
