@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -233,3 +234,30 @@ def test_markup_evidence_and_numbers_under_secret_keys():
     assert [x.text for x in ET.fromstring(out)] == ["Authorization: Bearer <redacted> & more", "http://<redacted>@h:1/"]
     assert json.loads(redact.evidence_file("x.json", '{"pin_key": 1234, "count": 2, "api_token": true}')) == {
         "pin_key": "<redacted>", "count": 2, "api_token": True}
+
+
+@pytest.mark.docker
+def test_live_container_with_secrets_in_its_environment_leaks_none(run_suite, monkeypatch, engines):
+    from tests.test_container_engine import HEALTHY, IMAGE, PROFILE
+
+    # A container of its own (name, volume, a free port): the shared engines serve other tests too.
+    client = engines["toolkit"].client()
+    name = f"gpuat-secrets-{uuid.uuid4().hex[:6]}"
+    env = {"OLLAMA_SCHED_SPREAD": "1", "HF_TOKEN": "hf_abcSECRET1", "HTTPS_PROXY": "http://bob:SECRET2@proxy:3128",
+           "DB_PASSWORD": "SECRET3", "OLLAMA_API_KEY": "SECRET4"}
+    container = client.containers.run(IMAGE, name=name, detach=True, environment=env,
+                                      device_requests=HEALTHY["device_requests"],
+                                      volumes={f"{name}-home": {"bind": "/root/.ollama", "mode": "rw"}},
+                                      ports={"11434/tcp": ("127.0.0.1", None)})
+    try:
+        monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(HOSTS / "dual-p40" / "nvml.json"))
+        run = run_suite("-p", "tests.fakes.nvml_plugin", "--profile", PROFILE, "--docker-host",
+                        engines["toolkit"].base_url, "--container", name, "--ollama-url", "http://127.0.0.1:9",
+                        "-m", "quick")
+    finally:
+        container.remove(force=True)
+        client.volumes.get(f"{name}-home").remove(force=True)
+    assert leaks(run.run_dir, ["SECRET1", "SECRET2", "SECRET3", "SECRET4"]) == []
+    assert run.outcomes()["CTR-CONFIG"] == {"passed"}, run.stdout[-3000:]
+    saved = json.loads((run.run_dir / "evidence" / "docker-inspect.json").read_text())[0]["Config"]["Env"]
+    assert "HTTPS_PROXY=http://<redacted>@proxy:3128" in saved and "OLLAMA_SCHED_SPREAD=1" in saved
