@@ -64,8 +64,10 @@ REPLAY_SECRETS = [f"SECRET{n}" for n in range(1, 11)]
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_replay_with_planted_secrets_leaks_none_and_still_judges(run_suite, monkeypatch, tmp_path, workers):
     evidence = planted_replay(tmp_path)
+    # pytest-metadata copies only known CI variables (GIT_URL is one) into the environment table; any
+    # other variable of the process must not surface anywhere either.
     monkeypatch.setenv("MY_SERVICE_TOKEN", "SECRET8")
-    monkeypatch.setenv("GIT_URL", "https://ci:SECRET9@git.example/acceptance.git")  # pytest-metadata shows it
+    monkeypatch.setenv("GIT_URL", "https://ci:SECRET9@git.example/acceptance.git")
     run = run_suite("--replay", str(evidence), "--ollama-url", "http://admin:SECRET7@127.0.0.1:9",
                     "--ticket", "https://tracker.example/T-1?access_token=SECRET10", *workers)
     assert run.run_dir is not None and run.cases, run.stdout
