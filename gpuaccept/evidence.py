@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpuaccept import redact
+
 NVML = "nvml.json"  # the suite's own NVML snapshot
 SMI_XML = "nvidia-smi-q.xml"  # nvidia-smi -q -x
 LSPCI = "lspci-vvv.txt"  # lspci -vvv -nn -D -d 10de:
@@ -74,8 +76,13 @@ class Evidence:
         return cls(files=files, absent=dict(meta.get("absent", {})), meta=meta, folder=str(folder))
 
     def write(self, folder: str | Path) -> None:
+        """Save the set into ``folder`` with its secrets redacted (live or replay: nothing else reaches a run
+        folder). The set itself becomes what was saved, so facts built from it match a replay of the folder."""
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
+        self.files = {name: redact.evidence_file(name, text) for name, text in self.files.items()}
+        self.absent = redact.data(self.absent)
+        self.meta = redact.data(self.meta)
         for name, text in self.files.items():
             (path / name).write_text(text, encoding="utf-8")
         meta = {**self.meta, "absent": self.absent}

@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import gpuaccept
 from gpuaccept import evidence as ev
-from gpuaccept import redact
 from gpuaccept.facts import find_model
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
@@ -71,8 +70,6 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
         else:
             files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)
-    # Secrets never reach the evidence (or, through it, the report): environment values, headers.
-    files = {name: redact.evidence_file(name, text) for name, text in files.items()}
     meta = {
         "hostname": socket.gethostname(),
         "captured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
