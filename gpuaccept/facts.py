@@ -399,6 +399,38 @@ class SmiFacts:
 
 
 @dataclass(frozen=True)
+class UnitFacts:
+    """A systemd unit's state (``systemctl show``): whether it starts at boot and whether it runs now."""
+
+    load_state: str = ""  # loaded, not-found, masked
+    unit_file_state: str = ""  # enabled, disabled, static, masked, ...
+    active_state: str = ""  # active, inactive, failed, ...
+    sub_state: str = ""  # running, dead, ...
+    missing: str | None = None  # why the state is unknown (no systemd, no evidence)
+
+    @property
+    def installed(self) -> bool:
+        return self.load_state == "loaded"
+
+    @property
+    def starts_at_boot(self) -> bool:
+        # "static"/"indirect" units start only when something else pulls them in: not a boot guarantee.
+        return self.installed and self.unit_file_state in ("enabled", "enabled-runtime", "alias", "linked")
+
+    @property
+    def running(self) -> bool:
+        return self.active_state == "active"
+
+    def describe(self) -> str:
+        if self.missing is not None:
+            return f"state unknown ({self.missing})"
+        if not self.installed:
+            return f"not installed (LoadState={self.load_state or '?'})"
+        return (f"{'enabled' if self.starts_at_boot else self.unit_file_state or 'not enabled'} at boot, "
+                f"{self.active_state}{f' ({self.sub_state})' if self.sub_state else ''} now")
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -413,6 +445,7 @@ class HostFacts:
     docker: DockerFacts = DockerFacts()
     ollama: OllamaFacts = OllamaFacts()
     smi: SmiFacts = SmiFacts()
+    persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

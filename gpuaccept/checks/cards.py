@@ -164,22 +164,45 @@ def gpu_memory(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def gpu_persistence(host: HostFacts, index: int, profile: Profile) -> Verdict:
+    """On now (the mode, or nvidia-persistenced holding the GPU), and kept across reboots: NVML's setting is
+    lost at reboot; only nvidia-persistenced enabled at boot (NVIDIA's recommended way) brings it back."""
     gpu = gpu_or_verdict(host, index)
     if isinstance(gpu, Verdict):
         return gpu
     if not profile.gpus.persistence:
         return skipped("the profile does not ask for persistence mode (gpus.persistence = false)")
-    missing = unreported(gpu, "persistence_mode", "persistence mode")
-    if missing:
-        return missing
-    expected = "persistence mode on, or nvidia-persistenced running (profile gpus.persistence)"
-    if not gpu.persistence_mode:
-        return failed(f"{gpu.label} persistence mode is off", expected,
-                      "nvidia-persistenced is not running, so the driver unloads the GPU state between jobs "
-                      "(slow first call, lost settings)",
-                      "enable and start nvidia-persistenced (`systemctl enable --now nvidia-persistenced`), "
-                      "or run `pytest acceptance/ --remediate` as root")
-    return passed(f"{gpu.label} persistence mode is on", expected)
+    unit = host.persistenced
+    daemon = f"nvidia-persistenced: {unit.describe()}"
+    if gpu.persistence_mode is None and not unit.running:
+        missing = unreported(gpu, "persistence_mode", "persistence mode")
+        if missing:
+            return missing
+    expected = ("persistence mode on (or nvidia-persistenced running), with nvidia-persistenced enabled at boot "
+                "so it survives a reboot (profile gpus.persistence)")
+    enable = "`systemctl enable --now nvidia-persistenced`, or run `pytest acceptance/ --remediate` as root"
+    if not gpu.persistence_mode and not unit.running:
+        if unit.starts_at_boot:
+            cause = "nvidia-persistenced is enabled but not running (it failed or was stopped: see `journalctl -u nvidia-persistenced`)"
+        elif unit.installed:
+            cause = "nvidia-persistenced is installed but not enabled, so the driver unloads the GPU state between jobs"
+        elif unit.missing is None:
+            cause = "nvidia-persistenced is not installed, so the driver unloads the GPU state between jobs"
+        else:
+            cause = "nvidia-persistenced is not running, so the driver unloads the GPU state between jobs"
+        fix = enable if unit.installed or unit.missing else (
+            "install the driver's nvidia-persistenced (its unit comes with the driver packages), then " + enable)
+        return failed(f"{gpu.label} persistence mode is off; {daemon}", expected,
+                      cause + " (slow first call, lost settings)", fix)
+    now = "persistence mode is on" if gpu.persistence_mode else "nvidia-persistenced holds the GPU (mode shown off)"
+    measured = f"{gpu.label} {now}; {daemon}"
+    if unit.missing is not None:
+        return warned(measured, expected, "whether it survives a reboot was not evaluated: the state of "
+                      "nvidia-persistenced was not read", "check `systemctl is-enabled nvidia-persistenced`")
+    if not unit.starts_at_boot:
+        return warned(measured, expected, "it is lost at the next reboot: set through NVML or `nvidia-smi -pm 1`, "
+                      "and nvidia-persistenced does not start at boot",
+                      "`systemctl enable nvidia-persistenced` (install it first if it is missing)")
+    return passed(measured, expected, f"{measured}: survives a reboot.")
 
 
 def gpu_ecc(host: HostFacts, index: int, profile: Profile) -> Verdict:

@@ -27,6 +27,7 @@ from gpuaccept.facts import (
     PciFacts,
     SmiFacts,
     TopologyFacts,
+    UnitFacts,
     from_dict,
 )
 from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
@@ -38,6 +39,7 @@ from gpuaccept.parse.ollama_log import parse_ollama_log
 from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.parse.proc_version import parse_proc_version
 from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
+from gpuaccept.parse.systemd import parse_systemctl_show
 from gpuaccept.parse.topo import parse_topo
 from gpuaccept.sources import older_snapshot
 
@@ -63,6 +65,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         topology=topo_nvml or _topology(evidence),
         docker=_docker(evidence),
         ollama=_ollama(evidence),
+        persistenced=_persistenced(evidence),
         smi=_smi(evidence, nvml),
     )
 
@@ -170,6 +173,14 @@ def _kernel(evidence: ev.Evidence) -> KernelFacts:
         log_missing = str(err)
     return KernelFacts(modules=modules, modules_missing=modules_missing, xid_events=xids, notices=notices,
                        log_missing=log_missing)
+
+
+def _persistenced(evidence: ev.Evidence) -> UnitFacts:
+    try:
+        unit = _parse(evidence, ev.PERSISTENCED, parse_systemctl_show)
+    except Unreadable as err:
+        return UnitFacts(missing=str(err))
+    return unit if unit is not None else UnitFacts(missing=evidence.why_absent(ev.PERSISTENCED))
 
 
 def _topology(evidence: ev.Evidence) -> TopologyFacts:

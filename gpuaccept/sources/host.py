@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     evidence.DMESG: ("dmesg", "journalctl -k -b --no-pager -q"),
     evidence.TOPO: ("nvidia-smi topo -m",),
     evidence.SMI_XML: ("nvidia-smi -q -x",),
+    evidence.PERSISTENCED: ("systemctl show nvidia-persistenced --property=LoadState,UnitFileState,ActiveState,"
+                            "SubState --no-pager",),
 }
 
 # Asked only when the usual source gave nothing: an Ollama installed as a systemd service (not in
@@ -46,6 +48,7 @@ _HINTS = {
     evidence.DMESG: "reading the kernel log needs root (or membership of the adm/systemd-journal group)",
     evidence.TOPO: "nvidia-smi is missing or failed",
     evidence.SMI_XML: "nvidia-smi is missing or failed",
+    evidence.PERSISTENCED: "no systemd on this host",
     evidence.OLLAMA_LOG: "no ollama container, and no ollama systemd unit in this boot's journal",
 }
 
