@@ -446,6 +446,7 @@ class HostFacts:
     ollama: OllamaFacts = OllamaFacts()
     smi: SmiFacts = SmiFacts()
     persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
+    provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

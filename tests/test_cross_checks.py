@@ -56,7 +56,7 @@ def verdicts(run, requirement: str) -> dict[str, str]:
 
 def assert_incomplete(run) -> None:
     assert run.ret == 6, run.stdout[-3000:]
-    assert "gpuaccept verdict: INCOMPLETE" in run.stdout
+    assert "gpuaccept verdict of a REPLAY (saved evidence, NOT a live run): INCOMPLETE" in run.stdout
     assert "Traceback" not in run.stdout
 
 

@@ -145,7 +145,7 @@ def test_empty_evidence_folder_evaluates_nothing_and_does_not_exit_zero(run_suit
     empty.mkdir()
     run = run_suite("--replay", str(empty))
     assert run.ret == 6
-    assert "gpuaccept verdict: INCOMPLETE" in run.stdout
+    assert "gpuaccept verdict of a REPLAY (saved evidence, NOT a live run): INCOMPLETE" in run.stdout
     assert run.failing() == set()
     verdicts = {c.requirement: c.properties.get("verdict") for c in run.cases}
     assert verdicts["GPU-COUNT"] == "unevaluated" and verdicts["PWR-BUDGET"] == "skip"  # not applicable
@@ -179,3 +179,15 @@ def test_report_charts_the_benchmark_on_the_placement_rows(run_suite):
     # pytest-html keeps row extras in its embedded data; the chart is inline SVG, one per charted row.
     assert html.count("GPU utilization and memory during the benchmark") == 2
     assert "shaded: the measured runs" in html and "polyline" in html
+
+
+def test_a_constructed_example_says_so_in_the_header_and_the_summary(run_suite):
+    import json
+
+    run = run_suite("--replay", str(HOSTS / "dual-p40"))
+    header = next(line for line in run.stdout.splitlines() if line.startswith("gpuaccept: REPLAY"))
+    assert "constructed: a bundled example assembled from real captures" in header
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["run"]["provenance"].startswith("constructed:")
+    live = run_suite("--replay", str(HOSTS / "h100-live"), "--profile", "single-h100")
+    assert json.loads((live.run_dir / "summary.json").read_text())["run"]["provenance"].startswith("captured:")

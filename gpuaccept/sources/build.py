@@ -66,6 +66,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         docker=_docker(evidence),
         ollama=_ollama(evidence),
         persistenced=_persistenced(evidence),
+        provenance=_provenance(evidence),
         smi=_smi(evidence, nvml),
     )
 
@@ -173,6 +174,15 @@ def _kernel(evidence: ev.Evidence) -> KernelFacts:
         log_missing = str(err)
     return KernelFacts(modules=modules, modules_missing=modules_missing, xid_events=xids, notices=notices,
                        log_missing=log_missing)
+
+
+def _provenance(evidence: ev.Evidence) -> str:
+    """host.json's ``provenance``: shown with every replay so a constructed example is never taken for a
+    measurement. Untrusted text: one printable line, bounded."""
+    value = evidence.meta.get("provenance")
+    if not isinstance(value, str):
+        return ""
+    return "".join(ch if ch.isprintable() else " " for ch in value)[:300]
 
 
 def _persistenced(evidence: ev.Evidence) -> UnitFacts:
