@@ -14,6 +14,7 @@ import resource
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -268,3 +269,32 @@ def test_docker_exec_output_is_bounded_in_size_and_time(block):
     else:
         assert text.endswith("gpuaccept cut this output at 1 MiB ...]\n")
         assert len(text) < docker_engine.EXEC_MAX_BYTES + 200
+
+
+@pytest.mark.docker
+def test_a_container_flooding_its_log_is_read_within_the_deadline_on_a_real_engine(engines, monkeypatch):
+    """The real SDK stream: 300,000 lines since the container's start, read for docker_timeout_s at most."""
+    from tests.engine.image import IMAGE
+
+    client = engines["toolkit"].client()
+    name = f"gpuaccept-flood-{uuid.uuid4().hex[:8]}"  # its own name: other tests' containers are left alone
+    flood = "echo first-line; i=0; while [ $i -lt 300000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; sleep 60"
+    container = client.containers.run(IMAGE, name=name, entrypoint=["sh", "-c", flood], detach=True)
+    probe = uuid.uuid4().hex
+    monkeypatch.setattr(docker_engine, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=probe)))
+    try:
+        time.sleep(3)
+        spec = ContainerSpec(name=name, docker_host=engines["toolkit"].base_url, docker_timeout_s=3)
+        value, error, seconds = guarded(120, lambda: docker_engine.collect_docker(spec))
+        assert error is None, error
+        files, absent, _ = value
+        log = files[ev.OLLAMA_LOG]
+        assert log.startswith("first-line\nline-0-")
+        assert len(log.encode()) < docker_engine.LOG_HEAD_BYTES + docker_engine.LOG_TAIL_BYTES + 1024
+        assert "bytes left out by gpuaccept" in log
+        # Probe, inspect, logs and exec each within 3 s; the probe container is gone afterwards.
+        assert seconds < 6 * 3 + 5, seconds
+        assert json.loads(files[ev.DOCKER_PROBE])["ok"] is True
+        assert not client.containers.list(all=True, filters={"name": f"gpuaccept-probe-{probe[:12]}"})
+    finally:
+        container.remove(force=True)
