@@ -26,7 +26,8 @@ A run that did not reach its end also has ``interruption``: ``reason`` (the sign
 and ``phase`` (what it was doing). summary.json is first written when the run folder is made, as
 INTERRUPTED with the reason "not finished", and replaced when the run ends: a folder whose run was
 killed (SIGKILL, power loss) still says it is not a verdict. Only a run that ended with its record
-written becomes ``reports/latest``.
+written becomes ``reports/latest``. ``record_error`` (with exit status 7) names the first file of the run
+folder that could not be written.
 """
 
 from __future__ import annotations

@@ -156,7 +156,8 @@ def test_signal_while_collecting_evidence_at_session_start(tmp_path, sig):
     env = _env(tmp_path, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", GPUACCEPT_FAKE_NVML=str(NVML))
     rc, out, folder = stopped_run(tmp_path, reports, ["-p", "tests.fakes.nvml_plugin", "-m", "quick", "--collect-timeout",
                                                       "90", "--docker-host", f"unix://{tmp_path}/none.sock"], sig, env)
-    record = assert_interrupted(rc, out, folder, reports, previous, signal.Signals(sig).name, "session start")
+    record = assert_interrupted(rc, out, folder, reports, previous, signal.Signals(sig).name,
+                                "at session start, collecting the evidence")
     assert record["requirements"] == {} and record["run"]["mode"] == "live"
     # pytest-html never got to write its report: the stand-in page says what happened
     assert "Stopped: " in _Page(folder / "report.html").body()
@@ -204,7 +205,7 @@ def test_sigterm_during_the_benchmark(tmp_path, monkeypatch):
                                                           "--ollama-url", standin.url, "--docker-host",
                                                           f"unix://{tmp_path}/none.sock"], signal.SIGTERM, env,
                                       ready=generating)
-    assert_interrupted(rc, out, folder, reports, previous, "SIGTERM", "session start")
+    assert_interrupted(rc, out, folder, reports, previous, "SIGTERM", "benchmark")
     assert not (folder / "evidence" / "benchmark.json").exists()
 
 
