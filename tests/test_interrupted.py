@@ -281,7 +281,8 @@ def test_a_full_disk_at_session_start_is_a_usage_error(tmp_path):
         assert not (reports / "latest").exists()
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     _one_clear_line(done.stdout + done.stderr)
-    assert "cannot be written" in done.stderr and "No space left on device" in done.stderr
+    assert (done.stdout + done.stderr).count("cannot write the run folder") == 1, done.stderr
+    assert "ERROR: cannot write the run folder: " in done.stderr and "No space left on device" in done.stderr
     assert record["verdict"] != "ACCEPTED" and record["run"]["exit_status"] != 0
 
 

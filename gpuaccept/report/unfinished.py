@@ -21,7 +21,7 @@ def banner(record: dict[str, Any]) -> str:
     if record.get("record_error"):
         head = "NOT RECORDED: this run's folder could not be written, it is not an archived verdict"
         judged = f"The tests' verdict was {record.get('verdict')}." if record.get("requirements") else "No requirement was judged."
-        detail = f"{record['record_error']}. {judged}"
+        detail = f"Cannot write {record['record_error']}. {judged}"
     return (f'<div class="gpuaccept-unfinished" style="{_STYLE}"><strong>{escape(head)}</strong>'
             f"<br>{escape(detail)} Requirements not yet judged are missing: run the acceptance again.</div>")
 
