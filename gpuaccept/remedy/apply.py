@@ -24,6 +24,7 @@ from gpuaccept.checks.container import OLLAMA_PORT
 from gpuaccept.facts import HostFacts
 from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
+from gpuaccept.remedy import persistenced
 from gpuaccept.remedy.plan import Action
 from gpuaccept.sources.bounded_http import get_json
 from gpuaccept.sources.docker_engine import connect
@@ -47,6 +48,9 @@ def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: f
             done.append(dataclasses.replace(action, status="done", detail=detail or ""))
         except (DockerException, OSError, RemediationError) as err:
             done.append(dataclasses.replace(action, status="failed", detail=_reason(err)))
+        except Exception as err:  # noqa: BLE001 - one action's defect is recorded as its failure, never a traceback
+            done.append(dataclasses.replace(action, status="failed",
+                                            detail=f"internal error ({type(err).__name__}: {err}): please report it"))
         progress(done[-1].describe())
     return done
 
@@ -65,7 +69,8 @@ def _persistence(action: Action, host: HostFacts, profile: Profile, timeout_s: f
     error = enable_persistence(gpu.index, timeout_s)
     if error:
         raise RemediationError(error)
-    return "nvmlDeviceSetPersistenceMode(ENABLED); nvidia-persistenced keeps it across reboots"
+    return ("nvmlDeviceSetPersistenceMode(ENABLED): on until the next reboot (nvidia-persistenced is not installed "
+            "to keep it)")
 
 
 def _start(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
@@ -142,7 +147,15 @@ def _pull(action: Action, host: HostFacts, profile: Profile, timeout_s: float, p
     return f"{spec.model} pulled"
 
 
-_RUN = {"persistence": _persistence, "pull": _pull, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
+def _persistenced(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    try:
+        return persistenced.enable(timeout_s)
+    except persistenced.PersistencedError as err:
+        raise RemediationError(str(err)) from err
+
+
+_RUN = {"persistence": _persistence, "persistenced": _persistenced,
+        "pull": _pull, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
         "recreate": _recreate}
 
 

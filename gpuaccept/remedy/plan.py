@@ -5,7 +5,8 @@ Safety rules, in one place:
   unless ``--remediate-force`` is given;
 - nothing is done to containers while the engine or its GPU support is broken (recreating would fail);
 - volumes are never deleted; a container whose models are not on a volume gets one, filled first;
-- persistence mode is changed through NVML, which needs root.
+- persistence is made to last: nvidia-persistenced is enabled at boot and started (systemd, root); only
+  where its unit is not installed is the mode set through NVML (root), which a reboot undoes: said so.
 A fixed machine plans nothing, so a second ``--remediate`` does nothing.
 """
 
@@ -24,7 +25,7 @@ RECREATE_FOR = {"CTR-GPU-REQUEST": container.gpu_request, "CTR-SEES-GPUS": conta
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # launch, recreate, start, restart-policy, persistence, pull
+    kind: str  # launch, recreate, start, restart-policy, persistence, persistenced, pull
     target: str
     requirements: tuple[str, ...]
     reason: str
@@ -34,7 +35,8 @@ class Action:
     detail: str = ""
 
     VERBS = {"launch": "launch", "recreate": "recreate", "start": "start", "restart-policy": "set the restart policy of",
-             "persistence": "enable persistence mode on", "pull": "pull"}
+             "persistence": "enable persistence mode on", "pull": "pull",
+             "persistenced": "enable at boot and start"}
 
     def describe(self) -> str:
         verb = self.VERBS[self.kind]
@@ -111,15 +113,23 @@ def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[A
 
 
 def _persistence_actions(host: HostFacts, profile: Profile, is_root: bool) -> list[Action]:
-    actions = []
-    for gpu in host.gpus:
-        if cards.gpu_persistence(host, gpu.index, profile).outcome != "fail":
-            continue
-        actions.append(Action("persistence", gpu.label, ("GPU-PERSISTENCE",), "persistence mode is off",
-                              before="off", after="on", status="planned" if is_root else "refused",
-                              detail="" if is_root else "Needs root: run the suite as root, or "
-                                                        "`sudo nvidia-smi -pm 1` (or enable nvidia-persistenced)"))
-    return actions
+    verdicts = {gpu.label: cards.gpu_persistence(host, gpu.index, profile) for gpu in host.gpus}
+    off = [label for label, v in verdicts.items() if v.outcome == "fail"]
+    lost_at_reboot = [label for label, v in verdicts.items() if v.outcome == "warn" and "next reboot" in v.message]
+    if not off and not lost_at_reboot:
+        return []
+    root = "" if is_root else "Needs root: run the suite as root, or `sudo systemctl enable --now nvidia-persistenced`"
+    status = "planned" if is_root else "refused"
+    unit = host.persistenced
+    if unit.installed:  # the lasting fix, for every GPU at once
+        reason = (f"persistence is off on {', '.join(off)}" if off else
+                  f"persistence on {', '.join(lost_at_reboot)} is lost at the next reboot")
+        return [Action("persistenced", "nvidia-persistenced.service", ("GPU-PERSISTENCE",), reason,
+                       before=unit.describe(), after="enabled at boot, active now", status=status, detail=root)]
+    lasting = ("nvidia-persistenced is not installed, so this does not survive a reboot: install it (it comes "
+               "with the driver packages) and `systemctl enable --now nvidia-persistenced`")
+    return [Action("persistence", label, ("GPU-PERSISTENCE",), "persistence mode is off", before="off", after="on",
+                   status=status, detail=root or lasting) for label in off]
 
 
 def _summary(c, host: HostFacts) -> str:
