@@ -47,6 +47,9 @@ _UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "TiB": 1024**2
 TROUBLE = ("no nvidia devices detected", "NVIDIA driver too old", "skipping CUDA device",
            "failed to initialize CUDA", "unable to load cuda driver library", "user overrode visible devices",
            "CUDA GPU is too old")
+# Trouble lines that end discovery without an ``inference compute`` line of their own.
+FATAL = ("no nvidia devices detected", "NVIDIA driver too old", "failed to initialize CUDA",
+         "unable to load cuda driver library", "CUDA GPU is too old")
 # Lines that belong to one start's discovery or model load: after one of them, a ``Listening on`` is a new start.
 _CONTENT = ('msg="inference compute"', "ggml_cuda_init:", "model weights", "buffer size", "offloaded ", *TROUBLE)
 
@@ -105,6 +108,11 @@ class OllamaLog:
     discovered: bool = False  # the last start logged its discovery (an ``inference compute`` line)
     ggml_devices: tuple[ComputeDevice, ...] = ()  # the last ``ggml_cuda_init`` list, with its runner
     skipped: tuple[SkippedDevice, ...] = ()
+
+    @property
+    def judgeable(self) -> bool:
+        """The last start's discovery can be judged: it logged its result, or a failure that ends discovery."""
+        return self.discovered or any(t in line for line in self.trouble for t in FATAL)
 
 
 def parse_skip(line: str) -> SkippedDevice | None:

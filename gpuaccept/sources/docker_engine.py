@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 import docker
@@ -23,6 +25,7 @@ from gpuaccept.profile import ContainerSpec
 from gpuaccept.redact import env_list
 from gpuaccept.sources.deadline import DeadlineExceeded, within
 
+_STARTED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
 LOG_LIMIT = 2 * 1024 * 1024  # keep the head (startup: config, GPU discovery) and the tail of longer logs
 
 
@@ -43,7 +46,7 @@ def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str],
         ev.DOCKER_INSPECT: f"docker inspect {spec.name}",
         ev.DOCKER_PROBE: "docker run --rm --gpus all <image> nvidia-smi -L",
         ev.CONTAINER_SMI: f"docker exec {spec.name} nvidia-smi -L",
-        ev.OLLAMA_LOG: f"docker logs {spec.name}",
+        ev.OLLAMA_LOG: f"docker logs --since <State.StartedAt> {spec.name}",
     }
     deadline = spec.docker_timeout_s * 4 + 5  # a handful of calls, each bounded by the client timeout
     try:
@@ -79,7 +82,7 @@ def _collect(spec: ContainerSpec, files: dict[str, str], absent: dict[str, str])
     if attrs is None:
         absent[ev.CONTAINER_SMI] = absent[ev.OLLAMA_LOG] = f"there is no container named {spec.name}"
         return
-    files[ev.OLLAMA_LOG] = _logs(client, attrs["Id"])
+    files[ev.OLLAMA_LOG] = _logs(client, attrs["Id"], attrs.get("State", {}).get("StartedAt", ""))
     status = attrs.get("State", {}).get("Status", "")
     if status != "running":
         absent[ev.CONTAINER_SMI] = f"container {spec.name} is not running (status {status})"
@@ -97,8 +100,25 @@ def exec_text(client: docker.DockerClient, container_id: str, cmd: list[str]) ->
     return output.decode("utf-8", "replace")
 
 
-def _logs(client: docker.DockerClient, container_id: str) -> str:
-    text = client.api.logs(container_id, stdout=True, stderr=True).decode("utf-8", "replace")
+def started_at(value: str) -> int | None:
+    """State.StartedAt (RFC 3339, nanoseconds) as whole Unix seconds, rounded down; None when never started.
+
+    Whole seconds: every engine version parses them; a line from the end of the previous run within that second is
+    told apart by the log parser, which judges only the last server start.
+    """
+    match = _STARTED.fullmatch(value or "")
+    if match is None or match.group(1).startswith("0001-"):
+        return None
+    stamp = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    zone = timezone.utc if match.group(3) == "Z" else datetime.strptime(match.group(3).replace(":", ""), "%z").tzinfo
+    return int(stamp.replace(tzinfo=zone).timestamp())
+
+
+def _logs(client: docker.DockerClient, container_id: str, started: str = "") -> str:
+    # Only the current start: `docker logs` keeps earlier runs of the container, whose discovery is stale.
+    since = started_at(started)
+    extra = {"since": since} if since is not None else {}
+    text = client.api.logs(container_id, stdout=True, stderr=True, **extra).decode("utf-8", "replace")
     if len(text) > LOG_LIMIT:
         half = LOG_LIMIT // 2
         text = f"{text[:half]}\n[... {len(text) - LOG_LIMIT} characters left out by gpuaccept ...]\n{text[-half:]}"
