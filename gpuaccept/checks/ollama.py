@@ -130,6 +130,7 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     if cuda:  # some found: what narrowed the set comes first
         return _fewer(host, o, measured, expected, want, skips, runners, spec)
     # none found: the log's own complaint names the cause first
+    measured += ": it runs on the CPU"
     return (_trouble_verdict(o, measured, expected)
             or _fewer(host, o, measured, expected, want, skips, runners, spec, cpu=True))
 
@@ -173,7 +174,7 @@ def _fewer(host: HostFacts, o, measured: str, expected: str, want: int, skips, r
         return failed(measured, expected, f"the server chose {runners[0].runner} for these cards",
                       f"set OLLAMA_LLM_LIBRARY={spec.cuda_runner} or pin an image whose {spec.cuda_runner} runner works")
     if cpu:
-        return failed(f"{measured}: it runs on the CPU", expected,
+        return failed(measured, expected,
                       "the server saw no usable GPU when it started (see CTR-SEES-GPUS and DRV-VERSION)",
                       "fix the container's GPU access, then restart the container so Ollama discovers again")
     if host.gpus and len(host.gpus) < want:
