@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 
 from gpuaccept import profile as profiles
 from gpuaccept.checks import ollama
@@ -120,3 +122,30 @@ def test_a_narrowing_cuda_visible_devices_is_named_with_the_hidden_gpu():
     uuid0 = facts.gpu(0).uuid
     verdict = ollama.gpus_detected(host_with_text(one_gpu_by_cuda_visible_devices(f"{uuid0[:12]},-1,1")), PROFILE)
     assert f"hides GPU1 ({gpu1})" in verdict.message and "'-1' names no GPU" in verdict.message
+
+
+def replay_copy(tmp_path, log: str, *env: str):
+    folder = tmp_path / "evidence"
+    shutil.copytree(HOSTS / "dual-p40", folder)
+    (folder / "ollama-server.log").write_text(log)
+    inspect = json.loads((folder / "docker-inspect.json").read_text())
+    inspect[0]["Config"]["Env"] += list(env)
+    (folder / "docker-inspect.json").write_text(json.dumps(inspect))
+    return folder
+
+
+def test_the_suite_names_the_gpu_a_container_cuda_visible_devices_hides(run_suite, tmp_path):
+    folder = replay_copy(tmp_path, one_gpu_by_cuda_visible_devices("0"), "CUDA_VISIBLE_DEVICES=0")
+    run = run_suite("--replay", str(folder), "-m", "quick")
+    assert run.failing() == {"CTR-CONFIG", "OLL-GPUS-DETECTED"}, run.stdout[-3000:]
+    uuid = build_facts(Evidence.read(folder), mode="replay", source="test").gpu(1).uuid
+    for rid in ("CTR-CONFIG", "OLL-GPUS-DETECTED"):
+        assert "hides GPU1" in run.messages(rid) and uuid in run.messages(rid), run.messages(rid)
+
+
+def test_the_suite_accepts_a_pascal_pair_whose_log_has_the_cuda_v13_skip_lines(run_suite, tmp_path):
+    folder = replay_copy(tmp_path, with_skip_lines(BUNDLED_LOG))
+    run = run_suite("--replay", str(folder), "-m", "quick")
+    assert run.failing() == set() and run.ret == 0, run.stdout[-3000:]
+    case = next(c for c in run.cases if c.requirement == "OLL-GPUS-DETECTED")
+    assert "before it are normal" in case.properties.get("measured", ""), case.properties
