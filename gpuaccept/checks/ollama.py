@@ -127,6 +127,12 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
             measured += (f"; the {len(skips)} `skipping CUDA device` line(s) of {skips[0].runner or 'another runner'} "
                          f"before it are normal: that runner has no code for compute {spec.compute_capability}")
         return passed(measured, expected)
+    if len(cuda) > want:
+        return failed(measured, expected, f"the server found more CUDA devices than the profile's {want}",
+                      "give the container only the expected GPUs, or set the profile's gpus.count")
+    if len(cuda) == want and wrong:
+        return failed(measured, expected, f"{wrong[0].card} has compute {wrong[0].compute}: not the profile's card "
+                      "(see GPU-MODEL)", "install the profile's cards, or run the suite with the profile for these")
     if cuda:  # some found: what narrowed the set comes first
         return _fewer(host, o, measured, expected, want, skips, runners, spec)
     # none found: the log's own complaint names the cause first
