@@ -6,7 +6,7 @@ Formats differ by version (domain facts §3, §6); each is read here, none is as
   ``id=0 filter_id=0 library=CUDA ... name=CUDA0`` (0.30+); CPU only: ``id=cpu library=cpu``;
 - trouble: ``no nvidia devices detected``, ``NVIDIA driver too old``, ``user overrode visible devices``; from 0.30 every
   runner folder is tried in turn and cuda_v13 logs ``skipping CUDA device — compute capability not in compiled
-  architectures" device="Tesla P40" cc=610 ... libDirs="[... cuda_v13]"`` for a compute-6.x card before cuda_v12
+  architectures" device="Quadro P4000" cc=610 ... libDirs="[... cuda_v13]"`` for a compute-6.x card before cuda_v12
   finds it (discover/llama_server.go): normal, the final ``inference compute`` lines decide;
 - llama.cpp's own lists: ``ggml_cuda_init: found 2 CUDA devices``, ``  Device 0: Tesla P40, compute capability 6.1,
   VMM: yes``, ``load_backend: loaded CUDA backend from .../cuda_v12/libggml-cuda.so``. They are read, never taken
