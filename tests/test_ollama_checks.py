@@ -149,3 +149,11 @@ def test_the_suite_accepts_a_pascal_pair_whose_log_has_the_cuda_v13_skip_lines(r
     assert run.failing() == set() and run.ret == 0, run.stdout[-3000:]
     case = next(c for c in run.cases if c.requirement == "OLL-GPUS-DETECTED")
     assert "before it are normal" in case.properties.get("measured", ""), case.properties
+
+
+def test_a_card_ollama_took_through_vulkan_is_named():
+    # The first start of the real two-start journal: a Pascal card found by Vulkan, not CUDA.
+    first = (CAPTURES / "ollama-logs" / "pascal-5gpu-two-starts-cuda_v13-skip-ollama-0.32.x.log").read_text()
+    verdict = ollama.gpus_detected(host_with_text("\n".join(first.splitlines()[:2]) + "\n"), PROFILE)
+    assert verdict.outcome == "fail" and "(Quadro P4000 on Vulkan)" in verdict.message
+    assert "fell back to Vulkan" in verdict.message and "runs on the CPU" not in verdict.message

@@ -136,7 +136,8 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     if cuda:  # some found: what narrowed the set comes first
         return _fewer(host, o, measured, expected, want, skips, runners, spec)
     # none found: the log's own complaint names the cause first
-    measured += ": it runs on the CPU"
+    vulkan = [d for d in o.devices if d.library.lower() == "vulkan"]
+    measured += f" ({', '.join(d.card for d in vulkan)} on Vulkan)" if vulkan else ": it runs on the CPU"
     return (_trouble_verdict(o, measured, expected)
             or _fewer(host, o, measured, expected, want, skips, runners, spec, cpu=True))
 
@@ -179,6 +180,12 @@ def _fewer(host: HostFacts, o, measured: str, expected: str, want: int, skips, r
     if runners:
         return failed(measured, expected, f"the server chose {runners[0].runner} for these cards",
                       f"set OLLAMA_LLM_LIBRARY={spec.cuda_runner} or pin an image whose {spec.cuda_runner} runner works")
+    vulkan = [d for d in o.devices if d.library.lower() == "vulkan"]
+    if vulkan:
+        return failed(measured, expected, f"no CUDA runner took {vulkan[0].card}, so Ollama fell back to Vulkan "
+                      "(slower; the card's CUDA discovery failed or was skipped)",
+                      f"set OLLAMA_DEBUG=1 and restart to see each runner's discovery; use the profile's image "
+                      f"({spec.cuda_runner} included) with the profile's driver")
     if cpu:
         return failed(measured, expected,
                       "the server saw no usable GPU when it started (see CTR-SEES-GPUS and DRV-VERSION)",
