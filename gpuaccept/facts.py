@@ -379,6 +379,8 @@ class OllamaFacts:
     trouble: tuple[str, ...] = ()
     log_version: str = ""
     server_env: tuple[tuple[str, str], ...] = ()
+    log_starts: int = 0  # server starts in the log; devices, trouble and server_env are the last one's
+    runners_seen: tuple[str, ...] = ()  # runner folders the last start's log names (cuda_v12, cuda_v13)
     model_mib: tuple[tuple[str, float], ...] = ()  # CUDA0/CUDA1/CPU -> model weights, from the log
     log_missing: str | None = None
     benchmark: Benchmark | None = None

@@ -8,7 +8,7 @@ from gpuaccept import evidence as ev
 from gpuaccept import ollama_env
 from gpuaccept.checks.agreement import duplicates
 from gpuaccept.checks.inventory import driver_fault
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import ContainerFacts, DeviceRequest, EngineFacts, HostFacts
 from gpuaccept.profile import Profile
 
@@ -219,17 +219,56 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
                   "the GPU request or NVIDIA_VISIBLE_DEVICES names too few GPUs, or the devices were lost", fix)
 
 
+def _hidden_by_env(c: ContainerFacts, host: HostFacts) -> list[tuple[str, str]]:
+    """(problem, fix) for each visible-devices variable of the container that hides an expected GPU."""
+    found = []
+    indexes, _ = covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")
+    given = [g for g in host.gpus if g.index in indexes] or list(host.gpus)
+    value = c.env_value("CUDA_VISIBLE_DEVICES")
+    if value is not None:
+        shown, note = ollama_env.visible(value, given)
+        hidden = [g for g in host.gpus if g not in shown]
+        if hidden:
+            names = ", ".join(f"GPU{g.index} {g.name or ''} ({g.uuid})".replace("  ", " ") for g in hidden)
+            found.append((f"CUDA_VISIBLE_DEVICES={value} hides {names} from Ollama" + (f" ({note})" if note else ""),
+                          "remove CUDA_VISIBLE_DEVICES (the GPU request already chooses the GPUs)"))
+    value = c.env_value("NVIDIA_VISIBLE_DEVICES")
+    # With a GPU request (--gpus) the engine sets NVIDIA_VISIBLE_DEVICES itself, after the container's own.
+    if value is not None and not any(r.wants_gpu for r in c.device_requests):
+        runtime = c.runtime or (host.docker.engine.default_runtime if host.docker.engine else "")
+        left_out = [g for g in host.gpus if g.index not in indexes]
+        if runtime == "nvidia" and left_out:
+            names = ", ".join(f"GPU{g.index} ({g.uuid})" for g in left_out)
+            found.append((f"NVIDIA_VISIBLE_DEVICES={value} leaves {names} out of the container (see CTR-GPU-REQUEST)",
+                          "set NVIDIA_VISIBLE_DEVICES=all or start it with `--gpus all`"))
+    return found
+
+
 def config(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c
     spec = profile.container
-    problems, fixes = [], []
-    for name, _ in c.env:
-        advice = ollama_env.advice(name)
+    version = host.ollama.version or host.ollama.log_version or None
+    problems, fixes, notes = [], [], []
+    for name, value in c.env:
+        advice = ollama_env.advice(name, version)
         if advice:
             problems.append(advice)
             fixes.append(f"remove {name}")
+            continue
+        bad = ollama_env.value_problem(name, value, version)
+        if bad is not None:
+            (problems if bad[0] == "fail" else notes).append(bad[1])
+            if bad[0] == "fail":
+                fixes.append(f"give {name} a value Ollama parses")
+    if host.gpus:
+        for problem, fix in _hidden_by_env(c, host):
+            problems.append(problem)
+            fixes.append(fix)
+    elif c.env_value("CUDA_VISIBLE_DEVICES") is not None:
+        notes.append("CUDA_VISIBLE_DEVICES is set but NVML lists no GPU here, so which GPUs it hides is unknown "
+                     "(see GPU-COUNT)")
     if spec.spread and not ollama_env.truthy(c.env_value("OLLAMA_SCHED_SPREAD")):
         problems.append("OLLAMA_SCHED_SPREAD is not set, so a model that fits one card stays on one card")
         fixes.append("set OLLAMA_SCHED_SPREAD=1")
@@ -243,14 +282,20 @@ def config(host: HostFacts, profile: Profile) -> Verdict:
     if c.network_mode != "host" and not any(p.container_port == port for p in c.ports):
         problems.append(f"the API port {port} is not published")
         fixes.append(f"publish it (`-p {spec.bind_address}:{spec.port}:11434`)")
-    expected = "only variables Ollama reads, a persistent model store, the API port published" + (
-        ", OLLAMA_SCHED_SPREAD=1" if spec.spread else "")
-    if not problems:
-        where = ", ".join(f"{m.type} {m.source}" for m in store)
-        return passed(f"{len(c.env)} variables, models on {where}", expected)
-    return failed("; ".join(problems), expected,
-                  "settings copied from advice for other tools, or a container started by hand",
-                  "recreate the container: " + "; ".join(fixes) + " (`pytest acceptance/ --remediate` keeps the models)")
+    reader = f"Ollama {version}" if version else "current Ollama (version unknown)"
+    expected = (f"only variables {reader} reads, with values it parses, none hiding a GPU; a persistent model store, "
+                "the API port published") + (", OLLAMA_SCHED_SPREAD=1" if spec.spread else "")
+    if problems:
+        return failed("; ".join(problems + notes), expected,
+                      "settings copied from advice for other tools or other Ollama versions, or a container started "
+                      "by hand", "recreate the container: " + "; ".join(fixes)
+                      + " (`pytest acceptance/ --remediate` keeps the models)")
+    where = ", ".join(f"{m.type} {m.source}" for m in store)
+    measured = f"{len(c.env)} variables, models on {where}"
+    if notes:
+        return warned(f"{measured}; " + "; ".join(notes), expected, "a value Ollama reads differently than written",
+                      "write booleans as 1 or 0, OLLAMA_DEBUG as 0, 1 or 2")
+    return passed(measured, expected)
 
 
 def _everywhere(address: str) -> bool:

@@ -165,10 +165,12 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     image = (old or {}).get("Config", {}).get("Image") or spec.image
     image_env = set(_image_env(client, image))
     env: dict[str, str] = {}
+    version = host.ollama.version or host.ollama.log_version or None
     for item in (old or {}).get("Config", {}).get("Env") or []:
         name, _, value = item.partition("=")
-        if item in image_env or ollama_env.advice(name):
-            continue  # image defaults come back by themselves; made-up variables go
+        if (item in image_env or name == "CUDA_VISIBLE_DEVICES" or ollama_env.advice(name, version)
+                or (ollama_env.value_problem(name, value, version) or ("",))[0] == "fail"):
+            continue  # image defaults come back by themselves; made-up, unread, unparsable and GPU-hiding ones go
         env[name] = value
     env.update(spec.environment)
     if spec.spread:

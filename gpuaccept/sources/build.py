@@ -255,7 +255,10 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
-                model_mib=tuple(sorted(log.model_mib.items())))
+                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners)
+            if not log.judgeable:
+                values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG} has no `inference compute` line for the "
+                              f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
     except Unreadable as err:
         values["log_missing"] = str(err)
     try:

@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -41,6 +42,7 @@ EXEC_MAX_BYTES = MIB  # nvidia-smi -L prints one short line per GPU
 # The most Engine calls one collection makes, each within docker_timeout_s: the whole collection's bound.
 MAX_CALLS = 14
 FAILURES = (DockerException, OSError, DeadlineExceeded)
+_STARTED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 
 def base_url(spec: ContainerSpec) -> str:
@@ -65,7 +67,7 @@ def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str],
         ev.DOCKER_INSPECT: f"docker inspect {spec.name}",
         ev.DOCKER_PROBE: "docker run --rm --gpus all <image> nvidia-smi -L",
         ev.CONTAINER_SMI: f"docker exec {spec.name} nvidia-smi -L",
-        ev.OLLAMA_LOG: f"docker logs {spec.name}",
+        ev.OLLAMA_LOG: f"docker logs --since <State.StartedAt> {spec.name}",
     }
     # A backstop only: each call already has its own deadline.
     deadline = spec.docker_timeout_s * MAX_CALLS + 5
@@ -183,15 +185,25 @@ def exec_text(client: docker.DockerClient, container_id: str, cmd: list[str], ti
     return text
 
 
-def _started(attrs: dict[str, Any]) -> int | None:
-    """The container's last start, in whole seconds: its log since then is the running server's."""
-    stamp = str(attrs.get("State", {}).get("StartedAt") or "")
-    try:
-        when = datetime.datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
+def started_at(value: str) -> int | None:
+    """State.StartedAt (RFC 3339, nanoseconds) as whole Unix seconds, rounded down; None when never started.
+
+    Whole seconds: every engine version parses them; a line from the end of the previous run within that
+    second is told apart by the log parser, which judges only the last server start.
+    """
+    match = _STARTED.fullmatch(value or "")
+    if match is None or match.group(1).startswith("0001-"):
         return None
-    seconds = int(when.timestamp())
-    return seconds if seconds > 0 else None
+    stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    zone = (datetime.timezone.utc if match.group(3) == "Z"
+            else datetime.datetime.strptime(match.group(3).replace(":", ""), "%z").tzinfo)
+    return int(stamp.replace(tzinfo=zone).timestamp())
+
+
+def _started(attrs: dict[str, Any]) -> int | None:
+    """The container's last start: its log since then is the running server's (`docker logs` keeps earlier
+    runs of the container, whose discovery is stale)."""
+    return started_at(str(attrs.get("State", {}).get("StartedAt") or ""))
 
 
 def _logs(client: docker.DockerClient, attrs: dict[str, Any], spec: ContainerSpec) -> str:
