@@ -151,8 +151,8 @@ def test_gpus_style_failure_keeps_its_gpus_fix():
 def test_healthy_cdi_container_passes_everything(run_suite, tmp_path):
     run = run_suite("--replay", str(replay_set(tmp_path, "dual-p40", capture("devicerequests-cdi-gpu-all.json"))))
     assert run.failing() == set(), run.stdout[-3000:]
-    assert "--device nvidia.com/gpu=all: GPU0, GPU1" in run.messages("CTR-GPU-REQUEST") or \
-        run.outcomes()["CTR-GPU-REQUEST"] == {"passed"}
+    assert {rid: run.outcomes()[rid] for rid in ("CTR-TOOLKIT", "CTR-GPU-REQUEST", "CTR-SEES-GPUS")} == {
+        "CTR-TOOLKIT": {"passed"}, "CTR-GPU-REQUEST": {"passed"}, "CTR-SEES-GPUS": {"passed"}}
     assert run.ret == 0
 
 
@@ -196,6 +196,15 @@ def test_engine_refusing_both_requests_fails_with_both_fixes():
     assert verdict.outcome == "fail"
     for word in (GPU_ERROR, cdi_error, "nvidia-ctk runtime configure --runtime=docker", "nvidia-ctk cdi generate"):
         assert word in verdict.message, (word, verdict.message)
+
+
+def test_hook_that_fails_on_an_engine_without_a_cdi_spec_blames_the_hook():
+    record = {"image": "ollama/ollama", "ok": False, "output": "", "request": "--device nvidia.com/gpu=all",
+              "error": "CDI device injection failed: unresolvable CDI devices nvidia.com/gpu=all",
+              "gpus_error": "nvidia-container-cli: initialization error: nvml error: driver not loaded"}
+    verdict = container.toolkit(facts(probe=record), DUAL)
+    assert verdict.outcome == "fail" and "driver not loaded" in verdict.message
+    assert "cannot set up the GPUs" in verdict.message and "neither" not in verdict.message
 
 
 def test_cdi_probe_that_fails_after_the_devices_were_found_blames_the_spec():

@@ -103,6 +103,10 @@ def _cdi_probe_failed(gpus_error: str, request: str, error: str, expected: str) 
     measured = f"a probe container with --gpus all failed: {gpus_error}; with CDI (`{request}`): {error}"
     # moby's own refusals: no driver for the request, or no CDI spec naming the device (cdi.InjectDevices).
     if "could not select device driver" in error or "unresolvable CDI devices" in error:
+        if GPU_ERROR not in gpus_error:  # the runtime hook is there but failed: that is the fault to fix
+            return failed(measured, expected, "the NVIDIA Container Toolkit is installed but cannot set up the GPUs "
+                          "(driver not loaded, or toolkit and driver out of step); no CDI spec names nvidia.com/gpu",
+                          f"check `nvidia-smi` on the host, then {TOOLKIT_FIX}")
         return failed(measured, expected, "neither the NVIDIA runtime hook nor a CDI spec naming nvidia.com/gpu "
                       "devices is installed", f"{TOOLKIT_FIX}; or, for CDI, {CDI_SPEC_FIX}")
     return failed(measured, expected, "the CDI spec names the GPUs but they cannot be set up: a spec generated "
