@@ -46,7 +46,7 @@ def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str],
         ev.CONTAINER_SMI: f"docker exec {spec.name} nvidia-smi -L",
         ev.OLLAMA_LOG: f"docker logs {spec.name}",
     }
-    deadline = spec.docker_timeout_s * 4 + 5  # a handful of calls, each bounded by the client timeout
+    deadline = spec.docker_timeout_s * 5 + 5  # a handful of calls (two probes on a CDI engine), each time-bounded
     try:
         within(deadline, "Docker Engine", lambda: _collect(spec, files, absent))
     except DeadlineExceeded as err:
