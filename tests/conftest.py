@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,7 +108,18 @@ def engines():
     try:
         yield daemons.start_all(base)
     finally:
-        daemons.stop_all(base)
+        try:
+            daemons.stop_all(base)
+        finally:  # the engines' sockets, data and exec roots: nothing of them outlives the session
+            remove_unless_mounted(base)
+
+
+def remove_unless_mounted(folder: Path) -> None:
+    """Remove a folder, unless something is still mounted inside it (rmtree would delete through the mount)."""
+    with open("/proc/mounts") as handle:
+        if any(line.split()[1].startswith(f"{folder}/") for line in handle):
+            return
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
