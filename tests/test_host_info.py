@@ -11,6 +11,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import testinfra
 
 from gpuaccept import evidence as ev
@@ -77,8 +78,9 @@ def environment(run_dir: Path) -> dict[str, str]:
     return {k: html.unescape(v) for k, v in json.loads(page.blob)["environment"].items() if isinstance(v, str)}
 
 
-def test_report_environment_describes_the_evidence_host_and_labels_the_suite_machine(run_suite):
-    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_report_environment_describes_the_evidence_host_and_labels_the_suite_machine(run_suite, workers):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", *workers)
     assert run.ret == 0 and run.run_dir is not None, run.stdout[-2000:]
     env = environment(run.run_dir)
     assert env["Kernel"].startswith("Linux 6.8.0-48-generic") and env["OS"] == "Ubuntu 24.04.1 LTS"
@@ -86,7 +88,7 @@ def test_report_environment_describes_the_evidence_host_and_labels_the_suite_mac
     assert env["RAM"].startswith("257624 MiB") and env["BIOS"].startswith("American Megatrends Inc. 3.2")
     assert env["Board"].startswith("Supermicro X10DRG-Q")
     assert "Python" not in env and "Platform" not in env  # pytest-metadata's rows are the replaying machine's
-    assert "Suite ran on: Python" in env and "Suite ran on: Platform" in env
+    assert list(env)[-2:] == ["Suite ran on: Python", "Suite ran on: Platform"]  # xdist: the workers' rows too
     assert (run.run_dir / "evidence" / ev.HOST_INFO).is_file()  # saved with the run, so a replay of it shows them
 
 

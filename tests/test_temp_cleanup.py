@@ -33,7 +33,7 @@ def test_acceptance_run_without_a_run_folder_removes_its_evidence_copy(tmp_path,
 def test_self_tests_leave_nothing_in_the_temporary_folder(tmp_path):
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    chosen = ["tests/test_host_info.py::test_report_environment_describes_the_evidence_host_and_labels_the_suite_machine",
+    chosen = ["tests/test_host_info.py::test_report_environment_describes_the_evidence_host_and_labels_the_suite_machine[xdist]",
               "tests/test_cli.py::test_run_from_another_folder_is_the_acceptance_suite",
               "tests/test_verify.py::test_console_script_verifies_from_any_folder"]
     done = subprocess.run([sys.executable, "-m", "pytest", *chosen, "-q", "-p", "no:cacheprovider",

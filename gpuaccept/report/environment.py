@@ -25,7 +25,9 @@ def host_rows(info: HostInfo) -> dict[str, str]:
 
 
 def relabel_suite_rows(meta: dict) -> None:
-    """pytest-metadata's Python and Platform rows are the suite's machine, never the evidence's host: say so."""
+    """pytest-metadata's Python and Platform rows are the suite's machine, never the evidence's host: say so,
+    and keep them after the rows about the run and its host."""
     for key in _PYTEST_METADATA_ROWS:
-        if key in meta:
-            meta[SUITE_MACHINE + key] = meta.pop(key)
+        for name in (key, SUITE_MACHINE + key):
+            if name in meta:
+                meta[SUITE_MACHINE + key] = meta.pop(name)
