@@ -473,6 +473,27 @@ class UnitFacts:
 
 
 @dataclass(frozen=True)
+class HostInfo:
+    """The machine the evidence comes from (``host-info.txt``): shown in the report, judged by no requirement.
+
+    Each value is None when its source gave nothing; ``unreported`` says why, field by field.
+    """
+
+    kernel: str | None = None  # uname -srvm
+    os: str | None = None  # /etc/os-release PRETTY_NAME
+    cpu_model: str | None = None  # /proc/cpuinfo "model name" (lscpu "Model name" where cpuinfo has none)
+    cpu_count: int | None = None  # logical CPUs: /proc/cpuinfo "processor" lines (lscpu "CPU(s)")
+    mem_total_mib: int | None = None  # /proc/meminfo MemTotal
+    bios: str | None = None  # /sys/class/dmi/id bios_vendor bios_version (bios_date)
+    board: str | None = None  # /sys/class/dmi/id board_vendor board_name (system: sys_vendor product_name)
+    #: field name -> why it is None
+    unreported: dict[str, str] = field(default_factory=dict)
+
+    def why_missing(self, name: str) -> str:
+        return self.unreported.get(name, "not reported by the source")
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -489,6 +510,7 @@ class HostFacts:
     smi: SmiFacts = SmiFacts()
     persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
     provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
+    host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

@@ -20,6 +20,7 @@ from gpuaccept.facts import (
     GpuFacts,
     GpuLink,
     HostFacts,
+    HostInfo,
     KernelFacts,
     NvmlStatus,
     OllamaFacts,
@@ -31,6 +32,7 @@ from gpuaccept.facts import (
     from_dict,
 )
 from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
+from gpuaccept.parse.host_info import parse_host_info
 from gpuaccept.parse.kernel_log import parse_kernel_log
 from gpuaccept.parse.lsmod import parse_lsmod
 from gpuaccept.parse.lspci import parse_lspci
@@ -68,6 +70,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         persistenced=_persistenced(evidence),
         provenance=_provenance(evidence),
         smi=_smi(evidence, nvml),
+        host_info=_host_info(evidence),
     )
 
 
@@ -183,6 +186,17 @@ def _provenance(evidence: ev.Evidence) -> str:
     if not isinstance(value, str):
         return ""
     return "".join(ch if ch.isprintable() else " " for ch in value)[:300]
+
+
+_HOST_FIELDS = ("kernel", "os", "cpu_model", "cpu_count", "mem_total_mib", "bios", "board")
+
+
+def _host_info(evidence: ev.Evidence) -> HostInfo:
+    try:
+        info = _parse(evidence, ev.HOST_INFO, parse_host_info)
+    except Unreadable as err:
+        return HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, str(err)))
+    return info if info is not None else HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, evidence.why_absent(ev.HOST_INFO)))
 
 
 def _persistenced(evidence: ev.Evidence) -> UnitFacts:
