@@ -113,3 +113,23 @@ def test_fewer_layers_in_the_log_fail_offload_though_api_ps_says_all(run_suite, 
     message = run.messages("OLL-OFFLOAD")
     assert "server log: offloaded 58/65 layers to GPU" in message and "short of the whole model by server log" \
         in message and "file-size fallback" in message, message
+
+
+@pytest.mark.parametrize(("cgroup", "comm", "cmdline", "rule"), [
+    ("0::/system.slice/ollama.service", "ollama", "/usr/bin/ollama runner --model x", "ollama.service unit's cgroup"),
+    ("0::/user.slice/session-2.scope", "ollama", "/usr/bin/ollama runner --model x", "process name"),  # 0.12-0.24
+    ("0::/user.slice/session-2.scope", "ollama", "/usr/bin/ollama serve", None),  # the server is not the runner
+    (None, "llama-server", "llama-server --model x", "process name"),
+])
+def test_without_a_container_the_runner_is_tied_by_unit_or_name(tmp_path, cgroup, comm, cmdline, rule):
+    # Ollama as a systemd service: no container to match, so the unit's cgroup, else the runner's name.
+    folder = damaged(tmp_path, "dual-p40", edit_bench(
+        lambda b: b["processes"][0].update(cgroup=cgroup, comm=comm, cmdline=cmdline)))
+    host = facts(folder)
+    host = dataclasses.replace(host, docker=dataclasses.replace(host.docker, container=None))
+    verdict = load.spread(host, P40)
+    if rule is None:
+        assert verdict.outcome == "unevaluated" and "no GPU process is Ollama's runner by cgroup or by name" \
+            in verdict.message, verdict
+    else:
+        assert verdict.outcome == "pass" and rule in verdict.message, verdict
