@@ -269,7 +269,8 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
-                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners)
+                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners,
+                offloaded=log.offloaded)
             if not log.judgeable:
                 values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG} has no `inference compute` line for the "
                               f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
@@ -298,5 +299,7 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
         values["benchmark_missing"] = evidence.why_absent(ev.BENCHMARK)
     else:
         loaded = tuple(model_from_api(m) for m in bench.get("loaded") or ())
-        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
+        at_load = tuple(model_from_api(m) for m in bench.get("loaded_at_load") or ())
+        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": [], "loaded_at_load": []}),
+                                                  loaded=loaded, loaded_at_load=at_load)
     return OllamaFacts(**values)
