@@ -55,7 +55,7 @@ def tar_of(files: dict[str, bytes], top: str) -> bytes:
 
 def files_in(container, path: str) -> dict[str, str]:
     """Relative path -> sha256 of every regular file under ``path`` in the container, read independently."""
-    stream, _ = container.get_archive(path)
+    stream, _ = container.get_archive(path.rstrip("/") + "/.")  # "/.": through a symlink to the directory
     found = {}
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         for member in tar:
@@ -229,12 +229,20 @@ def box(engines, tmp_path, run_suite, monkeypatch):
     clean()
 
 
-PLACES = {  # OLLAMA_MODELS=/data/models on: -> the old container's mounts, where the new one reads the store
-    "layer-beside-home-volume": (lambda box, tmp: {f"{box.name}-home": {"bind": "/root/.ollama", "mode": "rw"}},
+# Where the old container keeps the store: its OLLAMA_MODELS (None: unset), its mounts, the real directory
+# holding the store and how the record names it; then where the new container reads it and on what.
+PLACES = {
+    "layer-beside-home-volume": ("/data/models", {"{name}-home": "/root/.ollama"}, "/data/models", "container layer",
                                  "/root/.ollama/models", "volume {name}-home"),
-    "layer-no-volume": (lambda box, tmp: {}, "/root/.ollama/models", "volume {name}-home"),
-    "bind": (lambda box, tmp: {str(tmp): {"bind": "/data", "mode": "rw"}}, "/data/models", "bind mount {tmp}"),
-    "volume": (lambda box, tmp: {f"{box.name}-data": {"bind": "/data", "mode": "rw"}}, "/data/models",
+    "layer-no-volume": ("/data/models", {}, "/data/models", "container layer", "/root/.ollama/models",
+                        "volume {name}-home"),
+    "layer-default-path": (None, {}, "/root/.ollama/models", "container layer", "/root/.ollama/models",
+                           "volume {name}-home"),
+    "layer-through-a-symlink": ("/models", {}, "/data/models", "container layer", "/root/.ollama/models",
+                                "volume {name}-home"),
+    "bind": ("/data/models", {"{tmp}": "/data"}, "/data/models", "bind mount {tmp}", "/data/models",
+             "bind mount {tmp}"),
+    "volume": ("/data/models", {"{name}-data": "/data"}, "/data/models", "volume {name}-data", "/data/models",
                "volume {name}-data"),
 }
 
@@ -242,14 +250,18 @@ PLACES = {  # OLLAMA_MODELS=/data/models on: -> the old container's mounts, wher
 @pytest.mark.docker
 @pytest.mark.parametrize("place", sorted(PLACES))
 def test_recreate_keeps_every_model_file_and_records_what_it_verified(box, tmp_path, place):
-    mounts, new_path, is_on = PLACES[place]
+    env_path, mounts, real, was_on, new_path, is_on = PLACES[place]
     data = tmp_path / "data"
     data.mkdir()
-    old = box.start({"OLLAMA_MODELS": "/data/models"}, mounts(box, data))
+    names = {"name": box.name, "tmp": str(data)}
+    old = box.start({"OLLAMA_MODELS": env_path} if env_path else {},
+                    {k.format(**names): {"bind": v, "mode": "rw"} for k, v in mounts.items()})
     store = fake_store()
-    old.put_archive("/", tar_of(store, "data/models"))
+    old.put_archive("/", tar_of(store, real.lstrip("/")))
+    if env_path and env_path != real:
+        assert old.exec_run(["ln", "-s", real, env_path]).exit_code == 0
     want = {rel: hashlib.sha256(b).hexdigest() for rel, b in store.items()}
-    assert files_in(old, "/data/models") == want
+    assert files_in(old, real) == want
 
     fixed = box.suite("--remediate")
     record = json.loads((fixed.run_dir / "remediation.json").read_text())
@@ -262,19 +274,18 @@ def test_recreate_keeps_every_model_file_and_records_what_it_verified(box, tmp_p
     assert files_in(new, new_path) == want
     # The record states exactly that.
     models = recreate[0]["models"]
-    assert (models["store"], models["was_on"]) == ("/data/models", "bind mount " + str(data) if place == "bind"
-                                                   else "volume " + box.name + "-data" if place == "volume"
-                                                   else "container layer")
-    assert (models["path"], models["is_on"]) == (new_path, is_on.format(name=box.name, tmp=data))
+    store_seen = env_path or "/root/.ollama/models"
+    assert (models["store"], models["was_on"]) == (store_seen, was_on.format(**names))
+    assert (models["path"], models["is_on"]) == (new_path, is_on.format(**names))
     assert (models["files"], models["bytes"], models["manifests"], models["blobs"], models["references"]) == (
         3, sum(map(len, store.values())), 1, 2, 2)
     assert models["sha256"] == want and models["differences"] == [] and models["store_problems"] == []
     assert "each file's sha256" in models["verified"]
     detail = recreate[0]["detail"]
-    assert detail.startswith(f"model store /data/models ({models['was_on']}; 3 files, ")
+    assert detail.startswith(f"model store {store_seen} ({models['was_on']}; 3 files, ")
     assert "verified in the new container before the old one was removed: 3 files" in detail
-    assert ("OLLAMA_MODELS dropped" in detail) == (new_path != "/data/models")
-    assert "model store /data/models" in fixed.stdout  # the terminal line says the same
+    assert ("OLLAMA_MODELS dropped" in detail) == (env_path is not None and new_path != env_path)
+    assert f"model store {store_seen}" in fixed.stdout  # the terminal line says the same
     # A second run finds nothing to recreate: it changes nothing.
     again = box.suite("--remediate")
     actions = json.loads((again.run_dir / "remediation.json").read_text())["actions"]

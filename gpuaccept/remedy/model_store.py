@@ -183,13 +183,19 @@ def _hashed(reader, rel: str, tree: Tree) -> Iterator[bytes]:
     tree.add(rel, size, digest.hexdigest(), bytes(kept) if keep and len(kept) <= MANIFEST_CAP else None)
 
 
+def _contents(path: str) -> str:
+    """The archive path of a directory's contents: ``/.`` makes the Engine follow a symlink to the directory
+    (plain, it would archive the link alone, and a copy of the link would hold no model)."""
+    return path.rstrip("/") + "/."
+
+
 def read_tree(container, path: str) -> Tree:
     """Every regular file under ``path`` in ``container`` (any state), hashed; empty when it does not exist."""
     from docker.errors import NotFound
 
     tree = Tree()
     try:
-        chunks, _ = container.get_archive(path, chunk_size=CHUNK)
+        chunks, _ = container.get_archive(_contents(path), chunk_size=CHUNK)
     except NotFound:
         return tree
     for _member, data in _members(chunks, tree):
@@ -208,7 +214,7 @@ def copy_tree(source, source_path: str, target, target_path: str) -> Tree:
 
     tree = Tree()
     try:
-        chunks, _ = source.get_archive(source_path, chunk_size=CHUNK)
+        chunks, _ = source.get_archive(_contents(source_path), chunk_size=CHUNK)
     except NotFound:
         return tree
     parent, top = posixpath.split(target_path.rstrip("/"))
