@@ -121,6 +121,11 @@ def test_a_failed_step_of_the_put_back_does_not_stop_the_others():
     calls = []
 
     class Old:
+        name = "ollama-replaced-X"
+
+        def reload(self):
+            pass
+
         def rename(self, name):
             calls.append(("rename", name))
 
@@ -159,6 +164,8 @@ def test_a_renamed_stream_is_byte_identical_and_every_file_is_hashed():
     assert copied == {f"elsewhere/{rel}": b for rel, b in store.items()}
     assert read(out).files == want
     assert model_store.references(tree) == (2, [])
+    home = read(tar_of({f"models/{rel}": b for rel, b in store.items()}, ".ollama"))  # a store inside a copy
+    assert model_store.references(home.under("models")) == (2, []) and home.under("models").files == want
     assert model_store.summary(tree).startswith("3 files, 30") and model_store.summary(tree).endswith(
         "1 manifest, 2 blobs")
 
@@ -294,16 +301,27 @@ def test_recreate_keeps_every_model_file_and_records_what_it_verified(box, tmp_p
     assert files_in(new, new_path) == want
 
 
-CORRUPT = """
+FAULTY_COPY = """
 import docker.models.containers as containers
 
 _put = containers.Container.put_archive
 
 
-def put_archive(self, path, data):
+def corrupted(chunks):
     # A copy that changes bytes on the way (same length): only the verification can notice.
+    for chunk in chunks:
+        yield chunk.replace({marker!r}, {damaged!r})
+
+
+def broken(chunks):
+    # The stream stops with an error that is not the Engine's, after its first chunk.
+    yield next(iter(chunks))
+    raise RuntimeError("the copy stream broke")
+
+
+def put_archive(self, path, data):
     if not isinstance(data, bytes):
-        data = (chunk.replace({marker!r}, {damaged!r}) for chunk in data)
+        data = {fault}(data)
     return _put(self, path, data)
 
 
@@ -312,7 +330,7 @@ containers.Container.put_archive = put_archive
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("fault", ["corrupted-copy", "target-full"])
+@pytest.mark.parametrize("fault", ["corrupted-copy", "broken-stream", "target-full"])
 def test_a_copy_that_differs_or_fails_puts_the_old_container_back(box, tmp_path, monkeypatch, fault):
     volumes = {}
     args = []
@@ -321,9 +339,10 @@ def test_a_copy_that_differs_or_fails_puts_the_old_container_back(box, tmp_path,
                                   driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=64k"})
         volumes = {f"{box.name}-home": {"bind": "/root/.ollama", "mode": "rw"}}
     else:
-        (tmp_path / "corrupt_copy.py").write_text(CORRUPT.format(marker=MARKER, damaged=MARKER.lower()))
+        plugin = FAULTY_COPY.format(marker=MARKER, damaged=MARKER.lower(), fault=fault.split("-")[0])
+        (tmp_path / "faulty_copy.py").write_text(plugin)
         monkeypatch.setenv("PYTHONPATH", f"{ROOT}{os.pathsep}{tmp_path}")
-        args = ["-p", "corrupt_copy"]
+        args = ["-p", "faulty_copy"]
     old = box.start({"OLLAMA_MODELS": "/data/models"}, volumes)
     store = fake_store()
     old.put_archive("/", tar_of(store, "data/models"))
@@ -347,6 +366,8 @@ def test_a_copy_that_differs_or_fails_puts_the_old_container_back(box, tmp_path,
             f"{blob} has sha256 {hashlib.sha256(store[blob].replace(MARKER, MARKER.lower())).hexdigest()[:12]}…, "
             f"expected {want[blob][:12]}…"]
         assert recreate[0]["models"]["verified"] == []
+    elif fault == "broken-stream":
+        assert "the copy stream broke" in recreate[0]["detail"]
     else:
         assert "no space left on device" in recreate[0]["detail"]
     assert "Traceback" not in run.stdout

@@ -117,18 +117,20 @@ def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: floa
         _ensure_volume(client, spec.volume)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     was_running = old.status == "running"
-    old.stop(timeout=30)
     replaced = f"{spec.name}-replaced-{stamp}"
-    old.rename(replaced)
+    old.stop(timeout=30)
     new = None
     try:
+        old.rename(replaced)
         new = client.containers.create(**kwargs)
         record = _carry_models(old, new, spec, home_kept, progress)
         new.start()
         answered = _wait_api(spec)
-    except (DockerException, OSError, RemediationError) as err:
-        raise RemediationError(f"{_reason(err)}; {_put_back(old, new, spec.name, replaced, was_running)}",
-                               getattr(err, "models", None)) from err
+    except BaseException as err:  # a broken stream or Ctrl-C during a long copy too: the old one comes back
+        back = _put_back(old, new, spec.name, replaced, was_running)
+        if not isinstance(err, Exception):
+            raise
+        raise RemediationError(f"{_reason(err) or type(err).__name__}; {back}", getattr(err, "models", None)) from err
     old.remove(v=False)  # volumes stay: v=False
     return Outcome(f"{record['text']}; {answered}", record)
 
@@ -137,7 +139,7 @@ def _put_back(old, new, name: str, replaced: str, was_running: bool) -> str:
     """Undo a recreate step by step; each step is tried even when one before it failed."""
     problems = []
     for step, call in (("remove the new container", lambda: new is not None and new.remove(force=True)),
-                       (f"rename {replaced} back to {name}", lambda: old.rename(name)),
+                       (f"rename {replaced} back to {name}", lambda: _rename_back(old, name)),
                        ("start the old container", lambda: was_running and old.start())):
         try:
             call()
@@ -147,6 +149,12 @@ def _put_back(old, new, name: str, replaced: str, was_running: bool) -> str:
         return "the old container was put back"
     return ("the old container was kept, untouched, but " + "; ".join(problems) +
             f": finish by hand (`docker rm -f {name}; docker rename {replaced} {name}; docker start {name}`)")
+
+
+def _rename_back(old, name: str) -> None:
+    old.reload()
+    if old.name != name:  # the rename away may not have happened
+        old.rename(name)
 
 
 def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Progress) -> dict:

@@ -107,7 +107,7 @@ class Tree:
 
     def add(self, rel: str, size: int, digest: str, content: bytes | None) -> None:
         self.files[rel] = (size, digest)
-        if content is not None and rel.startswith("manifests/"):
+        if content is not None:
             self.manifests[rel] = content
 
     def under(self, prefix: str) -> Tree:
@@ -170,9 +170,15 @@ def _members(chunks: Iterable[bytes], tree: Tree) -> Iterator[tuple[tarfile.TarI
             yield member, _hashed(tar.extractfile(member), _relative(member.name), tree)
 
 
+def _is_manifest(rel: str) -> bool:
+    """Under a ``manifests`` directory: of this store, or of a store inside the copied tree (its sub-tree
+    is then checked too, see Tree.under)."""
+    return rel.startswith("manifests/") or "/manifests/" in rel
+
+
 def _hashed(reader, rel: str, tree: Tree) -> Iterator[bytes]:
     digest, size = hashlib.sha256(), 0
-    keep = rel.startswith("manifests/")
+    keep = _is_manifest(rel)
     kept = bytearray()
     while chunk := reader.read(CHUNK):
         digest.update(chunk)
@@ -263,6 +269,8 @@ def references(tree: Tree) -> tuple[int, list[str]]:
     count, broken = 0, [f"{rel} is over {MANIFEST_CAP} bytes: not read" for rel in tree.manifest_files
                         if rel not in tree.manifests]
     for rel, content in sorted(tree.manifests.items()):
+        if not rel.startswith("manifests/"):
+            continue
         try:
             manifest = json.loads(content)
             refs = [manifest["config"], *manifest.get("layers", [])]
