@@ -162,8 +162,10 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
 
     Ollama's home (``models_path``: its key, and the default store) goes into the new volume when no
     mount kept it, as it always did; the store OLLAMA_MODELS names is then found in the new container
-    where its own OLLAMA_MODELS says, compared file by file (size and SHA-256) with the old store, and
-    its manifests' blob references are checked. Any difference raises: the caller puts the old back.
+    where its own OLLAMA_MODELS says. A copied store is compared file by file (size and SHA-256) with
+    the old one; a kept store must be the same mount at the same path, and is listed and hashed once.
+    The manifests' blob references (sizes, digests) are checked in both cases. Any difference raises:
+    the caller puts the old container back.
     """
     store = model_store.locate(parse_inspect([old.attrs], spec.name), spec.models_path)
     target = model_store.locate(parse_inspect([new.attrs], spec.name), spec.models_path)
@@ -174,33 +176,42 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
         progress(f"copying {home} of the old container into volume {spec.volume} ...")
         home_source = model_store.copy_tree(old, home, new, home)
         home_copy = model_store.read_tree(new, home)
-        missing = model_store.differences(home_source, home_copy)
-        if missing:
-            raise RemediationError(f"the copy of {home} in the new container differs: {'; '.join(missing[:5])}")
+        home_missing = model_store.differences(home_source, home_copy)
+        if home_missing:
+            raise RemediationError(f"the copy of {home} in the new container differs: {'; '.join(home_missing[:5])}")
         if not store.persistent and target.path == store.path and model_store.under(store.path, home):
             rel = posixpath.relpath(store.path, home)
             source, copy = (home_source, home_copy) if rel == "." else (home_source.under(rel), home_copy.under(rel))
             carried = f"copied with {home} to {target.where()}"
-    if source is None:
-        if store.persistent:
-            source = model_store.read_tree(old, store.path)  # the same mount: read through the old container
-            carried = f"kept on {store.where()}"
-        else:
-            progress(f"copying model store {store.path} into {target.where()} at {target.path} ...")
-            source = model_store.copy_tree(old, store.path, new, target.path)
-            carried = f"copied to {target.where()} at {target.path}"
+    missing: list[str] = []
+    verified = ["file count", "total size", "each file's size and sha256 equal to the old store's"]
+    if source is None and store.persistent:
+        # Nothing is copied: the new container must read the same mount at the same path. The files are
+        # then the old container's own, so one pass through the new container lists and hashes them
+        # (a second pass through the old one would read the same bytes again: minutes for a large store).
+        if (target.path, target.holder) != (store.path, store.holder):
+            missing.append(f"the new container reads {target.path} on the {target.where()}, not {store.path} "
+                           f"on the {store.where()}")
+        progress(f"checking model store {store.path} on {store.where()} ...")
+        source = copy = model_store.read_tree(new, target.path)
+        carried = f"kept on {store.where()} (the same mount at the same path)"
+        verified = ["the same mount at the same path", "file count", "total size", "each file's size",
+                    "each blob's sha256 against its name"]
+    elif source is None:
+        progress(f"copying model store {store.path} into {target.where()} at {target.path} ...")
+        source = model_store.copy_tree(old, store.path, new, target.path)
         copy = model_store.read_tree(new, target.path)
+        carried = f"copied to {target.where()} at {target.path}"
     if store.from_env and not target.from_env:
         carried += " (OLLAMA_MODELS dropped: the new container reads Ollama's default path)"
     count, broken = model_store.references(copy)
-    missing = model_store.differences(source, copy)
+    missing += model_store.differences(source, copy)
     if not target.persistent:
         missing.insert(0, f"{target.path} is on the {target.where()} of the new container, not on a volume")
     record = {"store": store.path, "was_on": store.where(), "path": target.path, "is_on": target.where(),
               "files": len(source.files), "bytes": source.total, "manifests": len(source.manifest_files),
               "blobs": len(source.blobs), "references": count,
-              "verified": ["file count", "total size", "each file's size", "each file's sha256",
-                           "manifest blob references (size and digest)"],
+              "verified": [*verified, "manifest blob references (size and digest)"],
               "sha256": {rel: digest for rel, (_, digest) in sorted(source.files.items())},
               "differences": missing, "store_problems": broken}
     where = f"model store {store.path} ({store.where()}; {model_store.summary(source)})"
@@ -210,10 +221,10 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
                                f"{'; '.join(missing[:5])}" + (f" (and {len(missing) - 5} more)" if len(missing) > 5
                                                               else ""), record)
     text = (f"{where} {carried}; verified in the new container before the old one was removed: "
-            f"{len(source.files)} files, {source.total} bytes, each file's size and sha256, "
+            f"{len(source.files)} files, {source.total} bytes, {', '.join(verified[2:])}, "
             f"{count} blob references of {len(source.manifest_files)} manifests")
     if broken:
-        text += f"; the old store already had these faults, copied as they were: {'; '.join(broken[:3])}"
+        text += f"; faults the store already had (not made by the recreate): {'; '.join(broken[:3])}"
     record["text"] = text
     return record
 
