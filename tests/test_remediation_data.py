@@ -143,6 +143,40 @@ def test_a_failed_step_of_the_put_back_does_not_stop_the_others():
     assert _put_back(Old(), None, "ollama", "ollama-replaced-X", was_running=False) == "the old container was put back"
 
 
+class Archived:
+    """A container as the Engine's archive API shows it: inspect attributes and a file system of tars."""
+
+    def __init__(self, env: list[str], mounts: list[dict], trees: dict[str, bytes]):
+        self.attrs = {"Name": "/ollama", "Config": {"Env": env}, "Mounts": mounts}
+        self.trees = trees
+
+    def get_archive(self, path, chunk_size=None):
+        from docker.errors import NotFound
+
+        if path.removesuffix("/.") not in self.trees:
+            raise NotFound("no such path")
+        return iter([self.trees[path.removesuffix("/.")]]), {}
+
+
+def test_a_kept_store_the_new_container_reads_elsewhere_is_a_difference():
+    from gpuaccept.profile import ContainerSpec
+    from gpuaccept.remedy.apply import RemediationError, _carry_models
+
+    store = tar_of(fake_store(), ".")
+    bind = {"Type": "bind", "Source": "/srv/models", "Destination": "/data", "RW": True}
+    other = {"Type": "volume", "Name": "scratch", "Source": "/var/lib/docker/volumes/scratch", "Destination": "/data"}
+    old = Archived(["OLLAMA_MODELS=/data/models"], [bind], {"/data/models": store})
+    same = Archived(["OLLAMA_MODELS=/data/models"], [bind], {"/data/models": store})
+    record = _carry_models(old, same, ContainerSpec(), home_kept=True, progress=lambda _: None)
+    assert (record["files"], record["references"], record["differences"]) == (3, 2, [])
+    elsewhere = Archived(["OLLAMA_MODELS=/data/models"], [other], {"/data/models": store})
+    with pytest.raises(RemediationError) as caught:
+        _carry_models(old, elsewhere, ContainerSpec(), home_kept=True, progress=lambda _: None)
+    assert caught.value.models["differences"] == [
+        "the new container reads /data/models on the volume scratch, not /data/models on the bind mount /srv/models"]
+    assert caught.value.models["verified"] == []
+
+
 def read(data: bytes) -> model_store.Tree:
     tree = model_store.Tree()
     chunks = (data[i:i + 777] for i in range(0, len(data), 777))  # odd chunk sizes: members span chunks
