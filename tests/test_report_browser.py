@@ -218,7 +218,9 @@ def test_every_row_on_the_first_screen_is_readable(run_suite, chromium):
     pairs = chromium.execute_script("""
         const rgb = c => { const m = c.match(/\\d+(\\.\\d+)?/g).map(Number);
                            return '#' + m.slice(0, 3).map(v => v.toString(16).padStart(2, '0')).join(''); };
-        return [...document.querySelectorAll('.gpuaccept td, .gpuaccept th, .gpuaccept p, .gpuaccept h3, .gpuaccept li, .gpuaccept-verdict .verdict, .gpuaccept-verdict p')]
+        const texts = '.gpuaccept td, .gpuaccept th, .gpuaccept p, .gpuaccept h3, .gpuaccept li, '
+                      + '.gpuaccept-verdict .verdict, .gpuaccept-verdict p';
+        return [...document.querySelectorAll(texts)]
             .filter(e => e.innerText.trim()).map(e => {
                 let bg = e, c;
                 while (bg && ((c = getComputedStyle(bg).backgroundColor) === 'rgba(0, 0, 0, 0)' || c === 'transparent'))
@@ -252,3 +254,24 @@ def test_markup_from_evidence_and_options_stays_text_in_the_browser(run_suite, c
     text = chromium.execute_script("return document.body.innerText")
     assert f"technician: {TECHNICIAN}" in text  # the first screen's line, as typed
     assert f"serial {SERIAL}" in text  # the environment table's GPU0 row
+
+
+def test_interrupted_run_says_so_first_and_shows_what_it_left_unjudged(chromium, tmp_path):
+    import signal
+
+    from selenium.webdriver.common.by import By
+
+    from tests.test_interrupted import _env, stopped_run
+
+    env = _env(tmp_path, SLOW_TEST="test_pcie_width[gpu0]")
+    rc, out, folder = stopped_run(tmp_path, tmp_path / "reports", ["-p", "slow_test", "--replay", str(HOSTS / "dual-p40")],
+                                  signal.SIGTERM, env)
+    assert rc == 2, out[-2000:]
+    shown(chromium, folder / "report.html")
+    (top,) = chromium.find_elements(By.CSS_SELECTOR, ".gpuaccept-unfinished")
+    assert in_first_screen(chromium, top) and top.rect["y"] < 40
+    assert top.text.startswith("INTERRUPTED: this run did not finish") and "SIGTERM" in top.text
+    assert not chromium.find_elements(By.CSS_SELECTOR, ".gpuaccept-verdict")  # no second, finished-looking verdict
+    rows = attention_rows(chromium)
+    cut = [r for r in rows if r.text.startswith("PCIE-WIDTH gpu0 NOT EVALUATED")]
+    assert len(cut) == 1 and in_first_screen(chromium, cut[0]) and "interrupted" in cut[0].text
