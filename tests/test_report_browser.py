@@ -219,7 +219,8 @@ def test_every_row_on_the_first_screen_is_readable(run_suite, chromium):
         const rgb = c => { const m = c.match(/\\d+(\\.\\d+)?/g).map(Number);
                            return '#' + m.slice(0, 3).map(v => v.toString(16).padStart(2, '0')).join(''); };
         const texts = '.gpuaccept td, .gpuaccept th, .gpuaccept p, .gpuaccept h3, .gpuaccept li, '
-                      + '.gpuaccept-verdict .verdict, .gpuaccept-verdict p';
+                      + '.gpuaccept-verdict .verdict, .gpuaccept-verdict p, #environment td, .filters span, '
+                      + '#results-table td, #results-table th, #results-table a';
         return [...document.querySelectorAll(texts)]
             .filter(e => e.innerText.trim()).map(e => {
                 let bg = e, c;
@@ -227,7 +228,7 @@ def test_every_row_on_the_first_screen_is_readable(run_suite, chromium):
                     bg = bg.parentElement;
                 return [e.innerText.slice(0, 40), rgb(getComputedStyle(e).color), bg ? rgb(c) : '#ffffff'];
             })""")
-    assert len(pairs) > 100  # both tiers' cells and the banner
+    assert len(pairs) > 200  # both tiers' cells, the banner, pytest-html's environment and results tables
     backgrounds = {bg for _, _, bg in pairs}
     assert first_screen.ROWS["fail"] in backgrounds and first_screen.ROWS["pass"] in backgrounds
     poor = [(text, fg, bg, round(contrast(fg, bg), 2)) for text, fg, bg in pairs if contrast(fg, bg) < 4.5]

@@ -28,11 +28,17 @@ LABELS = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "warn": "WARN", "ski
 ATTENTION = ("fail", "error", "not_evaluated")
 
 # pytest-html's page: title, environment table, then the summary section holding this block. The body
-# becomes a column whose first item is that section; pytest-html's grey body text is not ours.
+# becomes a column whose first item is that section. pytest-html's own grey text, orange and red (below
+# 4.5:1 on white) are replaced by darker ones.
 STYLE = f"""<style>
-body {{ display: flex; flex-direction: column; }}
+body {{ display: flex; flex-direction: column; color: {TEXT}; }}
 body > .summary {{ order: -1; }}
 .summary__data > h2 {{ display: none; }}
+#results-table {{ color: {TEXT}; margin-top: 14px; }}
+a, .filters button, .collapse button {{ color: #1a4e8a; }}
+span.passed, .passed .col-result {{ color: #1b5e20; }}
+span.skipped, span.xfailed, span.rerun, .skipped .col-result, .xfailed .col-result, .rerun .col-result {{ color: #8a4b00; }}
+span.error, span.failed, span.xpassed, .error .col-result, .failed .col-result, .xpassed .col-result {{ color: #b00020; }}
 .gpuaccept {{ color: {TEXT}; font-size: 13px; }}
 .gpuaccept-verdict {{ padding: 8px 14px; margin: 0 0 6px 0; }}
 .gpuaccept-verdict .verdict {{ font-size: 30px; font-weight: bold; letter-spacing: 1px; }}
