@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -131,7 +132,7 @@ def test_failing_replay_shows_the_verdict_and_the_failure_with_its_fix_on_the_fi
     assert (view["w"], view["h"]) == (browser.WIDTH, browser.HEIGHT)
     top = banner(chromium)
     assert in_first_screen(chromium, top)
-    assert top.text.startswith("NOT ACCEPTED") and "REPLAY" in top.text and "1 failed, 45 passed" in top.text
+    assert top.text.startswith("NOT ACCEPTED") and "REPLAY" in top.text and re.search(r"\b1 failed, \d+ passed", top.text)
     assert "constructed: a bundled example" in top.text  # the evidence's provenance
     (row,) = attention_rows(chromium)
     assert in_first_screen(chromium, row)
