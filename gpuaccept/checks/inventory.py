@@ -26,7 +26,6 @@ NVML_ERRORS: dict[str, tuple[str, str]] = {
     "RESET_REQUIRED": ("a GPU needs a reset after an error", "reboot the host"),
     "TIMEOUT": ("NVML did not answer: the driver is hung", "check `dmesg | grep NVRM` and reboot"),
     "NO_PERMISSION": ("this user may not open the NVIDIA devices", "run the suite as root or fix /dev/nvidia* permissions"),
-    "UNREADABLE_EVIDENCE": ("the saved GPU evidence is damaged", "capture the evidence again"),
 }
 
 
@@ -37,6 +36,8 @@ def inventory_problem(host: HostFacts) -> Verdict | None:
         return None
     if nvml.error == "MISSING_EVIDENCE":
         return not_evaluated(f"no GPU evidence: {nvml.detail}")
+    if nvml.error == "UNREADABLE_EVIDENCE":  # damaged evidence says nothing about the cards
+        return not_evaluated(nvml.detail)
     cause, fix = NVML_ERRORS.get(
         nvml.error or "", (f"NVML failed with {nvml.error}", "check `dmesg | grep NVRM` for driver errors"))
     detail = f" ({nvml.detail})" if nvml.detail else ""

@@ -7,7 +7,7 @@ GPU facts come from ``nvml.json`` (the suite's own snapshot) when present, else 
 from __future__ import annotations
 
 import dataclasses
-import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,8 +17,6 @@ from gpuaccept.facts import (
     ComputeDevice,
     DockerFacts,
     DriverFacts,
-    GpuFacts,
-    GpuLink,
     HostFacts,
     KernelFacts,
     NvmlStatus,
@@ -38,112 +36,176 @@ from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.parse.proc_version import parse_proc_version
 from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
 from gpuaccept.parse.topo import parse_topo
+from gpuaccept.shapes import (
+    ApiModel,
+    DockerInfo,
+    DockerInspect,
+    GpuProbeRecord,
+    ModelList,
+    NvmlSnapshot,
+    OllamaVersion,
+)
+from gpuaccept.validate import Invalid, conform, load_json
 
 T = TypeVar("T")
 
+# What a text file must hold at least once to be the evidence it is named after. Without it the file is
+# unreadable (garbage, another command's output, UTF-16 without a byte-order mark), never "nothing found".
+_RECOGNISED: dict[str, tuple[re.Pattern[str], str]] = {
+    ev.DMESG: (re.compile(r"^\[\s*\d+\.\d+\]|^\[[A-Z][a-z]{2} [A-Z][a-z]{2} |\skernel: |NVRM", re.M),
+               "holds no kernel log line (dmesg or journalctl -k)"),
+    ev.OLLAMA_LOG: (re.compile(r"\blevel=[A-Z]+\b|\bmsg=|^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d |\bollama\[\d+\]:", re.M),
+                    "holds no Ollama server log line"),
+    ev.LSMOD: (re.compile(r"^Module\s+Size\s+Used by|^\S+\s+\d+\s+(?:\d+|-)\s", re.M),
+               "holds no lsmod or /proc/modules line"),
+    ev.TOPO: (re.compile(r"^\s+GPU0\b", re.M), "holds no GPU matrix (nvidia-smi topo -m)"),
+    ev.LSPCI: (re.compile(r"^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]\s", re.M),
+               "holds no PCI device line (lspci)"),
+    ev.SYSFS_PCI: (re.compile(r"^device \S+", re.M), "holds no 'device' line"),
+}
+
 
 class Unreadable(Exception):
-    """An evidence file exists but cannot be parsed."""
+    """An evidence file exists but cannot be used; the message is the one line the requirements show."""
+
+
+class _Reader:
+    """The evidence, and every file found unusable while reading it (name -> why)."""
+
+    def __init__(self, evidence: ev.Evidence):
+        self.evidence = evidence
+        self.problems: dict[str, str] = dict(evidence.unreadable)
+
+    def why_absent(self, name: str) -> str:
+        return self.problems.get(name) or self.evidence.why_absent(name)
+
+    def text(self, name: str) -> str | None:
+        """The file's text, or None when there is none to judge (absent, unreadable or empty)."""
+        text = self.evidence.text(name)
+        if text is None or name in self.problems:
+            return None
+        if not text.strip():
+            self.problems[name] = f"no evidence: {name} is empty"
+            return None
+        if len(text) > ev.MAX_FILE_BYTES:  # as a replay of this evidence would find it
+            self.problems[name] = f"evidence unreadable: {name} is larger than the {ev.MAX_FILE_BYTES >> 20} MiB cap"
+            return None
+        pattern, why = _RECOGNISED.get(name, (None, ""))
+        if pattern is not None and not pattern.search(text):
+            hint = " (it holds NUL bytes: UTF-16 without a byte-order mark?)" if "\x00" in text else ""
+            self.problems[name] = f"evidence unreadable: {name} {why}{hint}"
+            return None
+        return text
+
+    def parse(self, name: str, parser: Callable[[str], T]) -> T | None:
+        text = self.text(name)
+        if text is None:
+            return None
+        try:
+            return parser(text)
+        except Invalid as err:
+            why = f"evidence unreadable: {name} {err}"
+        except Exception as err:  # any parser failure means the same thing: this file cannot be read
+            why = f"evidence unreadable: {name}: {type(err).__name__}: {err}"
+        self.problems[name] = why
+        raise Unreadable(why)
+
+    def json(self, name: str, shape: Any) -> Any:
+        """The JSON file checked against ``shape`` (a type hint, see gpuaccept.shapes), or None if absent."""
+        return self.parse(name, lambda text: conform(shape, load_json(text)))
 
 
 def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
-    nvml, gpus, driver_user, cuda, topo_nvml = _gpus(evidence)
-    return HostFacts(
-        hostname=evidence.meta.get("hostname") or "unknown-host",
+    r = _Reader(evidence)
+    nvml, gpus, driver_user, cuda, topo_nvml = _gpus(r)
+    facts = HostFacts(
+        hostname=evidence.meta.get("hostname") or "unknown-host",  # validated by Evidence.read
         mode=mode,
         source=source,
         captured_at=evidence.meta.get("captured_at", ""),
         nvml=nvml,
         gpus=gpus,
-        driver=_driver(evidence, driver_user, cuda),
-        pci=_pci(evidence),
-        kernel=_kernel(evidence),
-        topology=topo_nvml or _topology(evidence),
-        docker=_docker(evidence),
-        ollama=_ollama(evidence),
+        driver=_driver(r, driver_user, cuda),
+        pci=_pci(r),
+        kernel=_kernel(r),
+        topology=topo_nvml or _topology(r),
+        docker=_docker(r),
+        ollama=_ollama(r),
     )
+    return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
 
-def _parse(evidence: ev.Evidence, name: str, parser: Callable[[str], T]) -> T | None:
-    text = evidence.text(name)
-    if text is None:
-        return None
+def _gpus(r: _Reader):
     try:
-        return parser(text)
-    except Exception as err:  # any parser failure means the same thing: this file cannot be read
-        raise Unreadable(f"{name} could not be read: {type(err).__name__}: {err}") from err
-
-
-def _gpus(evidence: ev.Evidence):
-    try:
-        snap = _parse(evidence, ev.NVML, json.loads)
+        snap = r.json(ev.NVML, NvmlSnapshot)
         if snap is not None:
             return _from_snapshot(snap)
-        log = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
+        log = r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
     except Unreadable as err:
         return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=str(err)), (), None, None, None
     if log is not None:
         return NvmlStatus(ok=True, source=ev.SMI_XML), log.gpus, log.driver_version, log.cuda_version, None
-    reason = evidence.why_absent(ev.NVML)
+    reason = r.why_absent(ev.NVML)
+    if ev.NVML not in r.problems:
+        reason = r.why_absent(ev.SMI_XML) if ev.SMI_XML in r.problems else reason
     return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=reason), (), None, None, None
 
 
-def _from_snapshot(snap: dict[str, Any]):
-    if not snap.get("ok"):
-        status = NvmlStatus(ok=False, source=ev.NVML, error=snap.get("error", "UNKNOWN"),
-                            detail=snap.get("detail", ""))
+def _from_snapshot(snap: NvmlSnapshot):
+    if not snap.ok:
+        status = NvmlStatus(ok=False, source=ev.NVML, error=snap.error, detail=snap.detail)
         return status, (), None, None, None
-    gpus = []
-    for raw in snap.get("gpus", []):
-        values = dict(raw)
-        if values.get("bus_id"):
-            values["bus_id"] = normalise_bus_id(values["bus_id"])
-        gpus.append(from_dict(GpuFacts, values))
-    links = tuple(GpuLink(t["a"], t["b"], t["relation"]) for t in snap.get("topology", []))
-    topology = TopologyFacts(links=links, source=ev.NVML) if len(gpus) > 1 else None
+    gpus = tuple(dataclasses.replace(g, bus_id=normalise_bus_id(g.bus_id) if g.bus_id else g.bus_id)
+                 for g in snap.gpus)
+    topology = TopologyFacts(links=snap.topology, source=ev.NVML) if len(gpus) > 1 else None
     status = NvmlStatus(ok=True, source=ev.NVML)
-    return status, tuple(gpus), snap.get("driver_version"), snap.get("cuda_driver_version"), topology
+    return status, gpus, snap.driver_version, snap.cuda_driver_version, topology
 
 
-def _driver(evidence: ev.Evidence, user: str | None, cuda: str | None) -> DriverFacts:
+def _driver(r: _Reader, user: str | None, cuda: str | None) -> DriverFacts:
     try:
-        kmod = _parse(evidence, ev.PROC_VERSION, parse_proc_version)
+        kmod = r.parse(ev.PROC_VERSION, parse_proc_version)
     except Unreadable as err:
         return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_missing=str(err))
     if kmod is None:
-        missing = (evidence.why_absent(ev.PROC_VERSION) if evidence.text(ev.PROC_VERSION) is None
-                   else f"{ev.PROC_VERSION} holds no 'NVRM version' line")
-        return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_missing=missing)
+        if r.text(ev.PROC_VERSION) is not None:
+            r.problems[ev.PROC_VERSION] = f"evidence unreadable: {ev.PROC_VERSION} holds no 'NVRM version' line"
+        return DriverFacts(nvml_version=user, cuda_driver_version=cuda,
+                           kernel_module_missing=r.why_absent(ev.PROC_VERSION))
     return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_version=kmod.version,
                        kernel_module_flavor=kmod.flavor, kernel_module_line=kmod.line)
 
 
-def _pci(evidence: ev.Evidence) -> PciFacts:
+def _pci(r: _Reader) -> PciFacts:
     for name, parser in ((ev.LSPCI, parse_lspci), (ev.SYSFS_PCI, parse_sysfs_pci)):
+        if name in r.problems:  # a damaged listing is not replaced by the other: say it is damaged
+            return PciFacts(source=name, missing=r.problems[name])
         try:
-            devices = _parse(evidence, name, parser)
+            devices = r.parse(name, parser)
         except Unreadable as err:
             return PciFacts(source=name, missing=str(err))
         if devices is not None:
             return PciFacts(devices=tuple(devices), source=name)
-    return PciFacts(missing=f"{evidence.why_absent(ev.LSPCI)}; {evidence.why_absent(ev.SYSFS_PCI)}")
+        if name in r.problems:
+            return PciFacts(source=name, missing=r.problems[name])
+    return PciFacts(missing=f"{r.why_absent(ev.LSPCI)}; {r.why_absent(ev.SYSFS_PCI)}")
 
 
-def _kernel(evidence: ev.Evidence) -> KernelFacts:
+def _kernel(r: _Reader) -> KernelFacts:
     modules: tuple[str, ...] = ()
     modules_missing = log_missing = None
     xids: tuple = ()
     notices: tuple = ()
     try:
-        parsed = _parse(evidence, ev.LSMOD, parse_lsmod)
+        parsed = r.parse(ev.LSMOD, parse_lsmod)
         modules = parsed or ()
-        modules_missing = None if parsed is not None else evidence.why_absent(ev.LSMOD)
+        modules_missing = None if parsed is not None else r.why_absent(ev.LSMOD)
     except Unreadable as err:
         modules_missing = str(err)
     try:
-        log = _parse(evidence, ev.DMESG, parse_kernel_log)
+        log = r.parse(ev.DMESG, parse_kernel_log)
         if log is None:
-            log_missing = evidence.why_absent(ev.DMESG)
+            log_missing = r.why_absent(ev.DMESG)
         else:
             xids, notices = log.xid_events, log.notices
     except Unreadable as err:
@@ -152,49 +214,58 @@ def _kernel(evidence: ev.Evidence) -> KernelFacts:
                        log_missing=log_missing)
 
 
-def _topology(evidence: ev.Evidence) -> TopologyFacts:
+def _topology(r: _Reader) -> TopologyFacts:
     try:
-        links = _parse(evidence, ev.TOPO, parse_topo)
+        links = r.parse(ev.TOPO, parse_topo)
     except Unreadable as err:
         return TopologyFacts(source=ev.TOPO, missing=str(err))
     if links is None:
-        return TopologyFacts(missing=evidence.why_absent(ev.TOPO))
+        return TopologyFacts(missing=r.why_absent(ev.TOPO))
     return TopologyFacts(links=tuple(links), source=ev.TOPO)
 
 
-def _docker(evidence: ev.Evidence) -> DockerFacts:
+def _docker(r: _Reader) -> DockerFacts:
     try:
-        info = _parse(evidence, ev.DOCKER_INFO, json.loads)
-        engine = None if info is None else parse_info(info)
-        if engine is not None and engine.reachable:
-            probe = _parse(evidence, ev.DOCKER_PROBE, json.loads)
-            engine = dataclasses.replace(
-                engine, probe=None if probe is None else parse_probe(probe),
-                probe_missing=evidence.why_absent(ev.DOCKER_PROBE) if probe is None else None)
+        info = r.json(ev.DOCKER_INFO, DockerInfo)
     except Unreadable as err:
         return DockerFacts(engine_missing=str(err), container_missing=str(err))
-    if engine is None:
-        why = evidence.why_absent(ev.DOCKER_INFO)
+    if info is None:
+        why = r.why_absent(ev.DOCKER_INFO)
         return DockerFacts(engine_missing=why, container_missing=why)
+    engine = parse_info(info)
+    if engine.reachable:
+        try:
+            probe = r.json(ev.DOCKER_PROBE, GpuProbeRecord)
+        except Unreadable:
+            probe = None
+        engine = dataclasses.replace(engine, probe=None if probe is None else parse_probe(probe),
+                                     probe_missing=r.why_absent(ev.DOCKER_PROBE) if probe is None else None)
     try:
-        items = _parse(evidence, ev.DOCKER_INSPECT, json.loads)
+        items = r.json(ev.DOCKER_INSPECT, DockerInspect)
     except Unreadable as err:
         return DockerFacts(engine=engine, container_missing=str(err))
     if items is None:
-        return DockerFacts(engine=engine, container_missing=evidence.why_absent(ev.DOCKER_INSPECT))
-    name = evidence.meta.get("container", "ollama")
+        return DockerFacts(engine=engine, container_missing=r.why_absent(ev.DOCKER_INSPECT))
+    name = evidence_container_name(r.evidence)
     container = parse_inspect(items, name)
-    text = evidence.text(ev.CONTAINER_SMI)
+    text = r.text(ev.CONTAINER_SMI)
     if text is None:
-        container = dataclasses.replace(container, gpus_seen_missing=evidence.why_absent(ev.CONTAINER_SMI))
+        container = dataclasses.replace(container, gpus_seen_missing=r.why_absent(ev.CONTAINER_SMI))
     else:
         seen, error = parse_container_smi(text)
         container = dataclasses.replace(container, gpus_seen=seen, gpus_seen_error=error)
     return DockerFacts(engine=engine, container=container)
 
 
-def model_from_api(raw: dict[str, Any]) -> OllamaModel:
-    """A model of /api/tags or /api/ps (the client drops ``name``; the API has both)."""
+def evidence_container_name(evidence: ev.Evidence) -> str:
+    name = evidence.meta.get("container")
+    return name if isinstance(name, str) and name else "ollama"
+
+
+def model_from_api(raw: dict[str, Any], path: str = "") -> OllamaModel:
+    """A model of /api/tags or /api/ps (the client drops ``name``; the API has both); raises
+    ``validate.Invalid`` for a model of another shape."""
+    raw = conform(ApiModel, raw, path)
     details = raw.get("details") or {}
     vram = raw.get("size_vram")
     return OllamaModel(name=raw.get("model") or raw.get("name") or "", size=int(raw.get("size") or 0),
@@ -204,12 +275,23 @@ def model_from_api(raw: dict[str, Any]) -> OllamaModel:
                        context_length=raw.get("context_length"))
 
 
-def _ollama(evidence: ev.Evidence) -> OllamaFacts:
+def _models(listing: dict[str, Any], path: str) -> tuple[OllamaModel, ...]:
+    return tuple(model_from_api(m, f"{path}[{i}]") for i, m in enumerate(listing.get("models") or ()))
+
+
+def _benchmark(text: str) -> Benchmark:
+    bench = conform(dict[str, Any], load_json(text))
+    listed = conform(list[Any] | None, bench.get("loaded"), "loaded") or ()
+    loaded = tuple(model_from_api(m, f"loaded[{i}]") for i, m in enumerate(listed))
+    return dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
+
+
+def _ollama(r: _Reader) -> OllamaFacts:
     values: dict[str, Any] = {}
     try:
-        log = _parse(evidence, ev.OLLAMA_LOG, parse_ollama_log)
+        log = r.parse(ev.OLLAMA_LOG, parse_ollama_log)
         if log is None:
-            values["log_missing"] = evidence.why_absent(ev.OLLAMA_LOG)
+            values["log_missing"] = r.why_absent(ev.OLLAMA_LOG)
         else:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
@@ -217,28 +299,33 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
                 model_mib=tuple(sorted(log.model_mib.items())))
     except Unreadable as err:
         values["log_missing"] = str(err)
+    # Each API file stands alone: a damaged one leaves only the requirements judged on it unevaluated.
     try:
-        version = _parse(evidence, ev.OLLAMA_VERSION, json.loads)
-        tags = _parse(evidence, ev.OLLAMA_TAGS, json.loads)
-        ps = _parse(evidence, ev.OLLAMA_PS, json.loads)
-        bench = _parse(evidence, ev.BENCHMARK, json.loads)
+        version = r.json(ev.OLLAMA_VERSION, OllamaVersion)
     except Unreadable as err:
-        return OllamaFacts(missing=str(err), **values)
-    if version is None:
-        values["missing"] = evidence.why_absent(ev.OLLAMA_VERSION)
-    elif "version" in version:
-        values.update(reachable=True, version=str(version["version"]))
+        values["missing"] = str(err)
     else:
-        values.update(reachable=False, error=str(version.get("error", "no version in the answer")))
-    if tags is None:
-        values["models_missing"] = evidence.why_absent(ev.OLLAMA_TAGS)
-    else:
-        values["models"] = tuple(model_from_api(m) for m in tags.get("models") or ())
-    if ps is not None:
-        values["loaded"] = tuple(model_from_api(m) for m in ps.get("models") or ())
-    if bench is None:
-        values["benchmark_missing"] = evidence.why_absent(ev.BENCHMARK)
-    else:
-        loaded = tuple(model_from_api(m) for m in bench.get("loaded") or ())
-        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
+        if version is None:
+            values["missing"] = r.why_absent(ev.OLLAMA_VERSION)
+        elif "version" in version:
+            values.update(reachable=True, version=version["version"])
+        else:
+            values.update(reachable=False, error=version.get("error", "no version in the answer"))
+    try:
+        tags = r.parse(ev.OLLAMA_TAGS, lambda text: _models(conform(ModelList, load_json(text)), "models"))
+        values["models"] = tags
+        if tags is None:
+            values["models_missing"] = r.why_absent(ev.OLLAMA_TAGS)
+    except Unreadable as err:
+        values["models_missing"] = str(err)
+    try:
+        values["loaded"] = r.parse(ev.OLLAMA_PS, lambda text: _models(conform(ModelList, load_json(text)), "models"))
+    except Unreadable:
+        values["loaded"] = None
+    try:
+        values["benchmark"] = r.parse(ev.BENCHMARK, _benchmark)
+        if values["benchmark"] is None:
+            values["benchmark_missing"] = r.why_absent(ev.BENCHMARK)
+    except Unreadable as err:
+        values["benchmark_missing"] = str(err)
     return OllamaFacts(**values)
