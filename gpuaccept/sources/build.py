@@ -92,7 +92,8 @@ class _Reader:
             return None
         pattern, why = _RECOGNISED.get(name, (None, ""))
         if pattern is not None and not pattern.search(text):
-            hint = " (it holds NUL bytes: UTF-16 without a byte-order mark?)" if "\x00" in text else ""
+            utf16 = text.count("\x00") * 3 > len(text)  # every other byte NUL: UTF-16 read as UTF-8
+            hint = " (it looks like UTF-16 without a byte-order mark)" if utf16 else ""
             self.problems[name] = f"evidence unreadable: {name} {why}{hint}"
             return None
         return text
