@@ -368,3 +368,16 @@ def test_text_is_decoded_by_its_byte_order_mark(encoding):
     text = "NVRM: Xid (PCI:0000:03:00): 79, GPU has fallen off the bus. — ü"
     assert ev.decode(text.encode(encoding)) == text
     assert ev.decode(b"caf\xe9") == "caf\ufffd"
+
+
+def test_an_empty_pci_listing_is_an_answer_but_garbage_is_not(tmp_path):
+    from gpuaccept.sources.build import build_facts
+
+    folder = healthy_copy(tmp_path)
+    (folder / ev.LSPCI).write_text("")  # what the collector writes when no NVIDIA function is on the bus
+    facts = build_facts(ev.Evidence.read(folder), mode="replay", source="test")
+    assert facts.pci.missing is None and facts.pci.devices == () and facts.unreadable == ()
+    (folder / ev.LSPCI).write_text("lspci: Unable to load libkmod resources: error -2\n")
+    facts = build_facts(ev.Evidence.read(folder), mode="replay", source="test")
+    assert facts.pci.missing == "evidence unreadable: lspci-vvv.txt holds no PCI device line (lspci)"
+    assert dict(facts.unreadable) == {ev.LSPCI: facts.pci.missing}

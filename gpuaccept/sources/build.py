@@ -45,6 +45,7 @@ from gpuaccept.shapes import (
     NvmlSnapshot,
     OllamaVersion,
 )
+from gpuaccept.sources.host import EMPTY_IS_ANSWER
 from gpuaccept.validate import Invalid, conform, load_json
 
 T = TypeVar("T")
@@ -85,6 +86,8 @@ class _Reader:
         if text is None or name in self.problems:
             return None
         if not text.strip():
+            if name in EMPTY_IS_ANSWER:  # the collector's way of saying "no NVIDIA function on the bus"
+                return text
             self.problems[name] = f"no evidence: {name} is empty"
             return None
         if len(text) > ev.MAX_FILE_BYTES:  # as a replay of this evidence would find it
