@@ -144,15 +144,16 @@ def _gpus(r: _Reader):
         snap = r.json(ev.NVML, NvmlSnapshot)
         if snap is not None:
             return _from_snapshot(snap)
-        log = r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
+        # A damaged snapshot is not replaced by the XML: the run would judge other evidence than it shows.
+        log = None if ev.NVML in r.problems else r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
     except Unreadable as err:
         return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=str(err)), (), None, None, None
     if log is not None:
         return NvmlStatus(ok=True, source=ev.SMI_XML), log.gpus, log.driver_version, log.cuda_version, None
-    reason = r.why_absent(ev.NVML)
-    if ev.NVML not in r.problems:
-        reason = r.why_absent(ev.SMI_XML) if ev.SMI_XML in r.problems else reason
-    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=reason), (), None, None, None
+    damaged = next((r.problems[name] for name in (ev.NVML, ev.SMI_XML) if name in r.problems), None)
+    if damaged is not None:  # there, but empty or unusable: not "missing"
+        return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=damaged), (), None, None, None
+    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=r.why_absent(ev.NVML)), (), None, None, None
 
 
 def _from_snapshot(snap: NvmlSnapshot):
