@@ -21,10 +21,10 @@ _ROWS = [
     ("GPU-MODEL", "quick", "each GPU's name and PCI device id match the profile"),
     ("GPU-IDENTICAL", "quick", "all GPUs report the same model and VBIOS version"),
     ("GPU-MEMORY", "quick", "total memory per GPU fits its ECC mode and is equal across GPUs"),
-    ("GPU-PERSISTENCE", "quick", "persistence mode on, or nvidia-persistenced running"),
+    ("GPU-PERSISTENCE", "quick", "persistence mode on (or nvidia-persistenced running), and kept across reboots"),
     ("GPU-ECC", "quick", "no uncorrectable ECC errors"),
-    ("GPU-RETIRED", "quick", "no page retirement pending; retired pages under the limit"),
-    ("GPU-XID", "quick", "no NVRM Xid events in the kernel log since boot"),
+    ("GPU-RETIRED", "quick", "memory health: retired pages or remapped rows, nothing pending, ECC on"),
+    ("GPU-XID", "quick", "no hardware Xid in the kernel log since boot (application Xids warn)"),
     ("DRV-VERSION", "quick", "NVIDIA driver within the profile window"),
     ("DRV-KMOD-MATCH", "quick", "kernel module version == NVML (user space) version"),
     ("DRV-KMOD-FLAVOR", "quick", "kernel module flavour fits the architecture"),
@@ -63,9 +63,10 @@ _NVML = ("nvml.json", "nvidia-smi-q.xml")
 _PCI = ("lspci-vvv.txt", "sysfs-pci.txt")
 _BENCH = ("benchmark.json",)
 EVIDENCE: dict[str, tuple[str, ...]] = {
-    **{rid: _NVML for rid in ("GPU-COUNT", "GPU-MODEL", "GPU-IDENTICAL", "GPU-MEMORY", "GPU-PERSISTENCE",
+    **{rid: _NVML for rid in ("GPU-COUNT", "GPU-MODEL", "GPU-IDENTICAL", "GPU-MEMORY",
                               "GPU-ECC", "GPU-RETIRED", "DRV-VERSION", "PWR-LIMIT", "PWR-BUDGET")},
     "GPU-PCI-COUNT": (*_NVML, *_PCI, "dmesg.txt"),
+    "GPU-PERSISTENCE": (*_NVML, "nvidia-persistenced.txt"),
     "GPU-XID": ("dmesg.txt",),
     "DRV-KMOD-MATCH": (*_NVML, "proc-driver-nvidia-version.txt", "dmesg.txt"),
     "DRV-KMOD-FLAVOR": ("proc-driver-nvidia-version.txt", "dmesg.txt"),

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpuaccept import redact
 from gpuaccept.validate import Invalid, load_json
 
 NVML = "nvml.json"  # the suite's own NVML snapshot
@@ -47,13 +48,14 @@ OLLAMA_VERSION = "ollama-version.json"  # GET /api/version
 OLLAMA_TAGS = "ollama-tags.json"  # GET /api/tags (the ollama client's list())
 OLLAMA_PS = "ollama-ps.json"  # GET /api/ps (the ollama client's ps())
 BENCHMARK = "benchmark.json"  # the load tier's benchmark: per-run timings and the per-GPU samples
+PERSISTENCED = "nvidia-persistenced.txt"  # systemctl show nvidia-persistenced --property=...
 HOST = "host.json"  # hostname, capture time, and why any file above is absent
 
 MAX_FILE_BYTES = 64 * 2**20  # the largest evidence file read; dmesg and a long server log fit well below
 
 KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG,
          DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG,
-         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK)
+         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, PERSISTENCED)
 
 
 @dataclass
@@ -114,8 +116,13 @@ class Evidence:
                    unreadable=unreadable)
 
     def write(self, folder: str | Path) -> None:
+        """Save the set into ``folder`` with its secrets redacted (live or replay: nothing else reaches a run
+        folder). The set itself becomes what was saved, so facts built from it match a replay of the folder."""
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
+        self.files = {name: redact.evidence_file(name, text) for name, text in self.files.items()}
+        self.absent = redact.data(self.absent)
+        self.meta = redact.data(self.meta)
         for name, text in self.files.items():
             (path / name).write_text(text, encoding="utf-8")
         meta = {**self.meta, "absent": self.absent, "unreadable": self.unreadable}

@@ -47,6 +47,11 @@ class GpuFacts:
     retired_pages_pending: bool | None = None  # retired_pages.pending
     temp_slowdown_c: int | None = None  # (nvidia-smi -q "GPU Slowdown Temp")
     temp_shutdown_c: int | None = None  # (nvidia-smi -q "GPU Shutdown Temp")
+    # Row remapping replaces page retirement from Ampere on (NVML NOT_SUPPORTED before): remapped_rows.*
+    remapped_rows_correctable: int | None = None  # remapped_rows.correctable
+    remapped_rows_uncorrectable: int | None = None  # remapped_rows.uncorrectable
+    remapped_rows_pending: bool | None = None  # remapped_rows.pending
+    remapped_rows_failure: bool | None = None  # remapped_rows.failure
     #: field name -> why the source did not report it ("not supported by this GPU", ...)
     unreported: dict[str, str] = field(default_factory=dict)
 
@@ -381,6 +386,51 @@ class OllamaFacts:
 
 
 @dataclass(frozen=True)
+class SmiFacts:
+    """``nvidia-smi -q -x`` beside ``nvml.json``: a second account of the same GPUs, kept for cross-checks.
+
+    Both read the same driver, so they must agree; when they do not, one capture is stale or edited.
+    """
+
+    gpus: tuple[GpuFacts, ...] | None = None  # None: no second account (see missing / error)
+    driver_version: str | None = None
+    missing: str | None = None  # why there is no second account (absent, or the XML is the inventory itself)
+    error: str | None = None  # the XML is there but could not be read
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    """A systemd unit's state (``systemctl show``): whether it starts at boot and whether it runs now."""
+
+    load_state: str = ""  # loaded, not-found, masked
+    unit_file_state: str = ""  # enabled, disabled, static, masked, ...
+    active_state: str = ""  # active, inactive, failed, ...
+    sub_state: str = ""  # running, dead, ...
+    missing: str | None = None  # why the state is unknown (no systemd, no evidence)
+
+    @property
+    def installed(self) -> bool:
+        return self.load_state == "loaded"
+
+    @property
+    def starts_at_boot(self) -> bool:
+        # "static"/"indirect" units start only when something else pulls them in: not a boot guarantee.
+        return self.installed and self.unit_file_state in ("enabled", "enabled-runtime", "alias", "linked")
+
+    @property
+    def running(self) -> bool:
+        return self.active_state == "active"
+
+    def describe(self) -> str:
+        if self.missing is not None:
+            return f"state unknown ({self.missing})"
+        if not self.installed:
+            return f"not installed (LoadState={self.load_state or '?'})"
+        return (f"{'enabled' if self.starts_at_boot else self.unit_file_state or 'not enabled'} at boot, "
+                f"{self.active_state}{f' ({self.sub_state})' if self.sub_state else ''} now")
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -394,6 +444,9 @@ class HostFacts:
     topology: TopologyFacts = TopologyFacts()
     docker: DockerFacts = DockerFacts()
     ollama: OllamaFacts = OllamaFacts()
+    smi: SmiFacts = SmiFacts()
+    persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
+    provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
     #: (evidence file, why) for each file that was present but could not be used: the requirements
     #: judged on it are not evaluated (fixtures/requirements.py), whatever their checks concluded.
     unreadable: tuple[tuple[str, str], ...] = ()

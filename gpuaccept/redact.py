@@ -1,61 +1,305 @@
-"""Secrets never reach evidence or reports: values of secret-looking names are replaced."""
+"""Secrets never reach a run folder: evidence, host record, summary, JUnit or report, live or replay.
+
+What counts as a secret (the rules, in order):
+
+- **Credentials inside a URL**: ``scheme://user:pass@host`` and ``scheme://token@host`` keep scheme, host,
+  port and path: ``http://<redacted>@proxy:3128``. Inside a proxy variable the scheme may be missing
+  (``HTTPS_PROXY=bob:pw@proxy:3128`` -> ``<redacted>@proxy:3128``).
+- **HTTP headers**: the value of ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
+  ``X-Api-Key`` and ``X-Auth-Token`` (the scheme word stays: ``Authorization: Bearer <redacted>``).
+- **Variables by name** (case-insensitive; a name is split into parts at ``_``, ``-``, ``.``), the whole
+  value goes when the name:
+    contains SECRET, PASSWORD, PASSWD, CREDENTIAL, AUTHORIZATION or COOKIE (``AWS_SECRET_ACCESS_KEY``,
+    ``PGPASSWORD``, ``GOOGLE_APPLICATION_CREDENTIALS``);
+    ends in TOKEN or KEY (``HF_TOKEN``, ``OLLAMA_API_KEY``, ``OPENAI_API_KEY``, ``APIKEY``; not
+    ``num_key_values`` nor ``AWS_ACCESS_KEY_ID``, an identifier, nor Docker's ``SandboxKey``, a path);
+    has a part starting with PASS (``DB_PASS``, ``SMTP_PASSPHRASE``) or a later part PWD (``DB_PWD``;
+    the shell's own ``PWD`` and ``OLDPWD`` are working directories and stay).
+  So what the checks read stays visible: ``OLLAMA_SCHED_SPREAD``, ``OLLAMA_KEEP_ALIVE``, ``OLLAMA_HOST``,
+  ``OLLAMA_KV_CACHE_TYPE``, ``OLLAMA_MAX_LOADED_MODELS``, ``CUDA_VISIBLE_DEVICES``, GPU UUIDs (and
+  ``TOKENIZERS_PARALLELISM``). Over-redaction errs on the safe side: ``kernel key: <hex>`` in dmesg goes too.
+- **Proxy variables** (any name ending in PROXY, upper or lower case: ``HTTP_PROXY``, ``https_proxy``,
+  ``ALL_PROXY``, ``NO_PROXY``, Docker's ``HttpsProxy``): only the credentials inside go; the proxy host and
+  port stay named.
+
+Where: a ``NAME=value`` string (a container's ``Config.Env`` item) as a whole; a JSON value whose key
+is such a name; ``NAME=value`` / ``NAME: value`` inside text; Ollama's ``server config`` line
+``env="map[KEY:value KEY2:value ...]"`` pair by pair, so ``parse.ollama_log`` still reads it.
+Structure is kept: JSON stays valid JSON (and is rewritten only when something was redacted), XML stays
+XML, the HTML report keeps working. ``run_folder`` is the last pass over a finished run folder.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 REDACTED = "<redacted>"
-_SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|^AUTHORIZATION$", re.IGNORECASE)
+_HTML_REDACTED = html.escape(REDACTED)
+_PARTS = re.compile(r"[_\-.\s]+")
+_ANYWHERE = ("SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTHORIZATION", "COOKIE")
+_NOT_SECRET = {"SANDBOXKEY"}  # Docker's path of a container's network namespace
 
 
 def is_secret(name: str) -> bool:
-    return bool(_SECRET.search(name))
+    """Whether a variable, JSON key or header of this name holds a secret (the module docstring's rules)."""
+    upper = str(name).upper()
+    if any(word in upper for word in _ANYWHERE):
+        return True
+    parts = [p for p in _PARTS.split(upper) if p]
+    if not parts or upper in _NOT_SECRET:
+        return False
+    return parts[-1].endswith(("TOKEN", "KEY")) or any(
+        p.startswith("PASS") or (p == "PWD" and i > 0) for i, p in enumerate(parts))
+
+
+def is_proxy(name: str) -> bool:
+    return str(name).upper().endswith("PROXY")  # HTTPS_PROXY, https_proxy, Docker's HttpsProxy
+
+
+# scheme://userinfo@ : greedy up to the last @ before the path, so a password holding an unescaped @
+# goes whole. The class stops at markup and quotes, so text around a URL is never eaten.
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*://)([^\s/?#\"'<>\\]+)@")
+_HEADERS = r"(?:proxy-)?authorization|(?:set-)?cookie|x-api-key|x-auth-token"
+_HEADER_NAME = re.compile(_HEADERS, re.IGNORECASE)
+_SCHEMES = r"(?:bearer|basic|digest|token|negotiate|ntlm|apikey)"
+_DONE = r"(?!(?:" + _SCHEMES + r"[ \t]+)?(?:<redacted>|&lt;redacted&gt;|null\b|true\b|false\b))"  # idempotent
+_HEADER_START = (r"(?i)\b(" + _HEADERS + r")([\"']?[ \t]*[:=][ \t]*\[?[\"']?)" + _DONE +
+                 r"(?:(" + _SCHEMES + r")[ \t]+)?")
+# The value: to the line's end or a quote; in markup (HTML, XML) also to the next tag or entity.
+_HEADER = re.compile(_HEADER_START + r"([^\s\"'\[\]][^\r\n\"'\]]*)")
+_HEADER_MARKUP = re.compile(_HEADER_START + r"([^\s\"'\[\]<&][^\r\n\"'\]<&]*)")
+_ASSIGN = re.compile(
+    r"(?<![\w.\-])([A-Za-z_][\w.\-]*)(\"?[ \t]?(?:=|:(?!//))[ \t]?)"
+    r"(?!<redacted>|&lt;redacted&gt;|null\b|true\b|false\b)(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&<\]}]+)")
+_ENV_MAP = re.compile(r'(env="map\[)(.*)(\]")')
+_ENV_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
+_MAP_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
+
+
+def url(value: str, marker: str = REDACTED) -> str:
+    """Credentials inside URLs replaced: ``http://bob:pw@proxy:3128`` -> ``http://<redacted>@proxy:3128``."""
+    return _URL.sub(lambda m: m.group(0) if m.group(2) == marker else f"{m.group(1)}{marker}@", value)
+
+
+def named(name: str, value: Any, marker: str = REDACTED) -> Any:
+    """The value of a variable (or JSON key, or header) called ``name``, as it may be archived."""
+    if not isinstance(value, str) or not value or value == marker:
+        return value
+    if is_secret(name):
+        return marker
+    if is_proxy(name):
+        items = []
+        for item in value.split(","):
+            if "://" not in item and "@" in item:  # curl and Go also take user:pass@host:port
+                item = marker + item[item.rfind("@"):]
+            items.append(item)
+        return url(",".join(items), marker)
+    return _free(value, marker)
+
+
+def _env_map(body: str, marker: str) -> str:
+    """``KEY:value KEY2: KEY3:[a b]`` pair by pair (as parse.ollama_log reads it), values redacted."""
+    tokens = body.split(" ")
+    out: list[str] = []
+    key, value, depth = None, [], 0
+
+    def flush() -> None:
+        if key is not None:
+            joined = " ".join(value)
+            out.append(f"{key}:{named(key, joined, marker) if joined.strip() else joined}")
+
+    for token in tokens:
+        match = _MAP_KEY.match(token) if depth == 0 else None
+        if match:
+            flush()
+            key, value = match.group(1), [token[match.end():]]
+        elif key is not None:
+            value.append(token)
+        else:
+            out.append(_free(token, marker))
+        depth += token.count("[") - token.count("]")
+    flush()
+    return " ".join(out)
+
+
+def _free(value: str, marker: str) -> str:
+    """Text without a server config map: URLs, headers, then NAME=value pairs."""
+    value = url(value, marker)
+
+    def header(m: re.Match) -> str:
+        # Bearer, Basic, Token and ApiKey credentials are one word; any other value runs to the line's end.
+        one_word = (m.group(3) or "").lower() in ("bearer", "basic", "token", "apikey")
+        cut = re.search(r"\s", m.group(4)) if one_word else None
+        rest = m.group(4)[cut.start():] if cut else ""
+        return f"{m.group(1)}{m.group(2)}{m.group(3) + ' ' if m.group(3) else ''}{marker}{rest}"
+
+    value = (_HEADER if marker == REDACTED else _HEADER_MARKUP).sub(header, value)
+
+    def assign(m: re.Match) -> str:
+        name, sep, found = m.groups()
+        quote = found[0] if found[:1] in ("'", '"') else ""
+        inner = found[1:-1] if quote else found
+        if _HEADER_NAME.fullmatch(name):
+            return m.group(0)  # done above, its scheme word kept
+        # Another name's value can hold a pair itself: msg="... password=x", url=https://h/?token=x.
+        secret = is_secret(name) or is_proxy(name)
+        inner = named(name, inner, marker) if secret else _ASSIGN.sub(assign, inner)
+        return f"{name}{sep}{quote}{inner}{quote}"
+
+    return _ASSIGN.sub(assign, value)
+
+
+def _text(value: str, marker: str) -> str:
+    out, pos = [], 0
+    for m in _ENV_MAP.finditer(value):
+        out += [_free(value[pos:m.start(2)], marker), _env_map(m.group(2), marker)]
+        pos = m.end(2)
+    out.append(_free(value[pos:], marker))
+    return "".join(out)
+
+
+def text(value: str) -> str:
+    """Any text (a log, a message, a line of a command's output) with its secrets redacted."""
+    return _text(value, REDACTED)
 
 
 def env_list(items: list[str]) -> list[str]:
     """``NAME=value`` items (a container's Config.Env) with secret values redacted."""
-    out = []
-    for item in items:
-        name, sep, value = item.partition("=")
-        out.append(f"{name}{sep}{REDACTED}" if sep and value and is_secret(name) else item)
-    return out
+    return [data(item) for item in items]
 
 
-# NAME=value or NAME: value where NAME looks secret, and HTTP authorization headers, inside any text
-# (a log line, a JSON string). The value stops at whitespace, a quote or a comma, and JSON's own null,
-# true, false, lists and objects are left alone, so JSON stays valid.
-_ASSIGNMENT = re.compile(r"\b([A-Z0-9_]*(?:TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Z0-9_]*"
-                         r"|(?:password|passwd|secret|token|api[_-]?key|access[_-]?key))(=|: ?)"
-                         r"(?!<redacted>|null\b|true\b|false\b)([^\s\",\[{]+)")
-_AUTHORIZATION = re.compile(r"(Authorization[\"']?\s*[:=]\s*[\"']?)(?:(Bearer|Basic|Token)\s+)?"
-                            r"(?!<redacted>|null\b|true\b|false\b)[^\s\",'\[{]+",
-                            re.IGNORECASE)
-
-
-def text(value: str) -> str:
-    value = _AUTHORIZATION.sub(lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{REDACTED}", value)
-    return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", value)
-
-
-def _walk(value: Any, key: str = "") -> Any:
+def data(value: Any, key: str = "") -> Any:
+    """A JSON-like value with secrets redacted: values of secret keys, ``NAME=value`` strings, any text."""
     if isinstance(value, dict):
-        return {k: _walk(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v) for v in value]  # list items are values, not named by the key (Docker's plugin lists)
+        return {k: data(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [data(v) for v in value]  # list items are values, not named by the key (Docker's plugin lists)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and key and is_secret(key):
+        return REDACTED  # a numeric PIN or key is a secret too
     if isinstance(value, str):
-        named = key and (is_secret(key) or key.lower() == "authorization")
-        return REDACTED if value and named else text(value)
+        if key and (is_secret(key) or is_proxy(key)):
+            return named(key, value)
+        item = _ENV_ITEM.match(value)
+        if item and (is_secret(item.group(1)) or is_proxy(item.group(1))):
+            return f"{item.group(1)}={named(item.group(1), item.group(2))}"
+        return text(value)
     return value
 
 
 def evidence_file(name: str, content: str) -> str:
-    """An evidence file with secrets redacted: JSON value by value (it stays valid JSON), other text by lines."""
+    """An evidence file with secrets redacted: JSON value by value (it stays valid JSON), other text by lines.
+
+    A file with nothing to redact comes back unchanged, byte for byte."""
     if name.endswith(".json"):
         try:
-            data = json.loads(content)
+            parsed = json.loads(content)
         except ValueError:
             return text(content)
-        return json.dumps(_walk(data), indent=2, sort_keys=True) + "\n"
+        redacted = data(parsed)
+        return content if redacted == parsed else json.dumps(redacted, indent=2) + "\n"
+    if name.endswith((".xml", ".html")):
+        return _text(content, _HTML_REDACTED)  # the marker escaped: the markup stays well-formed
     return text(content)
+
+
+# The HTML report (pytest-html) keeps its data as HTML-escaped JSON in one attribute; attached files are
+# base64 data: URLs inside it.
+_BLOB = re.compile(r'(data-jsonblob=")([^"]*)(")')
+_DATA_URL = re.compile(r"^(data:([^;,]+)(?:;[^;,]+)*;base64,)(.*)$", re.DOTALL)
+
+
+def _report_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _report_data(v) if k != "environment" else data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_report_data(v) for v in value]
+    if isinstance(value, str) and (m := _DATA_URL.match(value)):
+        try:
+            decoded = base64.b64decode(m.group(3), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return value  # an image: nothing written there by the suite
+        name = "x.json" if m.group(2).endswith("json") else "x.txt"
+        redacted = evidence_file(name, decoded)
+        return value if redacted == decoded else m.group(1) + base64.b64encode(redacted.encode()).decode()
+    if isinstance(value, str):
+        return _text(value, REDACTED)
+    return value
+
+
+def report_html(content: str) -> str:
+    """report.html with secrets redacted: its data (environment, tests, attached files) and its markup."""
+    def blob(m: re.Match) -> str:
+        try:
+            parsed = json.loads(html.unescape(m.group(2)))
+        except ValueError:
+            return m.group(1) + _text(m.group(2), _HTML_REDACTED) + m.group(3)
+        redacted = _report_data(parsed)
+        if redacted == parsed:
+            return m.group(0)
+        return m.group(1) + html.escape(json.dumps(redacted), quote=True) + m.group(3)
+
+    out, pos = [], 0
+    for m in _BLOB.finditer(content):
+        out += [_text(content[pos:m.start()], _HTML_REDACTED), blob(m)]
+        pos = m.end()
+    out.append(_text(content[pos:], _HTML_REDACTED))
+    return "".join(out)
+
+
+def junit_xml(content: str) -> str:
+    """junit.xml with every attribute value and text redacted (parsed, so it stays well-formed XML)."""
+    from xml.etree import ElementTree
+
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        root = fromstring(content)
+    except Exception:  # defusedxml refuses entities too: an XML file pytest did not write as-is
+        return text(content)
+    changed = False
+    for node in root.iter():
+        for attr, value in node.attrib.items():
+            # <property name="message" value="...">: the name says what the value holds
+            named_by = node.get("name", "") if node.tag == "property" else ""
+            new = value if named_by and attr == "name" else data(value, named_by)
+            changed |= new != value
+            node.set(attr, new)
+        for part in ("text", "tail"):
+            value = getattr(node, part)
+            if value:
+                new = text(value)
+                changed |= new != value
+                setattr(node, part, new)
+    if not changed:
+        return content
+    return '<?xml version="1.0" encoding="utf-8"?>' + ElementTree.tostring(root, encoding="unicode")
+
+
+def run_folder(folder: Path) -> list[str]:
+    """The last pass over a finished run folder (before its manifest): every text file redacted in place.
+
+    Returns the files it had to change (each one a value that escaped redaction at its source)."""
+    changed = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            content = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # not text the suite wrote
+        if path.suffix == ".html":
+            new = report_html(content)
+        elif path.suffix == ".xml" and path.name.startswith("junit"):
+            new = junit_xml(content)
+        else:
+            new = evidence_file(path.name, content)
+        if new != content:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path.relative_to(folder).as_posix())
+    return changed

@@ -1,6 +1,7 @@
 """summary.json: one stable, documented record of a run's verdicts (schema ``gpuaccept.summary/1``).
 
-Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE or INTERRUPTED), ``schema``, ``run`` (id, mode, host, source, profile, technician, ticket, started/finished
+Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE or INTERRUPTED), ``schema``, ``run`` (id,
+mode, host, source, profile, technician, ticket, started/finished
 UTC times, exit status, suite version), ``counts`` (requirements per outcome), ``requirements`` (ID ->
 title, tier, outcome, the evidence files it was judged on, its cases: id, outcome, measured, expected,
 message, remediation), ``remediation`` (every action planned or done).
@@ -19,6 +20,15 @@ The run's verdict and exit status (``run_verdict``):
   4               a usage error: a bad option or profile
   5               no test was collected
   6 INCOMPLETE    nothing failed, but a requirement was not evaluated (or none was evaluated at all)
+  7               the run folder could not be written (full, read-only, removed): the verdict shown on the
+                  terminal is not archived, and the folder does not become ``reports/latest``
+
+A run that did not reach its end also has ``interruption``: ``reason`` (the signal, or why it stopped)
+and ``phase`` (what it was doing). summary.json is first written when the run folder is made, as
+INTERRUPTED with the reason "not finished", and replaced when the run ends: a folder whose run was
+killed (SIGKILL, power loss) still says it is not a verdict. Only a run that ended with its record
+written becomes ``reports/latest``. ``record_error`` (with exit status 7) names the first file of the run
+folder that could not be written.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ _RANK = {"skip": 0, "pass": 1, "xfail": 2, "warn": 3, "not_evaluated": 4, "error
 OUTCOMES = ("pass", "fail", "warn", "skip", "not_evaluated", "xfail", "error")
 ACCEPTED, NOT_ACCEPTED, INCOMPLETE, INTERRUPTED = "ACCEPTED", "NOT ACCEPTED", "INCOMPLETE", "INTERRUPTED"
 EXIT = {ACCEPTED: 0, NOT_ACCEPTED: 1, INTERRUPTED: 2, INCOMPLETE: 6}
+NOT_RECORDED_EXIT = 7  # the run folder could not be written
+NOT_FINISHED = "not finished: if no acceptance run is still going on this host, it was killed or the machine stopped"
 
 
 def run_verdict(cases: list[dict[str, Any]], exitstatus: int) -> tuple[str, int]:
@@ -73,3 +85,10 @@ def build(cases: list[dict[str, Any]], run: dict[str, Any], remediation: list[di
     counts = {o: sum(1 for r in requirements.values() if r["outcome"] == o) for o in OUTCOMES}
     verdict = verdict or run_verdict(cases, int(run.get("exit_status", 0)))[0]
     return {"verdict": verdict, "schema": SCHEMA, "run": run, "counts": counts, "requirements": requirements, "remediation": remediation}
+
+
+def unfinished(run: dict[str, Any], reason: str, phase: str, verdict: str = INTERRUPTED) -> dict[str, Any]:
+    """The record of a run that has not reached (or never reached) its end: no requirement verdicts, and
+    why and where it stopped."""
+    return {"verdict": verdict, "schema": SCHEMA, "run": run, "counts": dict.fromkeys(OUTCOMES, 0),
+            "requirements": {}, "remediation": [], "interruption": {"reason": reason, "phase": phase}}

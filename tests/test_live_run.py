@@ -30,9 +30,13 @@ def test_live_run_with_mismatched_driver(run_suite, monkeypatch):
     monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(HOSTS / "dual-p40" / "nvml.json"))
     monkeypatch.setenv("GPUACCEPT_FAKE_NVML_INIT_ERROR", "18")
     run = run_suite("-p", "tests.fakes.nvml_plugin")
-    assert "GPU-COUNT" in run.failing()
-    assert "Driver/library version mismatch" in run.messages("GPU-COUNT")
+    # One root cause, one message: the mismatch fails DRV-KMOD-MATCH (fixed by a reboot); every GPU
+    # requirement is not evaluated and points there instead of repeating the paragraph per GPU.
+    assert run.failing() >= {"DRV-KMOD-MATCH"} and "GPU-COUNT" not in run.failing()
+    assert "Driver/library version mismatch" in run.messages("DRV-KMOD-MATCH")
     assert "reboot" in run.messages("DRV-KMOD-MATCH")
+    assert "see DRV-KMOD-MATCH" in run.messages("GPU-COUNT") and "see DRV-KMOD-MATCH" in run.messages("PCIE-WIDTH")
+    assert run.messages("GPU-MEMORY").count("Likely cause") == 0
 
 
 def test_live_run_without_nvidia_driver_fails_clearly_and_quickly(run_suite):
@@ -40,7 +44,8 @@ def test_live_run_without_nvidia_driver_fails_clearly_and_quickly(run_suite):
     run = run_suite()
     assert time.monotonic() - start < 60
     assert run.ret == 1
-    assert "no NVIDIA driver on this host" in run.messages("GPU-COUNT")
+    assert "no NVIDIA driver on this host" in run.messages("DRV-VERSION")
+    assert "see DRV-VERSION" in run.messages("GPU-COUNT")
     assert all(c.outcome in ("passed", "failed", "skipped") for c in run.cases)
     assert "Traceback" not in run.stdout and "INTERNALERROR" not in run.stdout
     assert (run.run_dir / "report.html").exists() and (run.run_dir / "evidence" / "host.json").exists()

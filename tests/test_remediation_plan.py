@@ -38,6 +38,8 @@ def test_persistence_is_enabled_through_nvml_and_recorded(run_suite, monkeypatch
 def test_plan_refuses_persistence_without_root(tmp_path):
     evidence = Evidence.read(HOSTS / "dual-p40")
     evidence.files["nvml.json"] = _persistence_off(tmp_path).read_text()
+    # nvidia-persistenced installed but stopped and disabled: nothing holds the GPUs.
+    evidence.files["nvidia-persistenced.txt"] = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n"
     facts = build_facts(evidence, mode="live", source="live")
     actions = plan(facts, profiles.load("dual-p40"), is_root=False)
     assert [(a.kind, a.status) for a in actions] == [("persistence", "refused")]

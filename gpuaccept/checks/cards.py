@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+from gpuaccept import xid
+from gpuaccept.checks.agreement import identity_disagreement, memory_disagreement
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem, unreported
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
-# What an Xid number usually means, and what to do (NVIDIA's Xid catalogue, abridged).
-XID_MEANING: dict[int, tuple[str, str]] = {
-    13: ("graphics engine exception, usually an application bug", "check the application; run a GPU memory test if it repeats"),
-    31: ("GPU memory page fault, usually an application bug", "check the application that faulted"),
-    43: ("an application was stopped after a fault", "check the application"),
-    45: ("preemptive cleanup after an earlier error", "look at the Xid before it"),
-    48: ("double-bit ECC error: failing card memory", "reboot; replace (RMA) the card if it repeats"),
-    61: ("internal micro-controller error", "reboot; update the driver; RMA if it repeats"),
-    62: ("internal micro-controller halt", "reboot; update the driver; RMA if it repeats"),
-    63: ("ECC page retirement or row remapping event", "reboot so the page retirement takes effect"),
-    64: ("ECC page retirement or row remapping failure", "replace (RMA) the card"),
-    74: ("NVLink error", "check NVLink bridges"),
-    79: ("the GPU fell off the bus: power, riser or seating", "reseat the card and its 8-pin EPS power cable, check the riser and PSU"),
-    92: ("high single-bit ECC error rate", "watch the card; RMA if it repeats"),
-    94: ("contained ECC error", "restart the affected application"),
-    95: ("uncontained ECC error", "reboot; RMA if it repeats"),
-}
-
 
 def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
-    problem = inventory_problem(host)
+    problem = inventory_problem(host, "GPU-COUNT")
     if problem is not None:
         return problem
+    contradiction = identity_disagreement(host)
+    if contradiction is not None:
+        return not_evaluated(contradiction)
     seen, want = len(host.gpus), profile.gpus.count
     expected = f"{want} GPU(s) (profile gpus.count)"
     if seen == want:
@@ -67,6 +56,13 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     want = profile.gpus.count
     expected = f"{want} NVIDIA GPU(s) on the bus and in NVML (profile gpus.count)"
     listing = ", ".join(d.bus_id for d in bus) or "none"
+    unlisted = [g for g in host.gpus if g.bus_id not in {d.bus_id for d in bus}] if host.nvml.ok else []
+    if unlisted:
+        # NVML talks to a card the PCI listing does not have: the captures are not of one moment or one machine.
+        names = ", ".join(g.label if g.bus_id else f"GPU{g.index} (no bus id)" for g in unlisted)
+        return not_evaluated(f"the sources disagree: NVML reports {names}, which is not among the NVIDIA GPUs of "
+                             f"the PCI listing {host.pci.source} ({listing}); one capture is stale or of another "
+                             "machine")
     if len(bus) < want:
         return failed(f"{len(bus)} NVIDIA GPU(s) on the PCI bus ({listing})", expected,
                       "a card is not seated, not powered (8-pin EPS/CPU cable) or its slot is disabled",
@@ -107,6 +103,9 @@ def gpu_identical(host: HostFacts, profile: Profile) -> Verdict:
     problem = inventory_problem(host)
     if problem is not None:
         return problem
+    contradiction = identity_disagreement(host)
+    if contradiction is not None:
+        return not_evaluated(f"{contradiction}: see GPU-COUNT")
     if len(host.gpus) < 2:
         if profile.gpus.count > 1:
             return not_evaluated(f"{len(host.gpus)} GPU visible of {profile.gpus.count}: see GPU-COUNT")
@@ -132,6 +131,9 @@ def gpu_memory(host: HostFacts, index: int, profile: Profile) -> Verdict:
     gpu = gpu_with(host, index, "memory_total_mib", "total memory")
     if isinstance(gpu, Verdict):
         return gpu
+    contradiction = memory_disagreement(host, gpu)
+    if contradiction is not None:
+        return not_evaluated(contradiction)
     spec = profile.gpus
     if gpu.ecc_enabled is None:
         want, mode = None, "ECC mode not reported"
@@ -162,22 +164,45 @@ def gpu_memory(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def gpu_persistence(host: HostFacts, index: int, profile: Profile) -> Verdict:
+    """On now (the mode, or nvidia-persistenced holding the GPU), and kept across reboots: NVML's setting is
+    lost at reboot; only nvidia-persistenced enabled at boot (NVIDIA's recommended way) brings it back."""
     gpu = gpu_or_verdict(host, index)
     if isinstance(gpu, Verdict):
         return gpu
     if not profile.gpus.persistence:
         return skipped("the profile does not ask for persistence mode (gpus.persistence = false)")
-    missing = unreported(gpu, "persistence_mode", "persistence mode")
-    if missing:
-        return missing
-    expected = "persistence mode on, or nvidia-persistenced running (profile gpus.persistence)"
-    if not gpu.persistence_mode:
-        return failed(f"{gpu.label} persistence mode is off", expected,
-                      "nvidia-persistenced is not running, so the driver unloads the GPU state between jobs "
-                      "(slow first call, lost settings)",
-                      "enable and start nvidia-persistenced (`systemctl enable --now nvidia-persistenced`), "
-                      "or run `pytest acceptance/ --remediate` as root")
-    return passed(f"{gpu.label} persistence mode is on", expected)
+    unit = host.persistenced
+    daemon = f"nvidia-persistenced: {unit.describe()}"
+    if gpu.persistence_mode is None and not unit.running:
+        missing = unreported(gpu, "persistence_mode", "persistence mode")
+        if missing:
+            return missing
+    expected = ("persistence mode on (or nvidia-persistenced running), with nvidia-persistenced enabled at boot "
+                "so it survives a reboot (profile gpus.persistence)")
+    enable = "`systemctl enable --now nvidia-persistenced`, or run `pytest acceptance/ --remediate` as root"
+    if not gpu.persistence_mode and not unit.running:
+        if unit.starts_at_boot:
+            cause = "nvidia-persistenced is enabled but not running (it failed or was stopped: see `journalctl -u nvidia-persistenced`)"
+        elif unit.installed:
+            cause = "nvidia-persistenced is installed but not enabled, so the driver unloads the GPU state between jobs"
+        elif unit.missing is None:
+            cause = "nvidia-persistenced is not installed, so the driver unloads the GPU state between jobs"
+        else:
+            cause = "nvidia-persistenced is not running, so the driver unloads the GPU state between jobs"
+        fix = enable if unit.installed or unit.missing else (
+            "install the driver's nvidia-persistenced (its unit comes with the driver packages), then " + enable)
+        return failed(f"{gpu.label} persistence mode is off; {daemon}", expected,
+                      cause + " (slow first call, lost settings)", fix)
+    now = "persistence mode is on" if gpu.persistence_mode else "nvidia-persistenced holds the GPU (mode shown off)"
+    measured = f"{gpu.label} {now}; {daemon}"
+    if unit.missing is not None:
+        return warned(measured, expected, "whether it survives a reboot was not evaluated: the state of "
+                      "nvidia-persistenced was not read", "check `systemctl is-enabled nvidia-persistenced`")
+    if not unit.starts_at_boot:
+        return warned(measured, expected, "it is lost at the next reboot: set through NVML or `nvidia-smi -pm 1`, "
+                      "and nvidia-persistenced does not start at boot",
+                      "`systemctl enable nvidia-persistenced` (install it first if it is missing)")
+    return passed(measured, expected, f"{measured}: survives a reboot.")
 
 
 def gpu_ecc(host: HostFacts, index: int, profile: Profile) -> Verdict:
@@ -199,35 +224,106 @@ def gpu_ecc(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def gpu_retired(host: HostFacts, index: int, profile: Profile) -> Verdict:
-    gpu = gpu_with(host, index, "retired_pages_pending", "page retirement state")
+    """Memory health: page retirement (up to Volta... Turing) or row remapping (Ampere on)."""
+    gpu = gpu_or_verdict(host, index)
     if isinstance(gpu, Verdict):
         return gpu
-    retired = (gpu.retired_pages_sbe or 0) + (gpu.retired_pages_dbe or 0)
+    xid63 = [e for e in host.kernel.xid_events if e.number == 63 and gpu.bus_id and
+             gpu.bus_id.lower().startswith(e.bus_id.lower().split(".")[0])]
+    note = f"; Xid 63 logged {len(xid63)} time(s)" if xid63 else ""
+    if gpu.remapped_rows_pending is not None:
+        return _remapped_rows(gpu, note)
+    if gpu.retired_pages_pending is None and "NOT_SUPPORTED" in gpu.why_missing("retired_pages_pending") \
+            and "NOT_SUPPORTED" not in gpu.why_missing("remapped_rows_pending"):
+        return not_evaluated(f"{gpu.label}: page retirement is not supported and remapped rows were not "
+                             f"reported: {gpu.why_missing('remapped_rows_pending')}")
+    missing = unreported(gpu, "retired_pages_pending", "page retirement state")
+    if missing:
+        return missing
+    sbe, dbe = gpu.retired_pages_sbe or 0, gpu.retired_pages_dbe or 0
     limit = profile.gpus.retired_pages_limit
-    measured = (f"{gpu.label}: {retired} retired page(s) "
-                f"({gpu.retired_pages_sbe} single-bit, {gpu.retired_pages_dbe} double-bit), "
-                f"retirement pending: {'yes' if gpu.retired_pages_pending else 'no'}")
-    expected = f"no pending retirement and fewer than {limit} retired pages (profile gpus.retired_pages_limit)"
+    measured = (f"{gpu.label}: {sbe + dbe} retired page(s) ({sbe} single-bit, {dbe} double-bit), "
+                f"retirement pending: {'yes' if gpu.retired_pages_pending else 'no'}, "
+                f"ECC {'on' if gpu.ecc_enabled else 'off' if gpu.ecc_enabled is False else 'unknown'}{note}")
+    expected = (f"no pending retirement, no double-bit retirement, fewer than {limit} retired pages "
+                "(profile gpus.retired_pages_limit), ECC on")
     if gpu.retired_pages_pending:
         return failed(measured, expected, "memory pages are waiting to be retired",
                       "reboot so the driver retires them, then run the suite again")
-    if retired >= limit:
+    if dbe:
+        return failed(measured, expected, "the card's memory had uncorrectable (double-bit) errors",
+                      "replace (RMA) the card, or accept it with a waiver after a memory test")
+    if sbe + dbe >= limit:
         return failed(measured, expected, "the card has used up its page-retirement budget", "replace (RMA) the card")
+    if gpu.ecc_enabled is False:
+        return warned(measured, expected, "ECC is off: the driver retires no pages and memory errors go unseen",
+                      "enable ECC (`nvidia-smi -i N -e 1`, reboot; costs 1.5 GiB per P40), or waive GPU-RETIRED "
+                      "in the profile")
+    if sbe:
+        return warned(measured, expected, "some pages were retired after repeated single-bit errors (the card "
+                      "still works)", "watch the count on each run; replace the card if it keeps rising")
+    return passed(measured, expected)
+
+
+def _remapped_rows(gpu, note: str) -> Verdict:
+    corr, unc = gpu.remapped_rows_correctable or 0, gpu.remapped_rows_uncorrectable or 0
+    measured = (f"{gpu.label}: {corr + unc} remapped row(s) ({corr} correctable, {unc} uncorrectable), "
+                f"remap pending: {'yes' if gpu.remapped_rows_pending else 'no'}, "
+                f"remap failure: {'yes' if gpu.remapped_rows_failure else 'no'}{note}")
+    expected = "no pending remap, no remap failure (row remapping, Ampere and later)"
+    if gpu.remapped_rows_failure:
+        return failed(measured, expected, "a memory row could not be remapped: the card's spare rows are used up",
+                      "replace (RMA) the card")
+    if gpu.remapped_rows_pending:
+        return failed(measured, expected, "a row remap is pending: it takes effect at the next GPU reset",
+                      "reset the GPU (`nvidia-smi -r` with no processes on it) or reboot, then run again")
+    if corr + unc:
+        return warned(measured, expected, "some memory rows were remapped after errors (the card still works)",
+                      "watch the count on each run; replace the card if it keeps rising")
     return passed(measured, expected)
 
 
 def gpu_xid(host: HostFacts, profile: Profile) -> Verdict:
+    """Xids by class (gpuaccept/xid.py): hardware ones fail, application ones warn, 63 is GPU-RETIRED's."""
     kernel = host.kernel
     if kernel.log_missing is not None:
         return not_evaluated(f"the kernel log could not be read: {kernel.log_missing}")
     events = kernel.xid_events
     if not events:
         return passed("no NVRM Xid events in the kernel log", "none")
-    numbers = sorted({e.number for e in events})
-    first = {n: next(e for e in events if e.number == n) for n in numbers}
-    measured = f"{len(events)} Xid event(s): " + "; ".join(
-        f"Xid {n} on {first[n].bus_id} at {first[n].time or 'unknown time'}" for n in numbers)
-    causes = "; ".join(f"Xid {n}: {XID_MEANING.get(n, ('see NVIDIA Xid catalogue', ''))[0]}" for n in numbers)
-    fixes = "; ".join(f"Xid {n}: {XID_MEANING[n][1]}" for n in numbers if n in XID_MEANING)
-    return failed(measured, "none since boot", causes,
-                  (fixes or "look the Xid up in NVIDIA's Xid catalogue") + "; then reboot to clear the log")
+    by_kind: dict[str, list] = {}
+    for e in events:
+        by_kind.setdefault(xid.classify(e.number).kind, []).append(e)
+    measured = f"{len(events)} Xid event(s): " + _xid_listing(events)
+    expected = "no hardware Xid since boot (application Xids warn; Xid 63 is judged by GPU-RETIRED)"
+    hardware = by_kind.get(xid.HARDWARE, [])
+    if hardware:
+        numbers = sorted({e.number for e in hardware})
+        causes = "; ".join(f"Xid {n}: {xid.classify(n).meaning}" for n in numbers)
+        fixes = "; ".join(f"Xid {n}: {xid.classify(n).fix}" for n in numbers)
+        return failed(measured, expected, causes, fixes + "; then reboot to clear the log")
+    application = by_kind.get(xid.APPLICATION, [])
+    if application:
+        numbers = sorted({e.number for e in application})
+        causes = "; ".join(f"Xid {n}: {xid.classify(n).meaning}" for n in numbers)
+        return warned(measured, expected, f"application-side errors, usually not the card ({causes})",
+                      "; ".join(f"Xid {n}: {xid.classify(n).fix}" for n in numbers))
+    return passed(measured, expected, f"{measured}: memory retirement events only, judged by GPU-RETIRED.")
+
+
+_PROCESS = re.compile(r"pid=(?P<pid>'?[^,']+'?), name=(?P<name>[^,]+)")
+
+
+def _xid_listing(events) -> str:
+    """``Xid 31 on 0000:00:07 at [time] (python3.10, pid 2512125)``, the first of each number."""
+    parts = []
+    for number in sorted({e.number for e in events}):
+        first = next(e for e in events if e.number == number)
+        count = sum(1 for e in events if e.number == number)
+        m = _PROCESS.search(first.text)
+        process = ""
+        if m and "unknown" not in m["name"]:
+            process = f" ({m['name'].strip()}, pid {m['pid'].strip(chr(39))})"
+        times = f" x{count}" if count > 1 else ""
+        parts.append(f"Xid {number}{times} on {first.bus_id} at {first.time or 'unknown time'}{process}")
+    return "; ".join(parts)

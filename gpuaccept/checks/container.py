@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
+from gpuaccept import evidence as ev
 from gpuaccept import ollama_env
+from gpuaccept.checks.agreement import duplicates
+from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import ContainerFacts, DeviceRequest, EngineFacts, HostFacts
 from gpuaccept.profile import Profile
@@ -172,6 +175,9 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c
+    fault = driver_fault(host)
+    if fault:
+        return fault
     want = profile.gpus.count
     host_uuids = {g.uuid for g in host.gpus}
     expected = f"{want} GPU(s), the host's UUIDs"
@@ -188,12 +194,20 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
     seen = {g.uuid for g in c.gpus_seen}
     measured = f"container {c.name} sees {len(c.gpus_seen)} GPU(s)" + (
         f" ({', '.join(g.uuid for g in c.gpus_seen)})" if c.gpus_seen else "")
+    listed = [g.uuid for g in c.gpus_seen]
+    twice = sorted({u for u in listed if listed.count(u) > 1})
+    if twice:
+        return not_evaluated(f"{measured}: it lists {', '.join(twice)} more than once, which no real `nvidia-smi -L` "
+                             f"does ({ev.CONTAINER_SMI} was edited or pieced together)")
     if not host.nvml.ok:
         if len(c.gpus_seen) == want:
             return passed(measured + "; host UUIDs unknown (see GPU-COUNT)", expected)
         return failed(measured, expected, "the container's GPU request is too narrow", fix)
     if not host.gpus:
         return not_evaluated("NVML sees no GPU on the host (see GPU-COUNT): nothing to compare with")
+    host_problem = duplicates(host.gpus, host.nvml.source)
+    if host_problem:
+        return not_evaluated(f"{measured}: {host_problem}; see GPU-COUNT")
     if seen == host_uuids and len(c.gpus_seen) in (want, len(host.gpus)):
         short = f"; NVML sees only {len(host.gpus)} of {want} (see GPU-COUNT)" if len(host.gpus) < want else ""
         return passed(measured + ", the host's" + short, expected)

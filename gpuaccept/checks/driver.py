@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
-from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
+from gpuaccept.checks.agreement import driver_disagreement
+from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem, nvml_owner
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
@@ -17,10 +18,15 @@ def _window(profile: Profile) -> str:
 
 
 def drv_version(host: HostFacts, profile: Profile) -> Verdict:
+    if nvml_owner(host) == "DRV-VERSION":
+        return inventory_problem(host, "DRV-VERSION")
     version = host.driver.nvml_version or host.driver.kernel_module_version
     if version is None:
         problem = inventory_problem(host)
         return problem or not_evaluated(f"driver version not reported: {host.driver.kernel_module_missing}")
+    contradiction = driver_disagreement(host)
+    if contradiction is not None:
+        return not_evaluated(contradiction)
     spec, arch = profile.driver, profile.gpus.architecture
     try:
         v = Version(version)
@@ -56,6 +62,8 @@ def drv_kmod_match(host: HostFacts, profile: Profile) -> Verdict:
         kernel = driver.kernel_module_version or "unknown"
         return failed(f"NVML reports a driver/library version mismatch; kernel module {kernel}{detail}",
                       expected, cause, fix)
+    if nvml_owner(host) == "DRV-KMOD-MATCH":
+        return inventory_problem(host, "DRV-KMOD-MATCH")
     if driver.kernel_module_version is None:
         return not_evaluated(f"kernel module version not known: {driver.kernel_module_missing}")
     if driver.nvml_version is None:

@@ -29,8 +29,36 @@ NVML_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-def inventory_problem(host: HostFacts) -> Verdict | None:
-    """A verdict for every GPU requirement when the GPU inventory itself is unavailable."""
+# The one requirement that reports an NVML failure with its cause and fix; every other GPU requirement is
+# not evaluated and points at it, so a missing driver reads as one fault, not twenty.
+NVML_OWNER: dict[str, str] = {"LIBRARY_NOT_FOUND": "DRV-VERSION", "DRIVER_NOT_LOADED": "DRV-KMOD-MATCH",
+                              "LIB_RM_VERSION_MISMATCH": "DRV-KMOD-MATCH"}
+
+
+def nvml_owner(host: HostFacts) -> str | None:
+    """The requirement that carries the NVML failure (GPU-COUNT unless a driver requirement explains it)."""
+    if host.nvml.ok or host.nvml.error in ("MISSING_EVIDENCE", "UNREADABLE_EVIDENCE"):
+        return None
+    return NVML_OWNER.get(host.nvml.error or "", "GPU-COUNT")
+
+
+def driver_fault(host: HostFacts) -> Verdict | None:
+    """For requirements downstream of the driver (the container's GPUs, Ollama's discovery): when the host's
+    driver itself is at fault, they are not evaluated and point at the driver requirement that says so;
+    their own fixes (recreate the container...) would not apply."""
+    owner = nvml_owner(host)
+    if owner and owner.startswith("DRV-"):
+        return not_evaluated(f"the host's NVIDIA driver is at fault (NVML {host.nvml.error}): see {owner}, "
+                             "and fix that first")
+    if host.kernel.notices_of("open-kmod-unsupported"):
+        return not_evaluated("the open kernel module does not drive these GPUs: see DRV-KMOD-FLAVOR, and fix that "
+                             "first")
+    return None
+
+
+def inventory_problem(host: HostFacts, requirement: str = "") -> Verdict | None:
+    """Why no GPU requirement can be judged when the GPU inventory itself is unavailable: the failure, for
+    the requirement that owns it (``nvml_owner``); "not evaluated: see <owner>" for every other one."""
     nvml = host.nvml
     if nvml.ok:
         return None
@@ -38,6 +66,9 @@ def inventory_problem(host: HostFacts) -> Verdict | None:
         return not_evaluated(f"no GPU evidence: {nvml.detail}")
     if nvml.error == "UNREADABLE_EVIDENCE":  # damaged evidence says nothing about the cards
         return not_evaluated(nvml.detail)
+    owner = nvml_owner(host)
+    if requirement != owner:
+        return not_evaluated(f"NVML could not list the GPUs ({nvml.error}): see {owner}")
     cause, fix = NVML_ERRORS.get(
         nvml.error or "", (f"NVML failed with {nvml.error}", "check `dmesg | grep NVRM` for driver errors"))
     detail = f" ({nvml.detail})" if nvml.detail else ""

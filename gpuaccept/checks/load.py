@@ -10,9 +10,10 @@ from __future__ import annotations
 import statistics
 
 from gpuaccept import ollama_env
+from gpuaccept.checks.agreement import benchmark_mismatch
 from gpuaccept.checks.inventory import gpu_or_verdict
 from gpuaccept.checks.ollama import api_or_verdict
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
 from gpuaccept.facts import Benchmark, HostFacts, OllamaModel, find_model
 from gpuaccept.profile import Profile
 
@@ -28,6 +29,9 @@ def bench_or_verdict(host: HostFacts, profile: Profile) -> Benchmark | Verdict:
         return o
     if o.benchmark is None:
         return not_evaluated(f"no benchmark: {o.benchmark_missing}")
+    other_run = benchmark_mismatch(o.benchmark, profile)
+    if other_run is not None:
+        return not_evaluated(other_run)
     return o.benchmark
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
+from gpuaccept import evidence as ev
+from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts, OllamaFacts, find_model
 from gpuaccept.profile import Profile
@@ -38,6 +40,35 @@ def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
     return o
 
 
+# Ollama is at 0.x; a major version this high is not a release but a made-up or corrupted string.
+_IMPLAUSIBLE_MAJOR = 10
+
+
+def real_version(text: str) -> Version | str:
+    """The release ``text`` names, or why it names none: Ollama's development builds say 0.0.0."""
+    try:
+        version = Version(text)
+    except (InvalidVersion, TypeError):
+        return "not a version number"
+    if version == Version("0.0.0"):
+        return "a development build: its version is unknown"
+    if version.epoch or version.major >= _IMPLAUSIBLE_MAJOR:
+        return f"not a plausible Ollama release (major version {version.major}, epoch {version.epoch})"
+    return version
+
+
+def log_of_another_server(o: OllamaFacts) -> str | None:
+    """The API and the server log both name a version, and not the same one."""
+    if not (o.reachable and o.version and o.log_version):
+        return None
+    api_v, log_v = real_version(o.version), real_version(o.log_version)
+    same = api_v == log_v if isinstance(api_v, Version) and isinstance(log_v, Version) else o.version == o.log_version
+    if same:
+        return None
+    return (f"the API says Ollama {o.version!r}, the server log ({ev.OLLAMA_LOG}) says {o.log_version!r}: "
+            "the log is of another server or an earlier start")
+
+
 def api(host: HostFacts, profile: Profile) -> Verdict:
     spec = profile.ollama
     if not spec.enabled:
@@ -51,11 +82,13 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
                       "the container is stopped, or publishes another port or address",
                       f"`docker start {profile.container.name}` (see CTR-RUNNING), or point the suite at the API "
                       "with --ollama-url")
-    try:
-        old = Version(o.version) < Version(spec.min_version)
-    except InvalidVersion:
-        old = False
-    if old:
+    version = real_version(o.version)
+    if isinstance(version, str):
+        return not_evaluated(f"{ev.OLLAMA_VERSION} version {o.version!r}: {version}")
+    other = log_of_another_server(o)
+    if other is not None:
+        return not_evaluated(other)
+    if version < Version(spec.min_version):
         return failed(f"Ollama {o.version} answers", expected, f"this Ollama predates {spec.min_version}",
                       f"use the profile's image ({profile.container.image}) and recreate the container")
     return passed(f"Ollama {o.version} answers at {spec.url}", expected)
@@ -65,6 +98,9 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     # Judged from the server log alone: a server that discovered no GPU may also be one that is down.
     if not profile.ollama.enabled:
         return skipped("the profile checks no Ollama server (ollama.enabled = false)")
+    fault = driver_fault(host)
+    if fault:
+        return fault
     o = host.ollama
     spec, want = profile.ollama, profile.gpus.count
     expected = f"{want} CUDA devices, compute {spec.compute_capability}, runner {spec.cuda_runner}"
@@ -83,7 +119,10 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     wrong = [d for d in cuda if d.compute and d.compute != spec.compute_capability]
     runners = [d for d in cuda if d.runner and d.runner != spec.cuda_runner]
     if len(cuda) == want and not wrong and not runners:
-        return passed(measured, expected)
+        # A log of another start cannot show that the server answering now found every GPU; the faults below
+        # are still reported, as the log shows them.
+        other = log_of_another_server(o)
+        return passed(measured, expected) if other is None else not_evaluated(other)
     for needle, (cause, fix) in TROUBLE.items():
         lines = [t for t in o.trouble if needle in t]
         if lines:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from gpuaccept.checks.agreement import benchmark_mismatch, link_disagreement
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
-from gpuaccept.facts import HostFacts
+from gpuaccept.facts import GpuFacts, HostFacts
 from gpuaccept.profile import Profile
 
 _RESEAT = "power off, reseat the card in a full x16 slot, check the slot's bifurcation setting and any riser"
+
+
+def _sources_disagree(host: HostFacts, gpu: GpuFacts, what: str, expected: str) -> Verdict | None:
+    """NVML and the PCI listing must report the same link. In a live run the suite read both seconds apart,
+    so a difference is the link itself changing (it retrains: a marginal slot, riser or seating) and fails.
+    In a replay the files may be stale or edited, and which one is right cannot be told: not evaluated."""
+    problem = link_disagreement(host, gpu, what)
+    if problem is None:
+        return None
+    if host.mode == "live":
+        return failed(problem, expected + ", reported alike by NVML and the PCI bus",
+                      "the link retrained between two reads seconds apart: a marginal slot, riser or seating",
+                      _RESEAT + "; then run the suite again")
+    return not_evaluated(f"{problem}: one of the saved captures is stale or edited, so which is right cannot be "
+                         "told; capture the evidence again (a live run)")
 
 
 def pcie_width(host: HostFacts, index: int, profile: Profile) -> Verdict:
@@ -17,6 +33,9 @@ def pcie_width(host: HostFacts, index: int, profile: Profile) -> Verdict:
     want = profile.pcie.width
     measured = f"{gpu.label} links at x{gpu.pcie_width_current} (card max x{gpu.pcie_width_max})"
     expected = f"x{want} (profile pcie.width)"
+    disagreement = _sources_disagree(host, gpu, "width", expected)
+    if disagreement is not None:
+        return disagreement
     if gpu.pcie_width_max is not None and gpu.pcie_width_max < want:
         return failed(measured, expected, "the slot or riser offers fewer lanes than the card", _RESEAT)
     if gpu.pcie_width_current != want:
@@ -33,11 +52,18 @@ def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
     want = profile.pcie.generation
     expected = f"Gen{want} link capability (profile pcie.generation)"
     measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{gpu.pcie_gen_current} now"
+    disagreement = _sources_disagree(host, gpu, "generation", expected)
+    if disagreement is not None:
+        return disagreement
     if gpu.pcie_gen_max != want:
         return failed(measured, expected,
                       "the BIOS limits the slot's speed, or a riser or slot cannot run the card's generation",
                       f"set the slot to Gen{want} (or Auto) in the BIOS; use a riser rated for Gen{want}")
     bench = host.ollama.benchmark
+    other_run = benchmark_mismatch(bench, profile) if bench is not None else None
+    if other_run is not None:
+        return not_evaluated(f"{measured}: the maximum is as expected, but the under-load half cannot be judged: "
+                             f"{other_run}")
     # Only samples where this GPU was busy: an idle card's link trains down, by design.
     loaded = [g.pcie_gen for s in bench.measured() for g in s.gpus
               if g.index == index and g.pcie_gen and (g.util_pct or 0) > 0] if bench is not None else []

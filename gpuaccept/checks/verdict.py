@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpuaccept import redact
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -11,6 +13,11 @@ class Verdict:
     measured: str = ""
     expected: str = ""
     message: str = ""
+
+    def __post_init__(self) -> None:
+        # Messages quote options and evidence (an --ollama-url with a password): never a secret in a report.
+        for name in ("measured", "expected", "message"):
+            object.__setattr__(self, name, redact.data(getattr(self, name)))
 
     def to_dict(self) -> dict[str, str]:
         return {"outcome": self.outcome, "measured": self.measured, "expected": self.expected,

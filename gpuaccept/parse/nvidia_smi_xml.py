@@ -70,6 +70,10 @@ def _gpu(index: int, g: Element) -> GpuFacts:
         "retired_pages_dbe": _number(g, "retired_pages/double_bit_retirement/retired_count", int),
         "retired_pages_pending": _first_yes(
             g, ["retired_pages/pending_retirement", "retired_pages/pending_blacklist"]),
+        "remapped_rows_correctable": _number(g, "remapped_rows/remapped_row_corr", int),
+        "remapped_rows_uncorrectable": _number(g, "remapped_rows/remapped_row_unc", int),
+        "remapped_rows_pending": _first_yes(g, ["remapped_rows/remapped_row_pending"]),
+        "remapped_rows_failure": _first_yes(g, ["remapped_rows/remapped_row_failure"]),
         "temp_slowdown_c": _number(g, "temperature/gpu_temp_slow_threshold", int),
         "temp_shutdown_c": _number(g, "temperature/gpu_temp_max_threshold", int),
     }

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +25,14 @@ from gpuaccept.facts import HostFacts
 from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
 from gpuaccept.remedy.plan import Action
+from gpuaccept.sources.bounded_http import get_json
 from gpuaccept.sources.docker_engine import connect
 from gpuaccept.sources.nvml import enable_persistence
 from gpuaccept.sources.ollama_api import client as ollama_client
 from gpuaccept.sources.ollama_api import reason as ollama_reason
 
 Progress = Callable[[str], None]
+PULL_TOTAL_S = 6 * 3600.0  # a whole model download; each progress line still within api_timeout_s
 
 
 def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: float,
@@ -125,7 +127,7 @@ def _pull(action: Action, host: HostFacts, profile: Profile, timeout_s: float, p
     spec = profile.ollama
     shown, status = -10, ""
     try:
-        for event in ollama_client(spec).pull(spec.model, stream=True):
+        for event in ollama_client(spec, PULL_TOTAL_S, max_bytes=None).pull(spec.model, stream=True):
             status = event.status or status
             if event.total and event.completed is not None:
                 percent = int(event.completed * 100 / event.total)
@@ -246,9 +248,9 @@ def _wait_api(spec: ContainerSpec) -> str:
     error = ""
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - a fixed http URL
-                return f"API answered at {url}: {answer.read(200).decode('utf-8', 'replace').strip()}"
-        except OSError as err:
+            answer = get_json(url, min(2.0, max(deadline - time.monotonic(), 0.1)), max_bytes=4096)
+            return f"API answered at {url}: {json.dumps(answer)[:200]}"
+        except (httpx.HTTPError, ValueError) as err:
             error = str(err)
             time.sleep(0.25)
     raise RemediationError(f"the container runs but {url} did not answer within {spec.api_wait_s:g} s ({error})")

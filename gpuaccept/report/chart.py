@@ -62,6 +62,6 @@ def benchmark_svg(bench: Benchmark, memory_total_mib: dict[int, float]) -> str:
     for n, i in enumerate(indexes):
         parts.append(f'<rect x="{W - RIGHT + 12}" y="{TOP + 4 + 16 * n}" width="12" height="3" '
                      f'fill="{COLOURS[i % len(COLOURS)]}"/>')
-        parts.append(f'<text x="{W - RIGHT + 28}" y="{TOP + 9 + 16 * n}" font-size="11">GPU{i}</text>')
+        parts.append(f'<text x="{W - RIGHT + 28}" y="{TOP + 9 + 16 * n}" font-size="11">GPU{escape(str(i))}</text>')
     parts.append("</svg>")
     return "".join(parts)

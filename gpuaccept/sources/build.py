@@ -23,7 +23,9 @@ from gpuaccept.facts import (
     OllamaFacts,
     OllamaModel,
     PciFacts,
+    SmiFacts,
     TopologyFacts,
+    UnitFacts,
     from_dict,
 )
 from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
@@ -35,6 +37,7 @@ from gpuaccept.parse.ollama_log import parse_ollama_log
 from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.parse.proc_version import parse_proc_version
 from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
+from gpuaccept.parse.systemd import parse_systemctl_show
 from gpuaccept.parse.topo import parse_topo
 from gpuaccept.shapes import (
     ApiModel,
@@ -45,6 +48,7 @@ from gpuaccept.shapes import (
     NvmlSnapshot,
     OllamaVersion,
 )
+from gpuaccept.sources import older_snapshot
 from gpuaccept.sources.host import EMPTY_IS_ANSWER
 from gpuaccept.validate import Invalid, conform, load_json
 
@@ -135,15 +139,23 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         topology=topo_nvml or _topology(r),
         docker=_docker(r),
         ollama=_ollama(r),
+        persistenced=_persistenced(r),
+        provenance=_provenance(r.evidence),
+        smi=_smi(r, nvml),
     )
     return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
 
 def _gpus(r: _Reader):
     try:
-        snap = r.json(ev.NVML, NvmlSnapshot)
-        if snap is not None:
-            return _from_snapshot(snap)
+        parsed = r.parse(ev.NVML, _nvml_json)
+        if parsed is not None:
+            snap, raw_gpus = parsed
+            status, gpus, driver, cuda, topology = _from_snapshot(snap)
+            if status.ok:
+                xml = r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
+                gpus = older_snapshot.fill(gpus, raw_gpus, xml.gpus if xml else None)
+            return status, gpus, driver, cuda, topology
         # A damaged snapshot is not replaced by the XML: the run would judge other evidence than it shows.
         log = None if ev.NVML in r.problems else r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
     except Unreadable as err:
@@ -154,6 +166,25 @@ def _gpus(r: _Reader):
     if damaged is not None:  # there, but empty or unusable: not "missing"
         return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=damaged), (), None, None, None
     return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=r.why_absent(ev.NVML)), (), None, None, None
+
+
+def _nvml_json(text: str) -> tuple[NvmlSnapshot, list[dict[str, Any]]]:
+    """nvml.json checked, and its GPUs as written (which fields an older snapshot did not record)."""
+    raw = load_json(text)
+    return conform(NvmlSnapshot, raw), list(raw.get("gpus") or ())
+
+
+def _smi(r: _Reader, nvml: NvmlStatus) -> SmiFacts:
+    """The XML beside a readable nvml.json, so the checks can tell when the two disagree."""
+    if not (nvml.ok and nvml.source == ev.NVML):
+        return SmiFacts(missing=f"the GPU inventory is {nvml.source or 'not readable'}: nothing to compare with")
+    try:
+        log = r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
+    except Unreadable as err:
+        return SmiFacts(error=str(err))
+    if log is None:
+        return SmiFacts(missing=r.why_absent(ev.SMI_XML))
+    return SmiFacts(gpus=log.gpus, driver_version=log.driver_version)
 
 
 def _from_snapshot(snap: NvmlSnapshot):
@@ -217,6 +248,23 @@ def _kernel(r: _Reader) -> KernelFacts:
         log_missing = str(err)
     return KernelFacts(modules=modules, modules_missing=modules_missing, xid_events=xids, notices=notices,
                        log_missing=log_missing)
+
+
+def _provenance(evidence: ev.Evidence) -> str:
+    """host.json's ``provenance``: shown with every replay so a constructed example is never taken for a
+    measurement. Untrusted text: one printable line, bounded."""
+    value = evidence.meta.get("provenance")
+    if not isinstance(value, str):
+        return ""
+    return "".join(ch if ch.isprintable() else " " for ch in value)[:300]
+
+
+def _persistenced(r: _Reader) -> UnitFacts:
+    try:
+        unit = r.parse(ev.PERSISTENCED, parse_systemctl_show)
+    except Unreadable as err:
+        return UnitFacts(missing=str(err))
+    return unit if unit is not None else UnitFacts(missing=r.why_absent(ev.PERSISTENCED))
 
 
 def _topology(r: _Reader) -> TopologyFacts:

@@ -3,16 +3,26 @@
 Files are shaped like the output of the commands they are named after, so hand-made captures replay
 the same way: ``docker info --format '{{json .}}'`` (an unreachable engine gives ``ServerErrors``, as
 the CLI does), ``docker inspect NAME`` (``[]`` when there is no such container), ``docker exec NAME
-nvidia-smi -L`` and ``docker logs NAME``. Every API call has the client's timeout, and the whole
-collection a deadline.
+nvidia-smi -L`` and ``docker logs NAME``.
+
+The SDK's timeout is per socket operation (and its log and exec streams turn it off), so every call
+runs under a total deadline of ``docker_timeout_s`` (``deadline.within``; a stream is closed when its
+deadline passes, which ends a read blocked on it), and what a call returns is capped: the server log
+keeps its head and tail, ``nvidia-smi -L`` and the probe's output are cut at EXEC_MAX_BYTES. The probe
+container has a name of its own and is removed afterwards, also when a call about it timed out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
-from typing import Any
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -23,7 +33,14 @@ from gpuaccept.profile import ContainerSpec
 from gpuaccept.redact import env_list
 from gpuaccept.sources.deadline import DeadlineExceeded, within
 
-LOG_LIMIT = 2 * 1024 * 1024  # keep the head (startup: config, GPU discovery) and the tail of longer logs
+T = TypeVar("T")
+MIB = 1024 * 1024
+LOG_HEAD_BYTES = MIB  # the server's start-up: config, GPU discovery
+LOG_TAIL_BYTES = MIB  # its latest lines
+EXEC_MAX_BYTES = MIB  # nvidia-smi -L prints one short line per GPU
+# The most Engine calls one collection makes, each within docker_timeout_s: the whole collection's bound.
+MAX_CALLS = 14
+FAILURES = (DockerException, OSError, DeadlineExceeded)
 
 
 def base_url(spec: ContainerSpec) -> str:
@@ -32,6 +49,11 @@ def base_url(spec: ContainerSpec) -> str:
 
 def connect(spec: ContainerSpec) -> docker.DockerClient:
     return docker.DockerClient(base_url=base_url(spec), timeout=spec.docker_timeout_s)
+
+
+def call(spec: ContainerSpec, what: str, fn: Callable[[], T]) -> T:
+    """One Engine call within ``docker_timeout_s`` in all, however the Engine trickles its answer."""
+    return within(spec.docker_timeout_s, what, fn)
 
 
 def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -45,9 +67,10 @@ def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str],
         ev.CONTAINER_SMI: f"docker exec {spec.name} nvidia-smi -L",
         ev.OLLAMA_LOG: f"docker logs {spec.name}",
     }
-    deadline = spec.docker_timeout_s * 4 + 5  # a handful of calls, each bounded by the client timeout
+    # A backstop only: each call already has its own deadline.
+    deadline = spec.docker_timeout_s * MAX_CALLS + 5
     try:
-        within(deadline, "Docker Engine", lambda: _collect(spec, files, absent))
+        within(deadline, "the Docker Engine collection", lambda: _collect(spec, files, absent))
     except DeadlineExceeded as err:
         files.setdefault(ev.DOCKER_INFO, _dump({"ServerErrors": [f"{err} at {base_url(spec)}"]}))
     except (DockerException, OSError) as err:
@@ -60,18 +83,22 @@ def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str],
 
 def _collect(spec: ContainerSpec, files: dict[str, str], absent: dict[str, str]) -> None:
     try:
-        client = connect(spec)
-        info = client.info()
-        info["ApiVersion"] = client.version().get("ApiVersion", "")
-    except (DockerException, OSError) as err:
+        client = call(spec, "connecting to the Docker Engine", lambda: connect(spec))
+        info = call(spec, "docker info", client.info)
+        info["ApiVersion"] = call(spec, "docker version", client.version).get("ApiVersion", "")
+    except FAILURES as err:
         files[ev.DOCKER_INFO] = _dump({"ServerErrors": [f"cannot reach the Docker Engine at {base_url(spec)}: "
                                                         f"{_reason(err)}"]})
         return
     files[ev.DOCKER_INFO] = _dump(info)
     try:
-        attrs = client.api.inspect_container(spec.name)
+        attrs = call(spec, f"docker inspect {spec.name}", lambda: client.api.inspect_container(spec.name))
     except NotFound:
         attrs = None
+    except FAILURES as err:
+        absent[ev.DOCKER_INSPECT] = absent[ev.CONTAINER_SMI] = absent[ev.OLLAMA_LOG] = absent[ev.DOCKER_PROBE] = \
+            f"docker inspect {spec.name} failed: {_reason(err)}"
+        return
     if attrs is not None:
         attrs.setdefault("Config", {})["Env"] = env_list(attrs.get("Config", {}).get("Env") or [])
     files[ev.DOCKER_INSPECT] = _dump([attrs] if attrs else [])
@@ -79,29 +106,124 @@ def _collect(spec: ContainerSpec, files: dict[str, str], absent: dict[str, str])
     if attrs is None:
         absent[ev.CONTAINER_SMI] = absent[ev.OLLAMA_LOG] = f"there is no container named {spec.name}"
         return
-    files[ev.OLLAMA_LOG] = _logs(client, attrs["Id"])
+    try:
+        files[ev.OLLAMA_LOG] = _logs(client, attrs, spec)
+    except FAILURES as err:
+        absent[ev.OLLAMA_LOG] = f"docker logs {spec.name} failed: {_reason(err)}"
     status = attrs.get("State", {}).get("Status", "")
     if status != "running":
         absent[ev.CONTAINER_SMI] = f"container {spec.name} is not running (status {status})"
         return
-    files[ev.CONTAINER_SMI] = exec_text(client, attrs["Id"], ["nvidia-smi", "-L"])
-
-
-def exec_text(client: docker.DockerClient, container_id: str, cmd: list[str]) -> str:
-    """What ``docker exec`` prints, errors included (they are the evidence when a command is missing)."""
     try:
-        exec_id = client.api.exec_create(container_id, cmd)["Id"]
-        output = client.api.exec_start(exec_id)
+        files[ev.CONTAINER_SMI] = exec_text(client, attrs["Id"], ["nvidia-smi", "-L"], spec.docker_timeout_s)
+    except FAILURES as err:
+        absent[ev.CONTAINER_SMI] = f"docker exec {spec.name} nvidia-smi -L failed: {_reason(err)}"
+
+
+def read_stream(timeout_s: float, what: str, open_stream: Callable[[], Any], keep: Callable[[bytes], bool]) -> bool:
+    """Feed ``keep`` the chunks of an Engine stream (logs, exec output) until it ends (True), ``keep``
+    says stop, or ``timeout_s`` passes (False). The stream is closed in every case: when a read blocks
+    past the deadline, closing it from here shuts its socket down, which ends the read."""
+    opened: list[Any] = []
+    lock = threading.Lock()
+    given_up = threading.Event()
+    end = time.monotonic() + timeout_s
+
+    def work() -> bool:
+        stream = open_stream()
+        opened.append(stream)
+        try:
+            for chunk in stream:
+                with lock:  # once given up, the caller owns what ``keep`` filled
+                    if given_up.is_set() or not keep(chunk):
+                        return True
+                if time.monotonic() > end:
+                    return False
+            return True
+        finally:
+            with contextlib.suppress(*FAILURES):
+                stream.close()
+
+    try:
+        return within(timeout_s + 1, what, work)
+    except DeadlineExceeded:
+        with lock:
+            given_up.set()
+        for stream in opened:
+            with contextlib.suppress(*FAILURES):
+                stream.close()
+        if not opened:
+            raise  # not even the stream's start answered
+        return False
+
+
+def exec_text(client: docker.DockerClient, container_id: str, cmd: list[str], timeout_s: float) -> str:
+    """What ``docker exec`` prints (errors included: they are the evidence when a command is missing),
+    cut at EXEC_MAX_BYTES and after ``timeout_s`` (both said in the text)."""
+    try:
+        exec_id = within(timeout_s, "docker exec", lambda: client.api.exec_create(container_id, cmd)["Id"])
     except APIError as err:
         return f"{_reason(err)}\n"
-    return output.decode("utf-8", "replace")
+    output = bytearray()
+
+    def keep(chunk: bytes) -> bool:
+        output.extend(chunk[: EXEC_MAX_BYTES + 1 - len(output)])
+        return len(output) <= EXEC_MAX_BYTES
+
+    try:
+        ended = read_stream(timeout_s, f"docker exec {' '.join(cmd)}", lambda: client.api.exec_start(exec_id, stream=True),
+                            keep)
+    except APIError as err:
+        return f"{_reason(err)}\n"
+    text = bytes(output[:EXEC_MAX_BYTES]).decode("utf-8", "replace")
+    if len(output) > EXEC_MAX_BYTES:
+        text += f"\n[... gpuaccept cut this output at {EXEC_MAX_BYTES // MIB} MiB ...]\n"
+    elif not ended:
+        text += f"\n[... gpuaccept stopped reading after {timeout_s:g} s: the output is incomplete ...]\n"
+    return text
 
 
-def _logs(client: docker.DockerClient, container_id: str) -> str:
-    text = client.api.logs(container_id, stdout=True, stderr=True).decode("utf-8", "replace")
-    if len(text) > LOG_LIMIT:
-        half = LOG_LIMIT // 2
-        text = f"{text[:half]}\n[... {len(text) - LOG_LIMIT} characters left out by gpuaccept ...]\n{text[-half:]}"
+def _started(attrs: dict[str, Any]) -> int | None:
+    """The container's last start, in whole seconds: its log since then is the running server's."""
+    stamp = str(attrs.get("State", {}).get("StartedAt") or "")
+    try:
+        when = datetime.datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    seconds = int(when.timestamp())
+    return seconds if seconds > 0 else None
+
+
+def _logs(client: docker.DockerClient, attrs: dict[str, Any], spec: ContainerSpec) -> str:
+    """The log since the container's last start: its first LOG_HEAD_BYTES and its last LOG_TAIL_BYTES;
+    what lies between is left out and counted, and a log still unread at the deadline says so."""
+    head = bytearray()
+    tail = bytearray()
+    left_out = 0
+
+    def keep(chunk: bytes) -> bool:
+        nonlocal left_out
+        room = LOG_HEAD_BYTES - len(head)
+        if room > 0:
+            head.extend(chunk[:room])
+            chunk = chunk[room:]
+        tail.extend(chunk)
+        if len(tail) > LOG_TAIL_BYTES:
+            left_out += len(tail) - LOG_TAIL_BYTES
+            del tail[: len(tail) - LOG_TAIL_BYTES]
+        return True
+
+    since = _started(attrs)
+    ended = read_stream(spec.docker_timeout_s, f"docker logs {spec.name}",
+                        lambda: client.api.logs(attrs["Id"], stdout=True, stderr=True, stream=True, follow=False,
+                                                since=since), keep)
+    text = bytes(head).decode("utf-8", "replace")
+    if left_out:
+        text += f"\n[... {left_out} bytes left out by gpuaccept ...]\n"
+    text += bytes(tail).decode("utf-8", "replace")
+    if not ended:
+        text += (f"\n[... gpuaccept stopped reading this log after {spec.docker_timeout_s:g} s: "
+                 "its end is missing ...]\n")
     return text
 
 
@@ -109,38 +231,54 @@ def _probe(client: docker.DockerClient, image: str, spec: ContainerSpec, files: 
            absent: dict[str, str]) -> None:
     """Start a throw-away container asking for every GPU: the toolkit's own smoke test."""
     try:
-        client.images.get(image)
+        call(spec, f"docker image inspect {image}", lambda: client.images.get(image))
     except ImageNotFound:
         # Any local image shows whether the engine hands out GPUs: the refusal comes before the image runs.
-        others = [tag for img in client.images.list() for tag in img.tags]
+        try:
+            others = [tag for img in call(spec, "docker images", client.images.list) for tag in img.tags]
+        except FAILURES as err:
+            absent[ev.DOCKER_PROBE] = f"listing the images for a GPU probe failed: {_reason(err)}"
+            return
         if not others:
             absent[ev.DOCKER_PROBE] = f"no image on this host (not even {image}) to start a GPU probe container"
             return
         image = others[0]
+    except FAILURES as err:
+        absent[ev.DOCKER_PROBE] = f"docker image inspect {image} failed: {_reason(err)}"
+        return
     record: dict[str, Any] = {"image": image, "ok": False, "error": "", "output": ""}
-    container = None
+    name = f"gpuaccept-probe-{uuid.uuid4().hex[:12]}"  # known before create: removable whatever happens
     try:
-        container = client.containers.create(
-            image, entrypoint=["nvidia-smi"], command=["-L"], network_disabled=True,
+        container = call(spec, "docker create (GPU probe)", lambda: client.containers.create(
+            image, name=name, entrypoint=["nvidia-smi"], command=["-L"], network_disabled=True,
             labels={MANAGED_LABEL: "probe"},
-            device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])])
-        container.start()
-        status = container.wait(timeout=spec.docker_timeout_s)
-        record["output"] = container.logs().decode("utf-8", "replace")
+            device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]))
+        call(spec, "docker start (GPU probe)", container.start)
+        status = call(spec, "waiting for the GPU probe container", lambda: container.wait(timeout=spec.docker_timeout_s))
+        output = bytearray()
+
+        def keep(chunk: bytes) -> bool:
+            output.extend(chunk[: EXEC_MAX_BYTES - len(output)])
+            return len(output) < EXEC_MAX_BYTES
+
+        read_stream(spec.docker_timeout_s, "docker logs (GPU probe)",
+                    lambda: client.api.logs(container.id, stdout=True, stderr=True, stream=True, follow=False), keep)
+        record["output"] = bytes(output).decode("utf-8", "replace")
         record["ok"] = status.get("StatusCode") == 0
         if not record["ok"]:
             record["error"] = f"nvidia-smi -L exited with {status.get('StatusCode')} in the probe container"
-    except (DockerException, OSError) as err:
+    except FAILURES as err:
         record["error"] = _reason(err)
     finally:
-        if container is not None:
-            # The record says what happened; a leftover probe is labelled as ours.
-            with contextlib.suppress(DockerException, OSError):
-                container.remove(force=True)
+        # The record says what happened; a probe left behind (the Engine did not answer) is labelled as ours.
+        with contextlib.suppress(*FAILURES):
+            call(spec, "docker rm -f (GPU probe)", lambda: client.api.remove_container(name, force=True))
     files[ev.DOCKER_PROBE] = _dump(record)
 
 
 def _reason(err: Exception) -> str:
+    if isinstance(err, DeadlineExceeded):
+        return str(err)
     if isinstance(err, APIError) and err.explanation:
         return str(err.explanation)
     return f"{type(err).__name__}: {err}"

@@ -1,7 +1,9 @@
 """Host commands and files through the testinfra ``host``: lspci, /proc, /sys, lsmod, the kernel log.
 
-testinfra runs commands without a time limit, so every command goes through ``timeout``: a stuck
-``nvidia-smi`` or an NFS-hung ``/proc`` read cannot hang the run.
+testinfra runs commands without a time limit and keeps all they print, so every command goes through
+``timeout`` (a stuck ``nvidia-smi`` or an NFS-hung ``/proc`` read cannot hang the run) and ``head -c``
+(a command that prints for ever is cut at OUTPUT_MAX_BYTES, and stops on SIGPIPE: memory stays flat).
+Output over the cap is not judged: a cut kernel log could hide the very line a requirement looks for.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ import shlex
 from dataclasses import dataclass
 
 from gpuaccept import evidence
+
+MIB = 1024 * 1024
+OUTPUT_MAX_BYTES = 32 * MIB  # real outputs (lspci -vvv, a boot's kernel log, nvidia-smi -q -x) are far smaller
+STDERR_MAX_BYTES = 64 * 1024  # only its first line reaches a message
 
 # Each evidence file and the commands that may produce it, tried in order.
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -27,6 +33,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     evidence.DMESG: ("dmesg", "journalctl -k -b --no-pager -q"),
     evidence.TOPO: ("nvidia-smi topo -m",),
     evidence.SMI_XML: ("nvidia-smi -q -x",),
+    evidence.PERSISTENCED: ("systemctl show nvidia-persistenced --property=LoadState,UnitFileState,ActiveState,"
+                            "SubState --no-pager",),
 }
 
 # Asked only when the usual source gave nothing: an Ollama installed as a systemd service (not in
@@ -46,6 +54,7 @@ _HINTS = {
     evidence.DMESG: "reading the kernel log needs root (or membership of the adm/systemd-journal group)",
     evidence.TOPO: "nvidia-smi is missing or failed",
     evidence.SMI_XML: "nvidia-smi is missing or failed",
+    evidence.PERSISTENCED: "no systemd on this host",
     evidence.OLLAMA_LOG: "no ollama container, and no ollama systemd unit in this boot's journal",
 }
 
@@ -57,11 +66,28 @@ class Outcome:
     command: str
 
 
-def run(host, command: str, timeout_s: float) -> tuple[int, str, str]:
-    """Run one shell command on the testinfra host under ``timeout``; 124 means it ran out of time."""
-    wrapped = f"timeout -k 2 {timeout_s:g} sh -c {shlex.quote(command)}"
+@dataclass(frozen=True)
+class Result:
+    rc: int  # 124: it ran out of time
+    stdout: str
+    stderr: str
+    cut: bool  # stdout was longer than the cap and is cut there
+
+
+def run(host, command: str, timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES) -> Result:
+    """Run one shell command on the testinfra host under ``timeout``, its output capped by ``head -c``.
+
+    stdout goes through ``head -c max_bytes+1`` (one byte more tells a cut), stderr through its own
+    ``head``; the command's status comes back on fd 6, captured apart from both.
+    """
+    timed = f"timeout -k 2 {timeout_s:g} sh -c {shlex.quote(command)} 6>&- 8>&-"
+    wrapped = (f"exec 8>&1; rc=$( {{ {{ {{ {timed}; echo $? >&6; }} 2>&1 1>&7 7>&- | head -c {STDERR_MAX_BYTES} >&2; "
+               f"}} 7>&1 | head -c {max_bytes + 1} >&8; }} 6>&1 ); exit ${{rc:-125}}")
     result = host.run(wrapped)
-    return result.rc, result.stdout, result.stderr
+    out = result.stdout_bytes
+    # Text, whatever the bytes: a stray non-UTF-8 byte must not turn into a traceback.
+    return Result(result.rc, out[:max_bytes].decode("utf-8", "replace"),
+                  result.stderr_bytes.decode("utf-8", "replace"), len(out) > max_bytes)
 
 
 def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None = None) -> Outcome:
@@ -69,7 +95,12 @@ def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None 
     commands = commands or COMMANDS[name]
     failures = []
     for command in commands:
-        rc, out, err = run(host, command, timeout_s)
+        result = run(host, command, timeout_s)
+        rc, out, err = result.rc, result.stdout, result.stderr
+        if result.cut:
+            failures.append(f"`{LABELS.get(name, command)}` printed more than {OUTPUT_MAX_BYTES // MIB} MiB: "
+                            "cut there and not judged")
+            continue
         if rc == 0 and (out.strip() or name in EMPTY_IS_ANSWER):
             return Outcome(out, None, command)
         label = LABELS.get(name, command)

@@ -1,4 +1,11 @@
-"""A live collection: NVML snapshot plus host commands, as an Evidence set ready to save and build."""
+"""A live collection: NVML snapshot plus host commands, as an Evidence set ready to save and build.
+
+Every source runs under a deadline of its own (NVML, each host command, the Docker Engine, each Ollama
+call), so the whole collection has a bound, their sum, and a source that hangs becomes a reason in
+``absent`` instead of a run that never writes its report. The benchmark is bounded call by call (the
+load and each generation within ``load_timeout_s``, its other calls within ``api_timeout_s``) and runs
+on this thread, so Ctrl-C still unloads the model on its way out.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,27 @@ from collections.abc import Callable
 
 import gpuaccept
 from gpuaccept import evidence as ev
-from gpuaccept import redact
 from gpuaccept.facts import find_model
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.build import model_from_api
+from gpuaccept.sources.deadline import DeadlineExceeded, within
 from gpuaccept.sources.nvml import snapshot_with_timeout
+
+# Beyond each command's own `timeout`: a command whose output stays open (a child it left behind)
+# would keep testinfra reading for ever.
+HOST_SLACK_S = 5
+
+
+def host_command(host, name: str, timeout_s: float, commands: tuple[str, ...] | None = None) -> host_commands.Outcome:
+    """``host.collect`` for one evidence file, abandoned (with a reason) past its commands' timeouts."""
+    tried = commands or host_commands.COMMANDS[name]
+    limit = (timeout_s + HOST_SLACK_S) * len(tried)
+    try:
+        return within(limit, f"collecting {name}", lambda: host_commands.collect(host, name, timeout_s, commands))
+    except DeadlineExceeded:
+        return host_commands.Outcome(None, f"`{tried[-1]}` did not end within {limit:g} s (its output stayed open)",
+                                     tried[-1])
 
 
 def collect_live(host, timeout_s: float, container: ContainerSpec | None = None, ollama: OllamaSpec | None = None,
@@ -30,7 +52,7 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     for name in host_commands.COMMANDS:
         if name == ev.SYSFS_PCI and ev.LSPCI in files:
             continue  # lspci already gave the same devices with more detail
-        outcome = host_commands.collect(host, name, timeout_s)
+        outcome = host_command(host, name, timeout_s)
         commands[name] = outcome.command
         if outcome.text is None:
             absent[name] = outcome.reason or "not collected"
@@ -46,7 +68,7 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
         absent.update(docker_absent)
         commands.update(docker_commands)
     if ollama is not None and ollama.enabled and ev.OLLAMA_LOG not in files:
-        outcome = host_commands.collect(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
+        outcome = host_command(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
         if outcome.text is not None and "inference compute" in outcome.text:
             files[ev.OLLAMA_LOG] = outcome.text
             commands[ev.OLLAMA_LOG] = outcome.command
@@ -71,8 +93,6 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
         else:
             files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)
-    # Secrets never reach the evidence (or, through it, the report): environment values, headers.
-    files = {name: redact.evidence_file(name, text) for name, text in files.items()}
     meta = {
         "hostname": socket.gethostname(),
         "captured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

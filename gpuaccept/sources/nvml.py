@@ -170,6 +170,11 @@ def _gpu(index: int, h: Any) -> dict[str, Any]:
     read("retired_pages_dbe", pynvml.nvmlDeviceGetRetiredPages,
          pynvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR, convert=len)
     read("retired_pages_pending", pynvml.nvmlDeviceGetRetiredPagesPendingStatus, convert=bool)
+    # One call gives all four (corrected, uncorrected, pending, failure); NOT_SUPPORTED before Ampere.
+    for position, key in enumerate(("remapped_rows_correctable", "remapped_rows_uncorrectable",
+                                    "remapped_rows_pending", "remapped_rows_failure")):
+        read(key, pynvml.nvmlDeviceGetRemappedRows,
+             convert=lambda rows, i=position: bool(rows[i]) if i >= 2 else int(rows[i]))
     read("temp_slowdown_c", pynvml.nvmlDeviceGetTemperatureThreshold, pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)
     read("temp_shutdown_c", pynvml.nvmlDeviceGetTemperatureThreshold, pynvml.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)
     un.pop("pci", None)

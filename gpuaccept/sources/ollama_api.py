@@ -1,5 +1,6 @@
 """Live Ollama evidence through the official ``ollama`` client (plain HTTP only for ``/api/version``,
-which the client lacks). Every call has an explicit timeout: the client's default is none.
+which the client lacks). Every call has a total deadline and a size cap (``bounded_http``): the
+client's default is no timeout at all, and httpx's own is per read, which a trickling server defeats.
 
 Files: ``ollama-version.json`` (``GET /api/version``; an unreachable server is recorded as
 ``{"error": ...}``, Ollama's own error shape), ``ollama-tags.json`` and ``ollama-ps.json`` (the client's
@@ -16,15 +17,23 @@ import ollama
 
 from gpuaccept import evidence as ev
 from gpuaccept.profile import OllamaSpec
+from gpuaccept.sources.bounded_http import JSON_MAX_BYTES, BoundedTransport, TooLarge, TooSlow, get_json
 
 
-def client(spec: OllamaSpec, timeout_s: float | None = None) -> ollama.Client:
-    return ollama.Client(host=spec.url, timeout=timeout_s or spec.api_timeout_s)
+def client(spec: OllamaSpec, total_s: float | None = None, *, read_s: float | None = None,
+           max_bytes: int | None = JSON_MAX_BYTES) -> ollama.Client:
+    """A client whose every call ends within ``total_s`` (default ``api_timeout_s``) with at most
+    ``max_bytes`` of answer; ``read_s`` (default ``api_timeout_s``) is the longest silence between two reads."""
+    total = total_s or spec.api_timeout_s
+    return ollama.Client(host=spec.url, timeout=read_s or spec.api_timeout_s,
+                         transport=BoundedTransport(spec.url, total, max_bytes))
 
 
 def reason(err: Exception) -> str:
     if isinstance(err, ollama.ResponseError):
         return f"HTTP {err.status_code}: {err.error}"
+    if isinstance(err, (TooSlow, TooLarge)):
+        return str(err)
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
@@ -39,9 +48,7 @@ def collect_ollama(spec: OllamaSpec) -> tuple[dict[str, str], dict[str, str], di
     commands = {ev.OLLAMA_VERSION: f"GET {spec.url}/api/version", ev.OLLAMA_TAGS: f"GET {spec.url}/api/tags",
                 ev.OLLAMA_PS: f"GET {spec.url}/api/ps"}
     try:
-        answer = httpx.get(f"{spec.url.rstrip('/')}/api/version", timeout=spec.api_timeout_s)
-        answer.raise_for_status()
-        files[ev.OLLAMA_VERSION] = dump(answer.json())
+        files[ev.OLLAMA_VERSION] = dump(get_json(f"{spec.url.rstrip('/')}/api/version", spec.api_timeout_s))
     except (httpx.HTTPError, ValueError) as err:
         files[ev.OLLAMA_VERSION] = dump({"error": f"no answer from {spec.url}/api/version: {reason(err)}"})
         absent[ev.OLLAMA_TAGS] = absent[ev.OLLAMA_PS] = "the Ollama API did not answer (see OLL-API)"

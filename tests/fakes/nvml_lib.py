@@ -283,6 +283,15 @@ class FakeNvmlLib:
     def _nvmlDeviceGetRetiredPagesPendingStatus(self, h, ptr):
         return self._scalar(h, ptr, "retired_pages_pending", convert=int)
 
+    def _nvmlDeviceGetRemappedRows(self, h, corr, unc, pending, failure):
+        # Ampere and later only: a snapshot without the values is a card that answers NOT_SUPPORTED.
+        if self._value(h, "remapped_rows_pending") is None:
+            return pynvml.NVML_ERROR_NOT_SUPPORTED
+        for ptr, key in ((corr, "remapped_rows_correctable"), (unc, "remapped_rows_uncorrectable"),
+                         (pending, "remapped_rows_pending"), (failure, "remapped_rows_failure")):
+            _put(ptr, c_uint, int(self._value(h, key)))
+        return SUCCESS
+
     def _nvmlDeviceGetTemperatureThreshold(self, h, which, ptr):
         key = "temp_slowdown_c" if which == pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN else "temp_shutdown_c"
         return self._scalar(h, ptr, key)
@@ -327,6 +336,7 @@ _SIGNATURES: dict[str, tuple] = {
     "nvmlDeviceGetMaxPcieLinkWidth": (_P, _P),
     "nvmlDeviceGetRetiredPages": (_P, c_uint, _P, _P),
     "nvmlDeviceGetRetiredPagesPendingStatus": (_P, _P),
+    "nvmlDeviceGetRemappedRows": (_P, _P, _P, _P, _P),
     "nvmlDeviceGetTemperatureThreshold": (_P, c_uint, _P),
     "nvmlDeviceGetTopologyCommonAncestor": (_P, _P, _P),
     "nvmlDeviceGetUtilizationRates": (_P, _P),

@@ -6,7 +6,9 @@ It "loads" a model onto the simulated GPUs by Ollama's rule (domain facts §5): 
 fits one and spreading is off; every card with ``OLLAMA_SCHED_SPREAD`` or when it does not fit. As it
 loads, runs and unloads, it writes the GPUs' state (runner process memory, utilization, link,
 temperature, power) to the file the simulated NVML reads, so the suite's sampler sees the placement.
-Scenarios: spread or not, CPU spill, slow generation, HTTP 500s, a stream that stalls, a missing model.
+Scenarios: spread or not, CPU spill, slow generation, HTTP 500s, a stream that stalls, a missing model,
+and a misbehaving server on chosen paths (``bad``): one that trickles its answer a byte at a time, never
+ends its body, announces a 2 GiB body, or floods an endless one.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class Scenario:
     power_w: float = 160.0
     throttle: int = 0
     chunk_s: float = 0.01  # wall time between streamed tokens
+    bad: str = ""  # "trickle", "endless", "huge" (Content-Length 2 GiB) or "flood" (no length, as fast as it goes)
+    bad_paths: tuple[str, ...] = ("/api/version",)
+    trickle_s: float = 1.0  # between two bytes of a trickled answer: less than any per-read timeout
 
 
 class OllamaStandIn:
@@ -63,6 +68,7 @@ class OllamaStandIn:
         self.scenario = scenario
         self.loaded: dict[int, float] | None = None  # GPU index -> MiB of the model
         self.lock = threading.Lock()
+        self.closing = threading.Event()  # ends the answers that would otherwise never end
         self.server = ThreadingHTTPServer((address, port), self._handler())
         self.url = f"http://{address}:{self.server.server_address[1]}"
         self._write(busy=False)
@@ -72,6 +78,7 @@ class OllamaStandIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -123,7 +130,9 @@ class OllamaStandIn:
 
             def do_GET(self) -> None:
                 s = standin.scenario
-                if self.path == "/api/version":
+                if s.bad and self.path in s.bad_paths:
+                    standin.misbehave(self)
+                elif self.path == "/api/version":
                     self._json(200, {"version": s.version})
                 elif self.path == "/api/tags":
                     self._json(200, {"models": s.models})
@@ -134,7 +143,9 @@ class OllamaStandIn:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                if self.path == "/api/generate":
+                if standin.scenario.bad and self.path in standin.scenario.bad_paths:
+                    standin.misbehave(self)
+                elif self.path == "/api/generate":
                     standin.generate(self, body)
                 elif self.path == "/api/pull":
                     standin.pull(self, body)
@@ -142,6 +153,38 @@ class OllamaStandIn:
                     self._json(404, {"error": "404 page not found"})
 
         return Handler
+
+    def misbehave(self, h: BaseHTTPRequestHandler) -> None:
+        """A 200 whose body never completes in time, or is far too large; ends when the client goes away."""
+        s = self.scenario
+        body = json.dumps({"version": s.version, "models": []}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        if s.bad == "trickle":
+            h.send_header("Content-Length", str(len(body)))
+        elif s.bad == "huge":
+            h.send_header("Content-Length", str(2 * 1024**3))
+        h.end_headers()
+        try:
+            if s.bad == "trickle":
+                for i in range(len(body)):
+                    h.wfile.write(body[i:i + 1])
+                    h.wfile.flush()
+                    if self.closing.wait(s.trickle_s):
+                        return
+            elif s.bad == "endless":  # a body with no length that never ends: a little every 0.2 s
+                h.wfile.write(body[:-1])
+                while not self.closing.wait(0.2):
+                    h.wfile.write(b" " * 64)
+                    h.wfile.flush()
+            else:  # huge, flood: as fast as the socket takes it
+                block = b" " * (1024 * 1024)
+                for _ in range(2048):
+                    if self.closing.is_set():
+                        return
+                    h.wfile.write(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def model(self, name: str) -> dict[str, Any] | None:
         return next((m for m in self.scenario.models if m["model"] == name), None)
