@@ -174,18 +174,48 @@ class TopologyFacts:
     missing: str | None = None
 
 
+CDI_GPU_KIND = "nvidia.com/gpu"  # the vendor/class `nvidia-ctk cdi generate` names whole GPUs under
+
+
 @dataclass(frozen=True)
 class DeviceRequest:
-    """One entry of HostConfig.DeviceRequests (what ``--gpus`` asked for)."""
+    """One entry of HostConfig.DeviceRequests: what ``--gpus`` asked for, or a CDI ``--device``.
+
+    The docker CLI (cli/command/container/opts.go) turns every ``--device`` that is a qualified CDI
+    name (``nvidia.com/gpu=all``) into one request ``{"Driver": "cdi", "DeviceIDs": [names...]}``
+    (Count 0, no capabilities) appended after the ``--gpus`` ones; dockerd's ``cdi`` device driver
+    (moby daemon/cdi.go) injects those names from the CDI specs in ``CDISpecDirs``. Compose's
+    ``driver: cdi`` reservation gives the same request, sometimes with capabilities ``[["gpu"]]``.
+    """
 
     driver: str = ""
     count: int = 0  # -1 = all
-    device_ids: tuple[str, ...] = ()  # indexes or UUIDs
+    device_ids: tuple[str, ...] = ()  # indexes or UUIDs; CDI names for driver "cdi"
     capabilities: tuple[tuple[str, ...], ...] = ()
 
     @property
     def wants_gpu(self) -> bool:
+        if self.is_cdi:
+            return bool(self.cdi_gpu_names)
         return self.driver == "nvidia" or any("gpu" in group for group in self.capabilities)
+
+    @property
+    def is_cdi(self) -> bool:
+        return self.driver == "cdi"
+
+    @property
+    def cdi_gpu_names(self) -> tuple[str, ...]:
+        """The device part of each ``nvidia.com/gpu=<device>`` name of a CDI request (all, 0, GPU-<uuid>...)."""
+        if not self.is_cdi:
+            return ()
+        return tuple(name for kind, _, name in (i.partition("=") for i in self.device_ids) if kind == CDI_GPU_KIND)
+
+    @property
+    def cdi_other_names(self) -> tuple[str, ...]:
+        """The names of a CDI request that are not NVIDIA GPUs (another vendor's or class's devices)."""
+        if not self.is_cdi:
+            return ()
+        return tuple(i for i in self.device_ids if i.partition("=")[0] != CDI_GPU_KIND)
 
 
 @dataclass(frozen=True)
@@ -250,12 +280,22 @@ class ContainerFacts:
 
 @dataclass(frozen=True)
 class GpuProbe:
-    """A throw-away ``docker run --rm --gpus all <image> nvidia-smi -L``: does the engine give GPUs?"""
+    """A throw-away ``docker run --rm --gpus all <image> nvidia-smi -L``: does the engine give GPUs?
+
+    On an engine with CDI (``CDISpecDirs``) whose ``--gpus all`` failed, the probe is repeated with
+    ``--device nvidia.com/gpu=all``: then ``request`` says so and ``gpus_error`` keeps what ``--gpus`` said.
+    """
 
     ok: bool
     image: str = ""
     error: str = ""
     output: str = ""
+    request: str = "--gpus all"  # the request the recorded result (ok, error, output) is from
+    gpus_error: str = ""  # what `--gpus all` said, when the CDI request was tried after it
+
+    @property
+    def cdi(self) -> bool:
+        return self.request.startswith("--device")
 
 
 @dataclass(frozen=True)
@@ -379,6 +419,8 @@ class OllamaFacts:
     trouble: tuple[str, ...] = ()
     log_version: str = ""
     server_env: tuple[tuple[str, str], ...] = ()
+    log_starts: int = 0  # server starts in the log; devices, trouble and server_env are the last one's
+    runners_seen: tuple[str, ...] = ()  # runner folders the last start's log names (cuda_v12, cuda_v13)
     model_mib: tuple[tuple[str, float], ...] = ()  # CUDA0/CUDA1/CPU -> model weights, from the log
     log_missing: str | None = None
     benchmark: Benchmark | None = None

@@ -1,5 +1,7 @@
 """The shapes of the JSON evidence files, as type hints ``validate.conform`` checks before any parser reads
-them. Only the keys the parsers read are named; every other key is dropped unread.
+them. Only the keys the parsers read are named; every other key is dropped unread, so a parser that
+reads a new key needs it declared here (tests/test_untrusted_evidence.py compares both for every
+bundled set).
 
 Field names are the ones the producers spell: the suite's NVML snapshot, the Docker Engine API, the
 Ollama API. ``total=False``: a key may be absent (the parsers have defaults), but a key that is present
@@ -45,6 +47,8 @@ class GpuProbeRecord(TypedDict, total=False):
     image: str
     error: str
     output: str
+    request: str | None  # how the probe asked for the GPUs: "--gpus all" or "--device nvidia.com/gpu=all" (CDI)
+    gpus_error: str  # the --gpus attempt's error when the CDI retry answered
 
 
 class _DeviceRequest(TypedDict, total=False):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from gpuaccept.parse.ollama_log import parse_env_map, parse_ollama_log
+from gpuaccept.profile import load as load_profile
+from gpuaccept.sources.docker_engine import _logs, started_at
 from tests.conftest import CAPTURES
 
 
@@ -52,3 +54,59 @@ def test_compute_and_output_buffers_are_not_model_weights():
 def test_env_map_values_may_be_empty_or_bracketed():
     env = parse_env_map("A: B:x OLLAMA_ORIGINS:[http://a http://b] C:1")
     assert env == {"A": "", "B": "x", "OLLAMA_ORIGINS": "[http://a http://b]", "C": "1"}
+
+
+def test_only_the_last_server_start_is_read():
+    # A real journal with two starts: the first one's Vulkan discovery line is not the running server's.
+    parsed = log("pascal-5gpu-two-starts-cuda_v13-skip-ollama-0.32.x.log")
+    assert parsed.starts == 2
+    assert parsed.devices == () and not parsed.discovered
+    assert [(s.device, s.cc, s.runner) for s in parsed.skipped] == [("Quadro P4000", "610", "cuda_v13")]
+    assert {"cuda_v12", "cuda_v13"} <= set(parsed.runners)
+    # llama.cpp's per-runner lists are read, never taken for the discovery: the last one is cuda_v12's.
+    assert [(d.description, d.compute, d.runner) for d in parsed.ggml_devices] == [("Quadro P4000", "6.1", "cuda_v12")]
+
+
+def test_a_systemd_restart_before_the_server_config_is_one_start():
+    parsed = log("p40-m6000-journal-boot-marker-server-config-ollama-0.3.x.log")
+    assert parsed.starts == 1 and parsed.server_env["OLLAMA_SCHED_SPREAD"] == "false"
+
+
+def test_config_then_listening_is_one_start():
+    parsed = log("docker-server-config-listening-ollama-0.3.12.log")
+    assert parsed.starts == 1 and parsed.version == "0.3.12" and parsed.server_env["OLLAMA_INTEL_GPU"] == "false"
+
+
+def test_a_second_config_line_after_discovery_starts_again():
+    first = (CAPTURES / "ollama-logs" / "mixed-5gpu-incl-p40-inference-compute-ollama-0.5.1.log").read_text()
+    second = (CAPTURES / "ollama-logs" / "docker-server-config-listening-ollama-0.3.12.log").read_text()
+    parsed = parse_ollama_log(first + second)
+    assert parsed.starts == 2 and parsed.devices == () and parsed.version == "0.3.12"
+    assert parse_ollama_log(second + first).devices[3].card == "Tesla P40"
+
+
+def test_older_llama_cpp_forms():
+    parsed = log("llamacpp-old-llm_load_tensors-cuda0-buffer-size-a6000.txt")
+    assert parsed.model_mib == {"CPU": 499.5, "CUDA0": 17284.05}  # KV, compute and output buffers are not weights
+    assert parsed.offloaded == (62, 62)
+    assert [(d.description, d.compute) for d in parsed.ggml_devices] == [("NVIDIA RTX A6000", "8.6")]
+    listed = log("llamacpp-list-devices-rtx3090-plus-3x-p40.txt").ggml_devices
+    assert [d.description for d in listed].count("Tesla P40") == 3 and listed[1].compute == "6.1"
+
+
+def test_docker_logs_are_read_from_the_current_start_only():
+    assert started_at("2026-11-25T19:01:07.123456789Z") == 1795633267
+    assert started_at("2026-11-25T20:01:07+01:00") == 1795633267
+    assert started_at("0001-01-01T00:00:00Z") is None and started_at("") is None
+
+    class Api:
+        def logs(self, container_id, **kwargs):
+            self.kwargs = kwargs
+            return (chunk for chunk in [b"log"])
+
+    client = type("Client", (), {"api": Api()})()
+    spec = load_profile("dual-p40").container
+    assert _logs(client, {"Id": "id", "State": {"StartedAt": "2026-11-25T19:01:07.5Z"}}, spec) == "log"
+    assert client.api.kwargs["since"] == 1795633267
+    _logs(client, {"Id": "id", "State": {"StartedAt": "0001-01-01T00:00:00Z"}}, spec)
+    assert client.api.kwargs["since"] is None

@@ -56,3 +56,40 @@ def test_static_units_do_not_count_as_started_at_boot_and_garbage_is_unreadable(
         parse_systemctl_show("Unit nvidia-persistenced.service could not be found.\n")
     verdict = judge("garbage\n")
     assert verdict.outcome == "warn" and "evidence unreadable: nvidia-persistenced.txt" in verdict.measured
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# A stand-in systemctl: `show` prints the unit state kept in $STATE; `enable --now` enables and starts it.
+case "$1" in
+  show) cat "$STATE" ;;
+  enable) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nUnitFileState=enabled\\n' > "$STATE";
+          echo "$*" >> "$STATE.calls" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def test_remediation_enables_the_daemon_at_boot_and_records_it(run_suite, monkeypatch, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (bin_dir / "systemctl").chmod(0o755)
+    state = tmp_path / "unit-state"
+    state.write_text(unit(file_state="disabled", active="inactive", sub="dead"))
+    snap = json.loads((HOSTS / "dual-p40" / "nvml.json").read_text())
+    snap["gpus"][1]["persistence_mode"] = False
+    (tmp_path / "nvml.json").write_text(json.dumps(snap))
+    monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(tmp_path / "nvml.json"))
+    monkeypatch.setenv("STATE", str(state))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    planned = run_suite("-p", "tests.fakes.nvml_plugin", "-m", "quick", "-k", "persistence")
+    assert "would enable at boot and start nvidia-persistenced.service" in planned.messages("GPU-PERSISTENCE")
+    assert not (tmp_path / "unit-state.calls").exists()  # a plan changes nothing
+    fixed = run_suite("-p", "tests.fakes.nvml_plugin", "-m", "quick", "-k", "persistence", "--remediate")
+    assert fixed.outcomes()["GPU-PERSISTENCE"] == {"passed"}, fixed.stdout[-2000:]
+    assert (tmp_path / "unit-state.calls").read_text() == "enable --now nvidia-persistenced\n"
+    record = json.loads((fixed.run_dir / "remediation.json").read_text())
+    (action,) = [a for a in record["actions"] if a["kind"] == "persistenced"]
+    assert action["status"] == "done" and "survives a reboot" in action["detail"]
+    again = run_suite("-p", "tests.fakes.nvml_plugin", "-m", "quick", "-k", "persistence", "--remediate")
+    assert json.loads((again.run_dir / "remediation.json").read_text())["actions"] == []

@@ -42,8 +42,28 @@ def test_plan_refuses_persistence_without_root(tmp_path):
     evidence.files["nvidia-persistenced.txt"] = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n"
     facts = build_facts(evidence, mode="live", source="live")
     actions = plan(facts, profiles.load("dual-p40"), is_root=False)
-    assert [(a.kind, a.status) for a in actions] == [("persistence", "refused")]
+    assert [(a.kind, a.status) for a in actions] == [("persistenced", "refused")]
     assert "Needs root" in actions[0].describe()
+
+
+def test_persistence_is_made_to_last_and_without_the_daemon_the_plan_says_it_will_not(tmp_path):
+    evidence = Evidence.read(HOSTS / "dual-p40")
+    evidence.files["nvml.json"] = _persistence_off(tmp_path).read_text()
+    evidence.files["nvidia-persistenced.txt"] = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n"
+    (action,) = plan(build_facts(evidence, mode="live", source="live"), profiles.load("dual-p40"), is_root=True)
+    assert (action.kind, action.target, action.status) == ("persistenced", "nvidia-persistenced.service", "planned")
+    assert "persistence is off on GPU1 (0000:03:00.0)" in action.describe()
+    evidence.files["nvidia-persistenced.txt"] = "LoadState=not-found\n"
+    (action,) = plan(build_facts(evidence, mode="live", source="live"), profiles.load("dual-p40"), is_root=True)
+    assert (action.kind, action.target) == ("persistence", "GPU1 (0000:03:00.0)")
+    assert "does not survive a reboot" in action.describe()
+    # On now, but only until the next reboot: the daemon is enabled, nothing else changes.
+    snap = json.loads(evidence.files["nvml.json"])
+    snap["gpus"][1]["persistence_mode"] = True
+    evidence.files["nvml.json"] = json.dumps(snap)
+    evidence.files["nvidia-persistenced.txt"] = "LoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\n"
+    (action,) = plan(build_facts(evidence, mode="live", source="live"), profiles.load("dual-p40"), is_root=True)
+    assert action.kind == "persistenced" and "lost at the next reboot" in action.reason
 
 
 def test_a_healthy_machine_plans_nothing():

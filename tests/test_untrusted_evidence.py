@@ -381,3 +381,21 @@ def test_an_empty_pci_listing_is_an_answer_but_garbage_is_not(tmp_path):
     facts = build_facts(ev.Evidence.read(folder), mode="replay", source="test")
     assert facts.pci.missing == "evidence unreadable: lspci-vvv.txt holds no PCI device line (lspci)"
     assert dict(facts.unreadable) == {ev.LSPCI: facts.pci.missing}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in HOSTS.iterdir() if p.is_dir()))
+def test_the_checked_shapes_keep_everything_the_parsers_read(name):
+    from gpuaccept import shapes
+    from gpuaccept.parse.docker import parse_info, parse_inspect, parse_probe
+    from gpuaccept.validate import conform
+
+    parsers = {ev.DOCKER_INFO: (shapes.DockerInfo, parse_info), ev.DOCKER_PROBE: (shapes.GpuProbeRecord, parse_probe),
+               ev.DOCKER_INSPECT: (shapes.DockerInspect, lambda items: parse_inspect(items, "ollama"))}
+    compared = 0
+    for file, (shape, parse) in parsers.items():
+        path = HOSTS / name / file
+        if path.exists():
+            raw = json.loads(path.read_text())
+            assert parse(conform(shape, raw)) == parse(raw), f"{name}/{file}: a key the parser reads is not in its shape"
+            compared += 1
+    assert compared or name == "h100-live"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from packaging.version import InvalidVersion, Version
 
 from gpuaccept import evidence as ev
+from gpuaccept import ollama_env
+from gpuaccept.checks.container import covered
 from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts, OllamaFacts, find_model
+from gpuaccept.parse.ollama_log import parse_skip
 from gpuaccept.profile import Profile
 
 # A trouble line in the server log -> (likely cause, fix).
@@ -18,15 +21,17 @@ TROUBLE = {
     "NVIDIA driver too old": (
         "the host driver is older than this Ollama needs for compute capability 6.1 (see DRV-VERSION)",
         "install the R580 driver (>= 570, < 590 for Pascal) and reboot"),
-    "skipping CUDA device": (
-        "this Ollama build's CUDA runner has no code for compute capability 6.1 (a cuda_v13-only build)",
-        "pin an Ollama image that ships the cuda_v12 runner (the profile's container.image), or set "
-        "OLLAMA_LLM_LIBRARY=cuda_v12"),
     "failed to initialize CUDA": (
         "CUDA could not start in the container (driver and library out of step after an upgrade)",
         "reboot the host, then restart the container"),
+    "unable to load cuda driver library": (
+        "the container has no usable libcuda (the NVIDIA runtime did not mount the driver)",
+        "recreate the container with `--gpus all` (NVIDIA Container Toolkit installed, see CTR-TOOLKIT)"),
+    "CUDA GPU is too old": (
+        "this Ollama build has no code for the card's compute capability",
+        "use the profile's image (an Ollama whose CUDA runner supports the card)"),
 }
-
+_VISIBLE = ("CUDA_VISIBLE_DEVICES",)
 
 def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
     """The Ollama facts, or the skip every OLL requirement but OLL-API takes when there are none."""
@@ -94,6 +99,37 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
     return passed(f"Ollama {o.version} answers at {spec.url}", expected)
 
 
+def _gpu_names(gpus) -> str:
+    return ", ".join(f"GPU{g.index} ({g.uuid})" for g in gpus)
+
+
+def _container_gpus(host: HostFacts) -> list:
+    """The host GPUs the container was given, in the order CUDA numbers them inside it (PCI order)."""
+    c = host.docker.container
+    if c is None or not c.exists or not host.gpus:
+        return list(host.gpus)
+    indexes, _ = covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")
+    return [g for g in host.gpus if g.index in indexes] or list(host.gpus)
+
+
+def _narrowing(host: HostFacts, expected: list) -> tuple[str, str] | None:
+    """(what narrowed, which expected GPUs it hides) for a CUDA_VISIBLE_DEVICES that hides an expected GPU."""
+    o, c = host.ollama, host.docker.container
+    server = dict(o.server_env)
+    for name in _VISIBLE:
+        # The server config line shows what the server ran with; it prints an unset variable as empty.
+        value, where = server.get(name) or None, "the server config line of the log"
+        if value is None and c is not None and c.env_value(name) is not None:
+            value, where = c.env_value(name), "the container's environment"
+        if value is None:
+            continue
+        shown, note = ollama_env.visible(value, _container_gpus(host))
+        hidden = [g for g in expected if g not in shown]
+        if hidden:
+            return f"{name}={value} ({where}){': ' + note if note else ''}", _gpu_names(hidden)
+    return None
+
+
 def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     # Judged from the server log alone: a server that discovered no GPU may also be one that is down.
     if not profile.ollama.enabled:
@@ -109,6 +145,9 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     cuda = [d for d in o.devices if d.library.lower() == "cuda"]
     listed = ", ".join(f"{d.id} {d.card} compute={d.compute or '?'} {d.runner or ''}".strip() for d in cuda) or "none"
     measured = f"Ollama {o.log_version or o.version} discovered {len(cuda)} CUDA device(s) ({listed})"
+    if o.log_starts > 1:
+        measured += f", judged by the last of the {o.log_starts} server starts in the log"
+    skips = [s for t in o.trouble if (s := parse_skip(t)) is not None]
     # Up to 0.24 the ids are GPU UUIDs: then they must be this host's cards.
     foreign = sorted(d.id for d in cuda if d.id.startswith("GPU-") and host.gpus
                      and d.id not in {g.uuid for g in host.gpus})
@@ -119,24 +158,83 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     wrong = [d for d in cuda if d.compute and d.compute != spec.compute_capability]
     runners = [d for d in cuda if d.runner and d.runner != spec.cuda_runner]
     if len(cuda) == want and not wrong and not runners:
-        # A log of another start cannot show that the server answering now found every GPU; the faults below
-        # are still reported, as the log shows them.
+        if skips:
+            # From 0.30 every runner folder is tried; cuda_v13 has no code for compute 6.x and says so first.
+            measured += (f"; the {len(skips)} `skipping CUDA device` line(s) of {skips[0].runner or 'another runner'} "
+                         f"before it are normal: that runner has no code for compute {spec.compute_capability}")
+        # A log of another server than the one answering now cannot show that it found every GPU.
         other = log_of_another_server(o)
         return passed(measured, expected) if other is None else not_evaluated(other)
+    if len(cuda) > want:
+        return failed(measured, expected, f"the server found more CUDA devices than the profile's {want}",
+                      "give the container only the expected GPUs, or set the profile's gpus.count")
+    if len(cuda) == want and wrong:
+        return failed(measured, expected, f"{wrong[0].card} has compute {wrong[0].compute}: not the profile's card "
+                      "(see GPU-MODEL)", "install the profile's cards, or run the suite with the profile for these")
+    if cuda:  # some found: what narrowed the set comes first
+        return _fewer(host, o, measured, expected, want, skips, runners, spec)
+    # none found: the log's own complaint names the cause first
+    vulkan = [d for d in o.devices if d.library.lower() == "vulkan"]
+    measured += f" ({', '.join(d.card for d in vulkan)} on Vulkan)" if vulkan else ": it runs on the CPU"
+    return (_trouble_verdict(o, measured, expected)
+            or _fewer(host, o, measured, expected, want, skips, runners, spec, cpu=True))
+
+
+def _trouble_verdict(o, measured: str, expected: str) -> Verdict | None:
     for needle, (cause, fix) in TROUBLE.items():
         lines = [t for t in o.trouble if needle in t]
         if lines:
             return failed(f"{measured}; the log says: {lines[-1]}", expected, cause, fix)
+    return None
+
+
+def _fewer(host: HostFacts, o, measured: str, expected: str, want: int, skips, runners, spec,
+           cpu: bool = False) -> Verdict:
+    want_gpus = list(host.gpus)
+    if want_gpus and (narrow := _narrowing(host, want_gpus)) is not None:
+        how, hidden = narrow
+        return failed(f"{measured}; {how} hides {hidden}", expected,
+                      f"the server only sees the GPUs CUDA_VISIBLE_DEVICES lets through, so {hidden} is never used",
+                      "remove CUDA_VISIBLE_DEVICES from the container (or list every GPU by UUID) and recreate it "
+                      "(`pytest acceptance/ --remediate` for a managed one)")
+    c = host.docker.container
+    if want_gpus and c is not None and c.exists:
+        indexes, how = covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")
+        left_out = [g for g in want_gpus if g.index not in indexes]
+        if left_out:
+            return failed(f"{measured}; the container was given {how}, leaving out {_gpu_names(left_out)}",
+                          expected, "the container's GPU request names too few GPUs (see CTR-GPU-REQUEST)",
+                          "recreate it with `--gpus all` (`pytest acceptance/ --remediate` for a managed one)")
+    if (found := _trouble_verdict(o, measured, expected)) is not None:
+        return found
+    others = [r for r in o.runners_seen if r != spec.cuda_runner]
+    if skips and spec.cuda_runner not in o.runners_seen:
+        return failed(f"{measured}; {skips[0].runner or 'a runner'} skipped {skips[0].device} (cc={skips[0].cc}) and "
+                      f"no {spec.cuda_runner} runner appears in the log", expected,
+                      f"this image seems to ship no {spec.cuda_runner} runner ({', '.join(others) or 'none'} only), and "
+                      f"{skips[0].runner or 'the runner it has'} has no code for compute {spec.compute_capability}",
+                      f"use the profile's image ({spec.cuda_runner} included); `docker exec <container> ls "
+                      f"/usr/lib/ollama` lists the runners, OLLAMA_DEBUG=1 logs each runner's discovery")
     if runners:
         return failed(measured, expected, f"the server chose {runners[0].runner} for these cards",
                       f"set OLLAMA_LLM_LIBRARY={spec.cuda_runner} or pin an image whose {spec.cuda_runner} runner works")
-    if not cuda:
-        return failed(f"{measured}: it runs on the CPU", expected,
+    vulkan = [d for d in o.devices if d.library.lower() == "vulkan"]
+    if vulkan:
+        return failed(measured, expected, f"no CUDA runner took {vulkan[0].card}, so Ollama fell back to Vulkan "
+                      "(slower; the card's CUDA discovery failed or was skipped)",
+                      f"set OLLAMA_DEBUG=1 and restart to see each runner's discovery; use the profile's image "
+                      f"({spec.cuda_runner} included) with the profile's driver")
+    if cpu:
+        return failed(measured, expected,
                       "the server saw no usable GPU when it started (see CTR-SEES-GPUS and DRV-VERSION)",
                       "fix the container's GPU access, then restart the container so Ollama discovers again")
-    return failed(measured, expected, "the server started with fewer GPUs than the host has (a narrow GPU request, "
-                  "CUDA_VISIBLE_DEVICES, or a GPU that failed to initialise)",
-                  "fix CTR-GPU-REQUEST / GPU-COUNT, then restart the container")
+    if host.gpus and len(host.gpus) < want:
+        return failed(measured, expected, f"the host's driver itself sees only {len(host.gpus)} of {want} GPUs "
+                      "(see GPU-COUNT and GPU-PCI-COUNT)", "fix GPU-COUNT first, then restart the container so Ollama "
+                      "discovers again")
+    return failed(measured, expected, "every GPU was given to the container, yet the server found fewer: a card failed "
+                  "to initialise in CUDA (see GPU-XID and the DRV requirements)",
+                  "fix what those report, then restart the container so Ollama discovers again")
 
 
 def model(host: HostFacts, profile: Profile) -> Verdict:

@@ -24,7 +24,8 @@ from gpuaccept.checks.container import OLLAMA_PORT
 from gpuaccept.facts import HostFacts
 from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
-from gpuaccept.remedy.plan import Action
+from gpuaccept.remedy import persistenced
+from gpuaccept.remedy.plan import Action, cdi_devices, expected_uuids
 from gpuaccept.sources.bounded_http import get_json
 from gpuaccept.sources.docker_engine import connect
 from gpuaccept.sources.nvml import enable_persistence
@@ -47,6 +48,9 @@ def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: f
             done.append(dataclasses.replace(action, status="done", detail=detail or ""))
         except (DockerException, OSError, RemediationError) as err:
             done.append(dataclasses.replace(action, status="failed", detail=_reason(err)))
+        except Exception as err:  # noqa: BLE001 - one action's defect is recorded as its failure, never a traceback
+            done.append(dataclasses.replace(action, status="failed",
+                                            detail=f"internal error ({type(err).__name__}: {err}): please report it"))
         progress(done[-1].describe())
     return done
 
@@ -65,7 +69,8 @@ def _persistence(action: Action, host: HostFacts, profile: Profile, timeout_s: f
     error = enable_persistence(gpu.index, timeout_s)
     if error:
         raise RemediationError(error)
-    return "nvmlDeviceSetPersistenceMode(ENABLED); nvidia-persistenced keeps it across reboots"
+    return ("nvmlDeviceSetPersistenceMode(ENABLED): on until the next reboot (nvidia-persistenced is not installed "
+            "to keep it)")
 
 
 def _start(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
@@ -142,7 +147,15 @@ def _pull(action: Action, host: HostFacts, profile: Profile, timeout_s: float, p
     return f"{spec.model} pulled"
 
 
-_RUN = {"persistence": _persistence, "pull": _pull, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
+def _persistenced(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+    try:
+        return persistenced.enable(timeout_s)
+    except persistenced.PersistencedError as err:
+        raise RemediationError(str(err)) from err
+
+
+_RUN = {"persistence": _persistence, "persistenced": _persistenced,
+        "pull": _pull, "start": _start, "restart-policy": _restart_policy, "launch": _launch,
         "recreate": _recreate}
 
 
@@ -152,17 +165,16 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     image = (old or {}).get("Config", {}).get("Image") or spec.image
     image_env = set(_image_env(client, image))
     env: dict[str, str] = {}
+    version = host.ollama.version or host.ollama.log_version or None
     for item in (old or {}).get("Config", {}).get("Env") or []:
         name, _, value = item.partition("=")
-        if item in image_env or ollama_env.advice(name):
-            continue  # image defaults come back by themselves; made-up variables go
+        if (item in image_env or name == "CUDA_VISIBLE_DEVICES" or ollama_env.advice(name, version)
+                or (ollama_env.value_problem(name, value, version) or ("",))[0] == "fail"):
+            continue  # image defaults come back by themselves; made-up, unread, unparsable and GPU-hiding ones go
         env[name] = value
     env.update(spec.environment)
     if spec.spread:
         env["OLLAMA_SCHED_SPREAD"] = "1"
-    uuids = [g.uuid for g in host.gpus][: profile.gpus.count] if host.nvml.ok else []
-    gpu = (docker.types.DeviceRequest(device_ids=uuids, capabilities=[["gpu"]]) if uuids
-           else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]]))
     volumes: dict[str, dict[str, str]] = {}
     for m in (old or {}).get("Mounts") or []:
         if m.get("Type") in ("volume", "bind"):
@@ -178,7 +190,8 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
               "io.gpuaccept.profile": profile.name}
     policy = ((old or {}).get("HostConfig", {}).get("RestartPolicy") or {}).get("Name")
     kwargs: dict[str, Any] = {
-        "image": image, "name": spec.name, "detach": True, "environment": env, "device_requests": [gpu],
+        "image": image, "name": spec.name, "detach": True, "environment": env,
+        "device_requests": gpu_requests(spec, host, profile, old),
         "volumes": volumes, "ports": ports, "labels": labels,
         "restart_policy": {"Name": policy if policy in spec.restart_policies else "unless-stopped"},
     }
@@ -189,6 +202,18 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     if entrypoint and entrypoint != _image_config(client, image).get("Entrypoint"):
         kwargs["entrypoint"] = entrypoint  # an entrypoint of the user's own survives the recreate
     return kwargs
+
+
+def gpu_requests(spec: ContainerSpec, host: HostFacts, profile: Profile,
+                 old: dict[str, Any] | None) -> list[docker.types.DeviceRequest]:
+    """Every expected GPU, in the old container's style: CDI names for a CDI container, else ``--gpus``."""
+    cdi = cdi_devices(host, profile, parse_inspect([old], spec.name) if old else None)
+    if cdi:
+        # What `docker run --device nvidia.com/gpu=all` sends (docker/cli opts.go): driver cdi, names, no count.
+        return [docker.types.DeviceRequest(driver="cdi", device_ids=list(cdi))]
+    uuids = expected_uuids(host, profile)
+    return [docker.types.DeviceRequest(device_ids=uuids, capabilities=[["gpu"]]) if uuids
+            else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
 
 
 def _image_config(client: docker.DockerClient, image: str) -> dict[str, Any]:

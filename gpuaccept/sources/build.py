@@ -279,28 +279,26 @@ def _topology(r: _Reader) -> TopologyFacts:
 
 def _docker(r: _Reader) -> DockerFacts:
     try:
-        info = r.json(ev.DOCKER_INFO, DockerInfo)
+        engine = r.parse(ev.DOCKER_INFO, lambda text: parse_info(conform(DockerInfo, load_json(text))))
     except Unreadable as err:
         return DockerFacts(engine_missing=str(err), container_missing=str(err))
-    if info is None:
+    if engine is None:
         why = r.why_absent(ev.DOCKER_INFO)
         return DockerFacts(engine_missing=why, container_missing=why)
-    engine = parse_info(info)
     if engine.reachable:
         try:
-            probe = r.json(ev.DOCKER_PROBE, GpuProbeRecord)
+            probe = r.parse(ev.DOCKER_PROBE, lambda text: parse_probe(conform(GpuProbeRecord, load_json(text))))
         except Unreadable:
             probe = None
-        engine = dataclasses.replace(engine, probe=None if probe is None else parse_probe(probe),
+        engine = dataclasses.replace(engine, probe=probe,
                                      probe_missing=r.why_absent(ev.DOCKER_PROBE) if probe is None else None)
+    name = evidence_container_name(r.evidence)
     try:
-        items = r.json(ev.DOCKER_INSPECT, DockerInspect)
+        container = r.parse(ev.DOCKER_INSPECT, lambda text: parse_inspect(conform(DockerInspect, load_json(text)), name))
     except Unreadable as err:
         return DockerFacts(engine=engine, container_missing=str(err))
-    if items is None:
+    if container is None:
         return DockerFacts(engine=engine, container_missing=r.why_absent(ev.DOCKER_INSPECT))
-    name = evidence_container_name(r.evidence)
-    container = parse_inspect(items, name)
     text = r.text(ev.CONTAINER_SMI)
     if text is None:
         container = dataclasses.replace(container, gpus_seen_missing=r.why_absent(ev.CONTAINER_SMI))
@@ -349,7 +347,10 @@ def _ollama(r: _Reader) -> OllamaFacts:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
-                model_mib=tuple(sorted(log.model_mib.items())))
+                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners)
+            if not log.judgeable:
+                values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG} has no `inference compute` line for the "
+                              f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
     except Unreadable as err:
         values["log_missing"] = str(err)
     # Each API file stands alone: a damaged one leaves only the requirements judged on it unevaluated.

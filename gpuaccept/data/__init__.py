@@ -1,0 +1,1 @@
+"""Tables taken from public sources, each with its source in its docstring."""
