@@ -355,7 +355,7 @@ class GpuSample:
     index: int
     util_pct: float | None = None
     mem_used_mib: float | None = None
-    processes: tuple[tuple[int, float], ...] = ()  # (host PID, MiB) of compute processes
+    processes: tuple[tuple[int, float | None], ...] = ()  # (host PID, MiB; None: NVML cannot tell) of compute processes
     pcie_gen: int | None = None
     pcie_width: int | None = None
     temp_c: float | None = None
@@ -370,6 +370,16 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class GpuProcess:
+    """A PID NVML listed during the benchmark, as the host's /proc showed it (None: unreadable)."""
+
+    pid: int
+    comm: str | None = None
+    cmdline: str | None = None
+    cgroup: str | None = None
+
+
+@dataclass(frozen=True)
 class BenchRun:
     """One measured generate call; durations in nanoseconds, as Ollama reports them."""
 
@@ -381,6 +391,14 @@ class BenchRun:
     total_ns: int = 0
     ttft_s: float | None = None  # wall time to the first streamed token
     done_reason: str = ""
+    start_t: float | None = None  # the call's start and end on the sampler's clock (seconds)
+    end_t: float | None = None
+    chunks: int | None = None  # streamed chunks that carried text
+    text: str | None = None  # the generated text, capped (Benchmark.text_cap bytes)
+
+    @property
+    def wall_s(self) -> float | None:
+        return None if self.start_t is None or self.end_t is None else self.end_t - self.start_t
 
     @property
     def tokens_per_s(self) -> float:
@@ -400,6 +418,10 @@ class Benchmark:
     baseline_at: float = 0.0  # sample time before the load: processes already on the GPUs
     loaded: tuple[OllamaModel, ...] = ()  # /api/ps while the model was loaded
     settings: dict[str, Any] = field(default_factory=dict)
+    warmup: tuple[BenchRun, ...] = ()  # the warm-up runs, before the measured ones
+    loaded_at_load: tuple[OllamaModel, ...] = ()  # /api/ps right after the cold load
+    processes: tuple[GpuProcess, ...] = ()  # every PID NVML listed, as /proc showed it while loaded
+    text_cap: int = 0  # bytes of each run's text kept
 
     def measured(self) -> tuple[Sample, ...]:
         return tuple(s for s in self.samples if self.measure_from <= s.t <= self.measure_to)
@@ -425,6 +447,7 @@ class OllamaFacts:
     log_missing: str | None = None
     benchmark: Benchmark | None = None
     benchmark_missing: str | None = None
+    offloaded: tuple[int, int] | None = None  # the log's last `offloaded N/M layers to GPU` (N, M)
 
 
 @dataclass(frozen=True)
@@ -473,6 +496,27 @@ class UnitFacts:
 
 
 @dataclass(frozen=True)
+class HostInfo:
+    """The machine the evidence comes from (``host-info.txt``): shown in the report, judged by no requirement.
+
+    Each value is None when its source gave nothing; ``unreported`` says why, field by field.
+    """
+
+    kernel: str | None = None  # uname -srvm
+    os: str | None = None  # /etc/os-release PRETTY_NAME
+    cpu_model: str | None = None  # /proc/cpuinfo "model name" (lscpu "Model name" where cpuinfo has none)
+    cpu_count: int | None = None  # logical CPUs: /proc/cpuinfo "processor" lines (lscpu "CPU(s)")
+    mem_total_mib: int | None = None  # /proc/meminfo MemTotal
+    bios: str | None = None  # /sys/class/dmi/id bios_vendor bios_version (bios_date)
+    board: str | None = None  # /sys/class/dmi/id board_vendor board_name (system: sys_vendor product_name)
+    #: field name -> why it is None
+    unreported: dict[str, str] = field(default_factory=dict)
+
+    def why_missing(self, name: str) -> str:
+        return self.unreported.get(name, "not reported by the source")
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -489,6 +533,7 @@ class HostFacts:
     smi: SmiFacts = SmiFacts()
     persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
     provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
+    host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
     #: (evidence file, why) for each file that was present but could not be used: the requirements
     #: judged on it are not evaluated (fixtures/requirements.py), whatever their checks concluded.
     unreadable: tuple[tuple[str, str], ...] = ()

@@ -18,6 +18,7 @@ from gpuaccept.facts import (
     DockerFacts,
     DriverFacts,
     HostFacts,
+    HostInfo,
     KernelFacts,
     NvmlStatus,
     OllamaFacts,
@@ -29,6 +30,7 @@ from gpuaccept.facts import (
     from_dict,
 )
 from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
+from gpuaccept.parse.host_info import parse_host_info
 from gpuaccept.parse.kernel_log import parse_kernel_log
 from gpuaccept.parse.lsmod import parse_lsmod
 from gpuaccept.parse.lspci import parse_lspci
@@ -142,6 +144,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         persistenced=_persistenced(r),
         provenance=_provenance(r.evidence),
         smi=_smi(r, nvml),
+        host_info=_host_info(r),
     )
     return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
@@ -259,6 +262,17 @@ def _provenance(evidence: ev.Evidence) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in value)[:300]
 
 
+_HOST_FIELDS = ("kernel", "os", "cpu_model", "cpu_count", "mem_total_mib", "bios", "board")
+
+
+def _host_info(r: _Reader) -> HostInfo:
+    try:
+        info = r.parse(ev.HOST_INFO, parse_host_info)
+    except Unreadable as err:
+        return HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, str(err)))
+    return info if info is not None else HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, r.why_absent(ev.HOST_INFO)))
+
+
 def _persistenced(r: _Reader) -> UnitFacts:
     try:
         unit = r.parse(ev.PERSISTENCED, parse_systemctl_show)
@@ -332,9 +346,10 @@ def _models(listing: dict[str, Any], path: str) -> tuple[OllamaModel, ...]:
 
 def _benchmark(text: str) -> Benchmark:
     bench = conform(dict[str, Any], load_json(text))
-    listed = conform(list[Any] | None, bench.get("loaded"), "loaded") or ()
-    loaded = tuple(model_from_api(m, f"loaded[{i}]") for i, m in enumerate(listed))
-    return dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
+    lists = {key: tuple(model_from_api(m, f"{key}[{i}]")
+                        for i, m in enumerate(conform(list[Any] | None, bench.get(key), key) or ()))
+             for key in ("loaded", "loaded_at_load")}  # /api/ps answers, in the API's shape
+    return dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": [], "loaded_at_load": []}), **lists)
 
 
 def _ollama(r: _Reader) -> OllamaFacts:
@@ -347,7 +362,8 @@ def _ollama(r: _Reader) -> OllamaFacts:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
-                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners)
+                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners,
+                offloaded=log.offloaded)
             if not log.judgeable:
                 values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG} has no `inference compute` line for the "
                               f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
