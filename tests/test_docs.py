@@ -48,3 +48,32 @@ def test_readme_option_table_is_the_registered_options(registered_options):
     for name, real in registered_options.items():
         assert documented[name] == (real.metavar, real.ini), (name, documented[name], real)
     assert {"--technician", "--ticket", "--sign-key"} <= set(documented)
+
+
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def readme_outline(text: str) -> dict[str, object]:
+    """What a translation must keep verbatim: headings' count, code blocks, links and the tables' keys."""
+    prose = FENCE.sub("", text)
+    rows = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in prose.splitlines() if line.startswith("|")]
+    return {
+        "## headings": len(re.findall(r"^## ", prose, re.MULTILINE)),
+        "### headings": len(re.findall(r"^### ", prose, re.MULTILINE)),
+        "code blocks": FENCE.findall(text),
+        # each README links to the other one; every other link is the same in both
+        "links": sorted(set(re.findall(r"\]\(([^)]+)\)", prose)) - {"README.md", "README.zh-CN.md"}),
+        "requirement IDs": sorted(r[0] for r in rows if re.fullmatch(r"[A-Z]+-[A-Z0-9-]+( \*\(load\)\*)?", r[0])),
+        "options": sorted((r[0], r[1]) for r in rows if re.fullmatch(r"`--[^`]+`", r[0])),
+        "exit codes": sorted((r[0], r[1]) for r in rows if r[0].isdigit()),
+        "self-tests": sorted(set(re.findall(r"`(tests/[\w/]+\.py::\w+)`", prose))),
+    }
+
+
+def test_the_chinese_readme_is_the_english_one_translated():
+    english_text, chinese_text = (ROOT / "README.md").read_text(), (ROOT / "README.zh-CN.md").read_text()
+    assert "](README.zh-CN.md)" in english_text and "](README.md)" in chinese_text, "the READMEs link each other"
+    english, chinese = readme_outline(english_text), readme_outline(chinese_text)
+    assert english["requirement IDs"] and english["options"] and english["exit codes"], "outline found no tables"
+    for part in english:
+        assert chinese[part] == english[part], f"README.zh-CN.md differs from README.md in its {part}"
