@@ -25,3 +25,24 @@ def is_fleet(hosts_option: str | None) -> bool:
 def folder_name(host_id: str) -> str:
     """A host's folder in the fleet record: ``docker://gpu01`` -> ``docker-gpu01``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", host_id.replace("://", "-", 1)).strip("_.") or "host"
+
+
+_GPU = re.compile(r"^(?P<host>.+)-gpu(?P<n>\d+)$")
+
+
+def split_case(params: str, host_ids) -> tuple[str, int | None] | None:
+    """A fleet case's parameter id -> (host id, GPU index or None): ``docker://a-gpu1`` -> (``docker://a``, 1).
+
+    A host id is matched whole, never as a prefix (``docker://a`` is not ``docker://a-b``'s host)."""
+    if params in host_ids:
+        return params, None
+    m = _GPU.match(params)
+    if m and m["host"] in host_ids:
+        return m["host"], int(m["n"])
+    return None
+
+
+def clashes(host_ids) -> list[str]:
+    """Host ids that would make case ids ambiguous: one is another's ``-gpu<N>`` case id."""
+    ids = set(host_ids)
+    return sorted(h for h in ids if (m := _GPU.match(h)) and m["host"] in ids)

@@ -18,6 +18,7 @@ from typing import Any
 
 from gpuaccept import manifest, redact, summary
 from gpuaccept.catalogue import CATALOGUE
+from gpuaccept.fleet import split_case
 
 SCHEMA = "gpuaccept.fleet/1"
 _ORDER = {summary.NOT_ACCEPTED: 1, summary.INTERRUPTED: 2, summary.INCOMPLETE: 3, summary.ACCEPTED: 4}
@@ -29,26 +30,16 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def host_case_id(case_id: str, host_id: str) -> str | None:
-    """``test_pcie_width[docker://a-gpu1]`` -> ``test_pcie_width[gpu1]``, ``test_gpu_count[docker://a]`` ->
-    ``test_gpu_count``; None when the case is not this host's."""
-    name, bracket, params = case_id.partition("[")
-    params = params.removesuffix("]")
-    if not bracket:
-        return None
-    if params == host_id:
-        return name
-    if params.startswith(host_id + "-"):
-        return f"{name}[{params[len(host_id) + 1:]}]"
-    return None
-
-
-def host_cases(cases: list[dict[str, Any]], host_id: str) -> list[dict[str, Any]]:
+def host_cases(cases: list[dict[str, Any]], host_id: str, host_ids) -> list[dict[str, Any]]:
+    """The cases of one host, with its ids as a single-host run names them: ``test_pcie_width[docker://a-gpu1]``
+    -> ``test_pcie_width[gpu1]``, ``test_gpu_count[docker://a]`` -> ``test_gpu_count``."""
     mine = []
     for case in cases:
-        local = host_case_id(case["id"], host_id)
-        if local is not None:
-            mine.append({**case, "id": local})
+        name, _, params = case["id"].partition("[")
+        found = split_case(params.removesuffix("]"), host_ids)
+        if found is None or found[0] != host_id:
+            continue
+        mine.append({**case, "id": name if found[1] is None else f"{name}[gpu{found[1]}]"})
     return mine
 
 
