@@ -276,3 +276,23 @@ def test_a_real_ssh_host_is_judged_through_its_connection(run_suite, tmp_path):
     saved = json.loads((folder / "evidence" / "host.json").read_text())
     assert saved["hostname"] == socket.gethostname() and saved["fleet_host"] == "ssh://gpu-ssh"
     assert (folder / "evidence" / ev.SMI_XML).is_file() and _verify(folder).returncode == 0
+
+
+@pytest.mark.docker
+def test_an_ansible_inventory_gives_each_host_its_profile(run_suite, simulated, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # a venv's ansible-core
+    if shutil.which("ansible-inventory") is None:
+        pytest.skip("ansible-inventory is missing (pip install ansible-core): testinfra reads inventories with it")
+    start, alive, _client = simulated
+    names = start(["dual-p40", "dual-p40-x8-link"])
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(f"[gpu]\n{names['dual-p40']} ansible_connection=docker gpuaccept_profile=single-h100\n"
+                         f"{names['dual-p40-x8-link']} ansible_connection=docker\n")
+    run = run_suite("-m", "quick", f"--ansible-inventory={inventory}", "--hosts=ansible://gpu", "-n", "2", timeout=300)
+    assert alive(names.values()), "another test emptied the shared engine during the run"
+    h100 = json.loads((run.run_dir / f"ansible-{names['dual-p40']}" / "summary.json").read_text())
+    p40 = json.loads((run.run_dir / f"ansible-{names['dual-p40-x8-link']}" / "summary.json").read_text())
+    assert h100["run"]["profile"]["name"] == "single-h100" and p40["run"]["profile"]["name"] == "dual-p40"
+    assert h100["requirements"]["GPU-MODEL"]["outcome"] == "fail"  # two P40s where the profile expects an H100
+    assert [c["id"] for c in h100["requirements"]["PCIE-WIDTH"]["cases"]] == ["test_pcie_width[gpu0]"]
+    assert p40["requirements"]["PCIE-WIDTH"]["outcome"] == "fail" and p40["requirements"]["GPU-MODEL"]["outcome"] == "pass"
