@@ -5,8 +5,13 @@ evidence sets, reached through testinfra's docker:// backend), runs `pytest acce
 --hosts=...` once without -n and once with -n W, and prints the wall times, the speed-up and the seconds
 per host. Both runs must give every host the same verdict. The containers are removed at the end.
 
-Needs a Docker Engine: GPUACCEPT_TEST_ENGINES (the test engines, the toolkit one is used) or DOCKER_HOST.
-Usage: python bench/bench_fleet.py [HOSTS] [WORKERS]    (default 32 hosts, 4 workers)
+Needs a Docker Engine: GPUACCEPT_TEST_ENGINES (the test engines: the bare one is used) or DOCKER_HOST.
+Usage: python bench/bench_fleet.py [HOSTS] [WORKERS] [--tool-delay S]    (default 32 hosts, 4 workers, 0 s)
+
+``--tool-delay S`` makes every nvidia-smi call on the simulated hosts wait S seconds first, as it does on a
+real server while it queries the cards (about 0.2-1 s for nvidia-smi -q -x on a multi-GPU server): without
+it the simulated hosts answer at once and the run measures only this machine's own CPU work (the docker
+CLI, dockerd and pytest on the same cores).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ VARIANTS = ["dual-p40", "dual-p40-x8-link", "dual-p40-xid-79", "dual-p40-driver-
 def _engine_url() -> str:
     given = os.environ.get("GPUACCEPT_TEST_ENGINES")
     if given:
-        return daemons.load(Path(given))["toolkit"].base_url
+        return daemons.load(Path(given))["bare"].base_url  # no NVIDIA runtime needed
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
     sys.exit("set GPUACCEPT_TEST_ENGINES (the test engines) or DOCKER_HOST")
@@ -52,8 +57,14 @@ def _run(hosts: list[str], reports: Path, url: str, extra: list[str]) -> tuple[f
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 32
-    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    args = sys.argv[1:]
+    delay = 0.0
+    if "--tool-delay" in args:
+        at = args.index("--tool-delay")
+        delay = float(args[at + 1])
+        del args[at:at + 2]
+    count = int(args[0]) if args else 32
+    workers = int(args[1]) if len(args) > 1 else 4
     url = _engine_url()
     client = docker.DockerClient(base_url=url, timeout=60)
     fleet_host.build(client)
@@ -62,7 +73,7 @@ def main() -> None:
         for i in range(count):
             variant = VARIANTS[i % len(VARIANTS)]
             names.append(fleet_host.start(client, ROOT / "fixtures" / "hosts" / variant,
-                                          name=f"{fleet_host.PREFIX}bench-{i:02d}-{os.getpid()}"))
+                                          name=f"{fleet_host.PREFIX}bench-{i:02d}-{os.getpid()}", delay_s=delay))
         hosts = [f"docker://{n}" for n in names]
         with tempfile.TemporaryDirectory() as tmp:
             serial, serial_verdicts, serial_rc = _run(hosts, Path(tmp) / "serial", url, [])
@@ -72,7 +83,8 @@ def main() -> None:
             sys.exit("some simulated hosts were removed during the runs (a shared engine emptied by another test): "
                      "the figures are void, run again")
         unreachable = sum(1 for v in serial_verdicts.values() if v == "NOT ACCEPTED")
-        print(f"hosts: {count} simulated ({len(VARIANTS)} evidence sets), quick tier, engine {url}")
+        print(f"hosts: {count} simulated ({len(VARIANTS)} evidence sets), quick tier, engine {url}, "
+              f"each nvidia-smi call waits {delay:g} s")
         print(f"machine: {os.cpu_count()} CPU cores (the simulated hosts and dockerd share them with pytest)")
         print(f"serial (no -n):  {serial:7.2f} s   {serial / count:.3f} s per host   exit {serial_rc}")
         print(f"-n {workers}:           {parallel:7.2f} s   {parallel / count:.3f} s per host   exit {parallel_rc}")

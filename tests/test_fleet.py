@@ -1,8 +1,9 @@
 """Fleet runs: the suite over testinfra's --hosts, one folder per host, fleet.json and fleet.html.
 
 Simulated servers are busybox containers (tests/engine/fleet_host.py) reached through testinfra's
-``docker://`` backend on the toolkit test engine, each carrying a bundled evidence set; one SSH host is
-this machine through an sshd the test starts on 127.0.0.1, its tools replaced by the same stand-ins.
+``docker://`` backend on the bare test engine (they need no NVIDIA runtime, and the container tests empty
+the toolkit engine), each carrying a bundled evidence set; one SSH host is this machine through an sshd the
+test starts on 127.0.0.1, its tools replaced by the same stand-ins.
 """
 
 from __future__ import annotations
@@ -158,10 +159,10 @@ def _verify(folder: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def simulated(engines, monkeypatch):
-    """Start simulated hosts on the toolkit engine (names gpuat-fleet-*); removes only those it started."""
-    client = engines["toolkit"].client()
+    """Start simulated hosts on the bare engine (names gpuat-fleet-*); removes only those it started."""
+    client = engines["bare"].client()
     fleet_host.build(client)
-    monkeypatch.setenv("DOCKER_HOST", engines["toolkit"].base_url)
+    monkeypatch.setenv("DOCKER_HOST", engines["bare"].base_url)
     started: list[str] = []
 
     def start(variants: list[str]) -> dict[str, str]:

@@ -25,14 +25,16 @@ from pathlib import Path
 from tests.engine import image as base_image
 from tests.engine.smi_xml import from_nvml
 
-IMAGE = "localhost/gpuat-fleet-host:4"
+IMAGE = "localhost/gpuat-fleet-host:5"
 PREFIX = "gpuat-fleet-"
 LABEL = "gpuat-fleet"
 
 SHOW = """show() { [ -f "/gpu/$1" ] && exec /bin/cat "/gpu/$1"; echo "$2" >&2; exit "${3:-1}"; }
 """
 STANDINS = {
-    "nvidia-smi": SHOW + """failed="NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
+    # /gpu/delay: seconds each call waits, as nvidia-smi does on a real server (bench/bench_fleet.py --tool-delay)
+    "nvidia-smi": SHOW + """[ -f /gpu/delay ] && sleep "$(/bin/cat /gpu/delay)"
+failed="NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
 case "$*" in
   "-q -x") echo "$*" >> /tmp/nvidia-smi-calls; show nvidia-smi-q.xml "$failed" 9 ;;
   "topo -m") show nvidia-smi-topo.txt "$failed" 9 ;;
@@ -131,8 +133,8 @@ def build(client) -> str:
     return IMAGE
 
 
-def evidence_tar(evidence: Path) -> bytes:
-    """The evidence set as /gpu/ files, plus nvidia-smi -q -x made from its nvml.json."""
+def evidence_tar(evidence: Path, delay_s: float = 0) -> bytes:
+    """The evidence set as /gpu/ files, plus nvidia-smi -q -x made from its nvml.json (and /gpu/delay)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         def add(name: str, data: bytes) -> None:
@@ -146,15 +148,19 @@ def evidence_tar(evidence: Path) -> bytes:
         nvml = evidence / "nvml.json"
         if nvml.is_file() and not (evidence / "nvidia-smi-q.xml").exists() and '"ok": true' in nvml.read_text():
             add("nvidia-smi-q.xml", from_nvml(nvml.read_text(), f"fixtures/hosts/{evidence.name}/nvml.json").encode())
+        if delay_s:
+            add("delay", f"{delay_s:g}".encode())
     return buffer.getvalue()
 
 
-def start(client, evidence: Path, name: str = "") -> str:
-    """A running simulated host carrying ``evidence``; returns its container name (``gpuat-fleet-...``)."""
+def start(client, evidence: Path, name: str = "", delay_s: float = 0) -> str:
+    """A running simulated host carrying ``evidence``; returns its container name (``gpuat-fleet-...``).
+
+    ``delay_s``: each nvidia-smi call first waits this long, as on a real server where it talks to the cards."""
     name = name or f"{PREFIX}{evidence.name}-{uuid.uuid4().hex[:6]}"
     container = client.containers.run(IMAGE, name=name, hostname=evidence.name[:63], detach=True,
                                       labels={LABEL: "1"}, network_mode="none")
-    container.put_archive("/gpu", evidence_tar(evidence))
+    container.put_archive("/gpu", evidence_tar(evidence, delay_s))
     return name
 
 
