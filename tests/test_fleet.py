@@ -152,9 +152,9 @@ def _suite(run_suite, hosts: list[str], *args: str):
     return run_suite("-m", "quick", f"--hosts={','.join(hosts)}", *args, timeout=300)
 
 
-def _verify(folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(folder)], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+def _verify(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(folder), *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
 
 
 @pytest.fixture
@@ -267,7 +267,7 @@ def test_a_real_ssh_host_is_judged_through_its_connection(run_suite, tmp_path):
     process, client_config = _sshd(tmp_path, f"{bin_dir}:/usr/local/bin:/usr/bin:/bin")
     try:
         run = _suite(run_suite, ["ssh://gpu-ssh"], "--ssh-config", str(client_config),
-                     "--ssh-identity-file", str(tmp_path / "keys" / "user"))
+                     "--ssh-identity-file", str(tmp_path / "keys" / "user"), "--sign-key", str(tmp_path / "keys" / "user"))
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -279,7 +279,9 @@ def test_a_real_ssh_host_is_judged_through_its_connection(run_suite, tmp_path):
     folder = run.run_dir / "ssh-gpu-ssh"
     saved = json.loads((folder / "evidence" / "host.json").read_text())
     assert saved["hostname"] == socket.gethostname() and saved["fleet_host"] == "ssh://gpu-ssh"
-    assert (folder / "evidence" / ev.SMI_XML).is_file() and _verify(folder).returncode == 0
+    assert (folder / "evidence" / ev.SMI_XML).is_file()
+    signed = _verify(folder, "--pubkey", str(tmp_path / "keys" / "user.pub"))  # each host's folder is signed
+    assert signed.returncode == 0 and "signed by" in signed.stdout, signed.stdout
 
 
 @pytest.mark.docker
