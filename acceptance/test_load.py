@@ -1,4 +1,4 @@
-"""The load tier: the benchmark's model is fully on GPU, on every GPU, balanced, fast, and cool."""
+"""The load tier: the benchmark's model is fully on GPU, on every GPU, balanced, fast, repeatable, and cool."""
 
 import pytest
 
@@ -28,6 +28,11 @@ def test_generation_throughput(host_facts, profile, judge):
 @pytest.mark.requirement("OLL-LOAD-TIME")
 def test_model_load_time(host_facts, profile, judge):
     judge(load.load_time(host_facts, profile))
+
+
+@pytest.mark.requirement("OLL-CONSISTENT")
+def test_runs_give_identical_text(host_facts, profile, judge):
+    judge(load.consistent(host_facts, profile))
 
 
 @pytest.mark.requirement("GPU-THERMAL")

@@ -48,11 +48,12 @@ _ROWS = [
     ("OLL-GPUS-DETECTED", "quick", "the current server start's final GPU discovery shows every expected GPU on "
                                    "CUDA, right runner"),
     ("OLL-MODEL", "quick", "the model is installed"),
-    ("OLL-OFFLOAD", "load", "once loaded, the whole model is on GPU (size_vram == size)"),
+    ("OLL-OFFLOAD", "load", "once loaded, the whole model is on GPU: /api/ps, the log's offloaded layers and NVML agree"),
     ("OLL-SPREAD", "load", "the model's runner holds memory on every expected GPU (NVML per process)"),
     ("OLL-BALANCE", "load", "per-GPU memory and utilization shares within tolerance"),
     ("OLL-THROUGHPUT", "load", "median generation tokens/s >= floor; share of the bandwidth ceiling shown"),
     ("OLL-LOAD-TIME", "load", "model load time and load rate reported; optional ceiling"),
+    ("OLL-CONSISTENT", "load", "fixed-seed, temperature-0 runs give identical text (advisory)"),
     ("GPU-THERMAL", "load", "under load: below slowdown temperature minus margin, no slowdown throttling"),
 ]
 
@@ -88,10 +89,11 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "OLL-API": ("ollama-version.json",),
     "OLL-GPUS-DETECTED": ("ollama-server.log", "docker-inspect.json", *_NVML),
     "OLL-MODEL": ("ollama-tags.json",),
-    "OLL-OFFLOAD": (*_BENCH, "ollama-ps.json"),
-    "OLL-SPREAD": (*_BENCH, "ollama-server.log"),
-    "OLL-BALANCE": _BENCH,
-    "OLL-THROUGHPUT": (*_BENCH, "ollama-tags.json"),
+    "OLL-OFFLOAD": (*_BENCH, "ollama-ps.json", "ollama-server.log", "docker-inspect.json"),
+    "OLL-SPREAD": (*_BENCH, "ollama-server.log", "docker-inspect.json"),
+    "OLL-BALANCE": (*_BENCH, "docker-inspect.json"),
+    "OLL-THROUGHPUT": (*_BENCH, "ollama-tags.json", "ollama-server.log", *_NVML),
     "OLL-LOAD-TIME": (*_BENCH, "ollama-tags.json"),
+    "OLL-CONSISTENT": _BENCH,
     "GPU-THERMAL": (*_BENCH, *_NVML),
 }

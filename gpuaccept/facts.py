@@ -174,18 +174,48 @@ class TopologyFacts:
     missing: str | None = None
 
 
+CDI_GPU_KIND = "nvidia.com/gpu"  # the vendor/class `nvidia-ctk cdi generate` names whole GPUs under
+
+
 @dataclass(frozen=True)
 class DeviceRequest:
-    """One entry of HostConfig.DeviceRequests (what ``--gpus`` asked for)."""
+    """One entry of HostConfig.DeviceRequests: what ``--gpus`` asked for, or a CDI ``--device``.
+
+    The docker CLI (cli/command/container/opts.go) turns every ``--device`` that is a qualified CDI
+    name (``nvidia.com/gpu=all``) into one request ``{"Driver": "cdi", "DeviceIDs": [names...]}``
+    (Count 0, no capabilities) appended after the ``--gpus`` ones; dockerd's ``cdi`` device driver
+    (moby daemon/cdi.go) injects those names from the CDI specs in ``CDISpecDirs``. Compose's
+    ``driver: cdi`` reservation gives the same request, sometimes with capabilities ``[["gpu"]]``.
+    """
 
     driver: str = ""
     count: int = 0  # -1 = all
-    device_ids: tuple[str, ...] = ()  # indexes or UUIDs
+    device_ids: tuple[str, ...] = ()  # indexes or UUIDs; CDI names for driver "cdi"
     capabilities: tuple[tuple[str, ...], ...] = ()
 
     @property
     def wants_gpu(self) -> bool:
+        if self.is_cdi:
+            return bool(self.cdi_gpu_names)
         return self.driver == "nvidia" or any("gpu" in group for group in self.capabilities)
+
+    @property
+    def is_cdi(self) -> bool:
+        return self.driver == "cdi"
+
+    @property
+    def cdi_gpu_names(self) -> tuple[str, ...]:
+        """The device part of each ``nvidia.com/gpu=<device>`` name of a CDI request (all, 0, GPU-<uuid>...)."""
+        if not self.is_cdi:
+            return ()
+        return tuple(name for kind, _, name in (i.partition("=") for i in self.device_ids) if kind == CDI_GPU_KIND)
+
+    @property
+    def cdi_other_names(self) -> tuple[str, ...]:
+        """The names of a CDI request that are not NVIDIA GPUs (another vendor's or class's devices)."""
+        if not self.is_cdi:
+            return ()
+        return tuple(i for i in self.device_ids if i.partition("=")[0] != CDI_GPU_KIND)
 
 
 @dataclass(frozen=True)
@@ -250,12 +280,22 @@ class ContainerFacts:
 
 @dataclass(frozen=True)
 class GpuProbe:
-    """A throw-away ``docker run --rm --gpus all <image> nvidia-smi -L``: does the engine give GPUs?"""
+    """A throw-away ``docker run --rm --gpus all <image> nvidia-smi -L``: does the engine give GPUs?
+
+    On an engine with CDI (``CDISpecDirs``) whose ``--gpus all`` failed, the probe is repeated with
+    ``--device nvidia.com/gpu=all``: then ``request`` says so and ``gpus_error`` keeps what ``--gpus`` said.
+    """
 
     ok: bool
     image: str = ""
     error: str = ""
     output: str = ""
+    request: str = "--gpus all"  # the request the recorded result (ok, error, output) is from
+    gpus_error: str = ""  # what `--gpus all` said, when the CDI request was tried after it
+
+    @property
+    def cdi(self) -> bool:
+        return self.request.startswith("--device")
 
 
 @dataclass(frozen=True)
@@ -315,7 +355,7 @@ class GpuSample:
     index: int
     util_pct: float | None = None
     mem_used_mib: float | None = None
-    processes: tuple[tuple[int, float], ...] = ()  # (host PID, MiB) of compute processes
+    processes: tuple[tuple[int, float | None], ...] = ()  # (host PID, MiB; None: NVML cannot tell) of compute processes
     pcie_gen: int | None = None
     pcie_width: int | None = None
     temp_c: float | None = None
@@ -330,6 +370,16 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class GpuProcess:
+    """A PID NVML listed during the benchmark, as the host's /proc showed it (None: unreadable)."""
+
+    pid: int
+    comm: str | None = None
+    cmdline: str | None = None
+    cgroup: str | None = None
+
+
+@dataclass(frozen=True)
 class BenchRun:
     """One measured generate call; durations in nanoseconds, as Ollama reports them."""
 
@@ -341,6 +391,14 @@ class BenchRun:
     total_ns: int = 0
     ttft_s: float | None = None  # wall time to the first streamed token
     done_reason: str = ""
+    start_t: float | None = None  # the call's start and end on the sampler's clock (seconds)
+    end_t: float | None = None
+    chunks: int | None = None  # streamed chunks that carried text
+    text: str | None = None  # the generated text, capped (Benchmark.text_cap bytes)
+
+    @property
+    def wall_s(self) -> float | None:
+        return None if self.start_t is None or self.end_t is None else self.end_t - self.start_t
 
     @property
     def tokens_per_s(self) -> float:
@@ -360,6 +418,10 @@ class Benchmark:
     baseline_at: float = 0.0  # sample time before the load: processes already on the GPUs
     loaded: tuple[OllamaModel, ...] = ()  # /api/ps while the model was loaded
     settings: dict[str, Any] = field(default_factory=dict)
+    warmup: tuple[BenchRun, ...] = ()  # the warm-up runs, before the measured ones
+    loaded_at_load: tuple[OllamaModel, ...] = ()  # /api/ps right after the cold load
+    processes: tuple[GpuProcess, ...] = ()  # every PID NVML listed, as /proc showed it while loaded
+    text_cap: int = 0  # bytes of each run's text kept
 
     def measured(self) -> tuple[Sample, ...]:
         return tuple(s for s in self.samples if self.measure_from <= s.t <= self.measure_to)
@@ -385,6 +447,7 @@ class OllamaFacts:
     log_missing: str | None = None
     benchmark: Benchmark | None = None
     benchmark_missing: str | None = None
+    offloaded: tuple[int, int] | None = None  # the log's last `offloaded N/M layers to GPU` (N, M)
 
 
 @dataclass(frozen=True)
@@ -433,6 +496,27 @@ class UnitFacts:
 
 
 @dataclass(frozen=True)
+class HostInfo:
+    """The machine the evidence comes from (``host-info.txt``): shown in the report, judged by no requirement.
+
+    Each value is None when its source gave nothing; ``unreported`` says why, field by field.
+    """
+
+    kernel: str | None = None  # uname -srvm
+    os: str | None = None  # /etc/os-release PRETTY_NAME
+    cpu_model: str | None = None  # /proc/cpuinfo "model name" (lscpu "Model name" where cpuinfo has none)
+    cpu_count: int | None = None  # logical CPUs: /proc/cpuinfo "processor" lines (lscpu "CPU(s)")
+    mem_total_mib: int | None = None  # /proc/meminfo MemTotal
+    bios: str | None = None  # /sys/class/dmi/id bios_vendor bios_version (bios_date)
+    board: str | None = None  # /sys/class/dmi/id board_vendor board_name (system: sys_vendor product_name)
+    #: field name -> why it is None
+    unreported: dict[str, str] = field(default_factory=dict)
+
+    def why_missing(self, name: str) -> str:
+        return self.unreported.get(name, "not reported by the source")
+
+
+@dataclass(frozen=True)
 class HostFacts:
     hostname: str
     mode: str  # "live" or "replay"
@@ -449,6 +533,7 @@ class HostFacts:
     smi: SmiFacts = SmiFacts()
     persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
     provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
+    host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)

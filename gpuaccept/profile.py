@@ -128,6 +128,10 @@ class OllamaSpec:
     memory_bandwidth_gbs: float = _spec(346.0, min=1)  # one card's memory bandwidth (P40: 346 GB/s)
     load_time_max_s: float = _spec(0.0, min=0)  # OLL-LOAD-TIME: 0 = report only
     thermal_margin_c: float = _spec(5.0, min=0)  # GPU-THERMAL: stay this far below the slowdown threshold
+    # OLL-OFFLOAD: the runner's NVML memory against /api/ps size (Ollama's estimate of weights, KV cache and
+    # graph, which it sizes generously): a model with layers left on the CPU holds far less than this.
+    offload_min_nvml_ratio: float = _spec(0.8, min=0, max=1)
+    consistent_text_required: bool = _spec(False)  # OLL-CONSISTENT fails (not only warns) on differing text
     benchmark: BenchmarkSpec = _spec(factory=BenchmarkSpec)
 
 

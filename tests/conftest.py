@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -105,4 +108,37 @@ def engines():
     try:
         yield daemons.start_all(base)
     finally:
-        daemons.stop_all(base)
+        try:
+            daemons.stop_all(base)
+        finally:  # the engines' sockets, data and exec roots: nothing of them outlives the session
+            remove_unless_mounted(base)
+
+
+def remove_unless_mounted(folder: Path) -> None:
+    """Remove a folder, unless something is still mounted inside it (rmtree would delete through the mount)."""
+    with open("/proc/mounts") as handle:
+        if any(line.split()[1].startswith(f"{folder}/") for line in handle):
+            return
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Registered:
+    metavar: str  # "" for a flag
+    ini: str  # its ini twin, "" if none
+
+
+@pytest.fixture(scope="session")
+def registered_options(tmp_path_factory) -> dict[str, Registered]:
+    """The acceptance options as pytest itself lists them (``pytest -p fixtures.options --help``), with their
+    ini twins: the ground truth the README and ``gpuaccept --help`` are checked against."""
+    env = {**os.environ, "COLUMNS": "1000"}  # one line per option and per ini key
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "fixtures.options", "--help"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path_factory.mktemp("help"), env=env)
+    assert done.returncode == 0, done.stderr
+    group = done.stdout.split("GPU server acceptance:\n", 1)[1].split("\n\n", 1)[0]
+    options = {m.group(1): m.group(2) or "" for m in re.finditer(r"^  (--[\w-]+)(?:=(\S+))?", group, re.MULTILINE)}
+    twins = {m.group(2): m.group(1) for m in re.finditer(
+        r"^  (\w+) \(string\):[^\n]*(?:\n {20,}[^\n]*)?\(ini twin of (--[\w-]+)\)", done.stdout, re.MULTILINE)}
+    assert options and twins, done.stdout[-3000:]
+    return {name: Registered(metavar, twins.get(name, "")) for name, metavar in options.items()}

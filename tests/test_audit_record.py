@@ -62,7 +62,8 @@ def test_summary_json_schema(run_suite):
     assert summary["run"]["exit_status"] == 1 and summary["counts"]["fail"] == 1
     slow = summary["requirements"]["OLL-THROUGHPUT"]
     assert slow["outcome"] == "fail" and slow["tier"] == "load"
-    assert slow["evidence"] == ["evidence/benchmark.json", "evidence/ollama-tags.json"]
+    assert slow["evidence"] == ["evidence/benchmark.json", "evidence/ollama-tags.json", "evidence/ollama-server.log",
+                                "evidence/nvml.json"]
     assert "4.2 tokens/s" in slow["cases"][0]["measured"] and "Fix:" in slow["cases"][0]["message"]
     assert summary["requirements"]["PWR-BUDGET"]["outcome"] == "skip"
     per_gpu = summary["requirements"]["GPU-THERMAL"]

@@ -162,7 +162,7 @@ def test_an_endless_model_list_leaves_oll_model_not_evaluated(live_against):
 
 
 def test_a_benchmark_that_trickles_tokens_ends_at_the_generation_deadline(live_against):
-    # A token every 1.5 s: each within the 2 s per-read timeout, 24 of them far past load_timeout_s (10 s).
+    # A token every 1.5 s: each within the 2 s per-read timeout, 12 of them far past load_timeout_s (10 s).
     run = live_against(Scenario(chunk_s=1.5))
     bench = json.loads((run.run_dir / "evidence" / "benchmark.json").read_text())
     assert bench["error"].startswith("warm-up run 1: no complete answer within 10 s"), bench["error"]

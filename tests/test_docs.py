@@ -26,3 +26,25 @@ def test_both_readmes_give_the_same_commands_and_ci_runs_the_test_command():
     assert SELF_TESTS in (ROOT / ".ci" / "run").read_text()
     for ci in ("github-actions.yml", "gitlab-ci.yml"):
         assert "pytest acceptance/" in (ROOT / "docs" / "ci" / ci).read_text()
+
+
+def readme_options() -> dict[str, tuple[str, str]]:
+    """The README's Options table: option -> (metavar, ini twin)."""
+    section = (ROOT / "README.md").read_text().split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if cells and cells[0].startswith("`--"):
+            name, _, metavar = cells[0].strip("`").replace("\\|", "|").partition(" ")
+            assert name not in rows, f"{name} has two rows"
+            rows[name] = (metavar, cells[1].strip("`"))
+    return rows
+
+
+def test_readme_option_table_is_the_registered_options(registered_options):
+    documented = readme_options()
+    assert set(documented) - set(registered_options) == set(), "README documents options the suite does not have"
+    assert set(registered_options) - set(documented) == set(), "options missing from the README's Options table"
+    for name, real in registered_options.items():
+        assert documented[name] == (real.metavar, real.ini), (name, documented[name], real)
+    assert {"--technician", "--ticket", "--sign-key"} <= set(documented)

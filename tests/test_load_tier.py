@@ -16,8 +16,8 @@ from tests.fakes.ollama_server import OllamaStandIn, Scenario
 
 PROFILE = str(ROOT / "tests" / "data" / "profiles" / "dual-p40-standin.toml")
 OLL = {"OLL-API", "OLL-GPUS-DETECTED", "OLL-MODEL", "OLL-OFFLOAD", "OLL-SPREAD", "OLL-BALANCE", "OLL-THROUGHPUT",
-       "OLL-LOAD-TIME", "GPU-THERMAL"}
-LOAD = {"OLL-OFFLOAD", "OLL-SPREAD", "OLL-BALANCE", "OLL-THROUGHPUT", "OLL-LOAD-TIME", "GPU-THERMAL"}
+       "OLL-LOAD-TIME", "OLL-CONSISTENT", "GPU-THERMAL"}
+LOAD = {"OLL-OFFLOAD", "OLL-SPREAD", "OLL-BALANCE", "OLL-THROUGHPUT", "OLL-LOAD-TIME", "OLL-CONSISTENT", "GPU-THERMAL"}
 P40_MIB = [g["memory_total_mib"] for g in json.loads((HOSTS / "dual-p40" / "nvml.json").read_text())["gpus"]]
 
 
@@ -38,6 +38,11 @@ def serve(run_suite, monkeypatch, tmp_path):
     return run
 
 
+def said(run, rid: str) -> str:
+    """The verdict's message, whatever the outcome (a passed case carries it as a property only)."""
+    return "\n".join(c.properties.get("message", "") for c in run.cases if c.requirement == rid)
+
+
 def oll(run) -> dict[str, set[str]]:
     return {rid: outs for rid, outs in run.outcomes().items() if rid in OLL}
 
@@ -45,10 +50,22 @@ def oll(run) -> dict[str, set[str]]:
 def test_balanced_pair_passes_the_load_tier(serve):
     run = serve(Scenario(spread=True))
     outcomes = oll(run)
-    assert {rid for rid, o in outcomes.items() if o != {"passed"}} == {"OLL-GPUS-DETECTED"}, run.stdout[-3000:]
-    assert "no Ollama server log" in run.messages("OLL-GPUS-DETECTED")  # no container: no docker logs
+    # No container, so no docker logs: discovery and the log's offloaded layers are not known.
+    assert {rid for rid, o in outcomes.items() if o != {"passed"}} == {"OLL-GPUS-DETECTED", "OLL-OFFLOAD"}, \
+        run.stdout[-3000:]
+    assert "no Ollama server log" in run.messages("OLL-GPUS-DETECTED")
+    offload = run.messages("OLL-OFFLOAD")
+    assert "Not evaluated" in offload and "missing: ollama-server.log" in offload, offload
+    assert "/api/ps 20.3 of 20.3 GiB on GPU (100%)" in offload and "the runner holds 20.3 GiB (100%" in offload
     bench = json.loads((run.run_dir / "evidence" / "benchmark.json").read_text())
     assert len(bench["runs"]) == 3 and bench["runner_pids"] == [48213]
+    # The cold load ran with the runs' options: the stand-in reloads a runner of another num_ctx, and none did.
+    assert bench["loaded_at_load"][0]["context_length"] == 4096 and run.outcomes()["OLL-LOAD-TIME"] == {"passed"}
+    assert all(r["load_ns"] < 500_000_000 for r in bench["warmup"] + bench["runs"])
+    assert [p["comm"] for p in bench["processes"]] == ["llama-server"]
+    assert "tied by process name (llama-server / ollama runner; no container known)" in said(run, "OLL-SPREAD")
+    assert {r["text"] for r in bench["runs"]} == {" w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11"}
+    assert "3 measured runs gave the same 38 characters" in said(run, "OLL-CONSISTENT")
     assert len(bench["samples"]) >= 10 and bench["settings"]["think"] is False
     spread = run.messages("OLL-SPREAD") or ""
     assert run.outcomes()["PCIE-GEN"] == {"passed"}
@@ -71,6 +88,16 @@ def test_cpu_spill_fails_offload(serve):
     run = serve(Scenario(cpu_mib=3 * 1024))
     assert {rid for rid, o in oll(run).items() if "failed" in o} == {"OLL-OFFLOAD"}, run.stdout[-3000:]
     assert "on the CPU" in run.messages("OLL-OFFLOAD")
+    assert "short of the whole model by /api/ps" in run.messages("OLL-OFFLOAD")
+
+
+def test_api_ps_claiming_the_whole_model_is_not_believed_against_nvml(serve):
+    # From 0.30 /api/ps may say 100% from a file-size fallback; the runner's NVML memory says 60%.
+    run = serve(Scenario(cpu_mib=8 * 1024, ps_claims_all=True))
+    assert run.outcomes()["OLL-OFFLOAD"] == {"failed"}, run.stdout[-3000:]
+    message = run.messages("OLL-OFFLOAD")
+    assert "/api/ps 20.3 of 20.3 GiB on GPU (100%)" in message and "the runner holds 12.3 GiB (61%" in message
+    assert "short of the whole model by NVML" in message and "file-size fallback" in message
 
 
 def test_slow_generation_fails_throughput_with_the_ceiling(serve):
@@ -78,6 +105,65 @@ def test_slow_generation_fails_throughput_with_the_ceiling(serve):
     assert {rid for rid, o in oll(run).items() if "failed" in o} == {"OLL-THROUGHPUT"}, run.stdout[-3000:]
     message = run.messages("OLL-THROUGHPUT")
     assert "4.2 tokens/s median of 3 runs" in message and "ceiling" in message and ">= 8" in message
+    assert "Likely cause: at 25% of the 17.1 tokens/s ceiling, with no throttling" in message, message
+    assert "fix the requirements named" not in message
+
+
+def test_slow_generation_names_the_throttling_and_the_link_measured(serve):
+    run = serve(Scenario(tokens_per_s=4.2, temp_c=89, throttle=0x40, pcie_gen_under_load=1))
+    assert run.outcomes()["OLL-THROUGHPUT"] == {"failed"}, run.stdout[-3000:]
+    message = run.messages("OLL-THROUGHPUT")
+    assert "GPU0 (0000:02:00.0) throttled during the runs (HW thermal slowdown; GPU-THERMAL)" in message, message
+    assert "GPU1 (0000:03:00.0)'s link ran at Gen1 under load, Gen3 possible (PCIE-GEN)" in message
+    assert "cool or power the throttled card" in message
+
+
+def test_a_reload_during_the_runs_leaves_the_load_time_not_evaluated(serve):
+    run = serve(Scenario(reload_on_run=2))  # the first measured run finds its runner gone
+    assert run.outcomes()["OLL-LOAD-TIME"] == {"skipped"}, run.stdout[-3000:]
+    message = run.messages("OLL-LOAD-TIME")
+    assert "Not evaluated" in message and "measured run 1 (load_duration 0.6" in message, message
+    assert "did not time the configuration that ran" in message
+
+
+def test_per_process_memory_nvml_cannot_report_is_unknown_not_zero(serve):
+    run = serve(Scenario(process_mib_unknown=True))
+    assert run.outcomes()["OLL-SPREAD"] == {"passed"} and run.outcomes()["OLL-BALANCE"] == {"passed"}, \
+        run.stdout[-3000:]
+    message = said(run, "OLL-SPREAD")
+    assert "holds 10.2 GiB on GPU0, 10.2 GiB on GPU1" in message, message
+    assert "NVML cannot report the per-process memory of PID 48213 (unknown, not 0" in message
+    assert "memory used above the pre-load baseline instead" in message
+    bench = json.loads((run.run_dir / "evidence" / "benchmark.json").read_text())
+    assert any(m is None for s in bench["samples"] for g in s["gpus"] for _, m in g["processes"])
+
+
+def test_an_unrelated_process_on_the_cards_is_not_counted_as_the_model(serve):
+    # The model sits on GPU0; another user's job starts on GPU1 with it. Counted, it would pass the spread.
+    run = serve(Scenario(spread=False, intruder_mib=4096))
+    assert run.outcomes()["OLL-SPREAD"] == {"failed"}, run.stdout[-3000:]
+    message = run.messages("OLL-SPREAD")
+    assert "holds 20.3 GiB on GPU0, 0.0 GiB on GPU1" in message and "PID 48213," in message, message
+    bench = json.loads((run.run_dir / "evidence" / "benchmark.json").read_text())
+    assert {p["pid"]: p["comm"] for p in bench["processes"]} == {48213: "llama-server", 51234: "python3"}
+
+
+def test_durations_that_disagree_with_the_wall_clock_leave_throughput_not_evaluated(serve):
+    run = serve(Scenario(clock_scale=0.3))
+    assert run.outcomes()["OLL-THROUGHPUT"] == {"skipped"}, run.stdout[-3000:]
+    message = run.messages("OLL-THROUGHPUT")
+    assert "Not evaluated: Ollama's durations disagree with the wall clock: measured run 1" in message, message
+    assert "total_duration says 0.3" in message and "the wall clock around the call 1.1" in message
+
+
+def test_text_that_differs_between_runs_warns_naming_the_run_and_offset(serve):
+    run = serve(Scenario(vary_text_run=3))  # the second measured run
+    case = next(c for c in run.cases if c.requirement == "OLL-CONSISTENT")
+    assert case.outcome == "passed" and case.properties["verdict"] == "warn", run.stdout[-3000:]  # advisory
+    message = case.properties["message"]
+    assert "measured run 2 differs from run 1 at character 19" in message, message
+    assert "'w6 w7" in message and "'x6 w7" in message and "memory or transfer corruption" in message
+    assert run.outcomes()["OLL-THROUGHPUT"] == {"passed"}
 
 
 def test_http_500_fails_clearly(serve):

@@ -55,7 +55,7 @@ LIVE = {
                                   "CTR-CONFIG", "CTR-EXPOSURE",
                                   # nor an Ollama server
                                   "OLL-API", "OLL-GPUS-DETECTED", "OLL-MODEL", "OLL-OFFLOAD", "OLL-SPREAD",
-                                  "OLL-BALANCE", "OLL-THROUGHPUT", "OLL-LOAD-TIME", "GPU-THERMAL"}),
+                                  "OLL-BALANCE", "OLL-THROUGHPUT", "OLL-LOAD-TIME", "OLL-CONSISTENT", "GPU-THERMAL"}),
 }
 
 

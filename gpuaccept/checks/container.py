@@ -9,13 +9,14 @@ from gpuaccept import ollama_env
 from gpuaccept.checks.agreement import duplicates
 from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
-from gpuaccept.facts import ContainerFacts, DeviceRequest, EngineFacts, HostFacts
+from gpuaccept.facts import CDI_GPU_KIND, ContainerFacts, DeviceRequest, EngineFacts, HostFacts
 from gpuaccept.profile import Profile
 
 OLLAMA_PORT = "11434/tcp"  # where Ollama listens inside its image (OLLAMA_HOST=0.0.0.0:11434)
 GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'
 TOOLKIT_FIX = ("install the NVIDIA Container Toolkit (nvidia-container-toolkit), run "
                "`nvidia-ctk runtime configure --runtime=docker`, then restart docker")
+CDI_SPEC_FIX = "`nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` (check with `nvidia-ctk cdi list`)"
 
 
 def _engine(host: HostFacts, profile: Profile) -> EngineFacts | Verdict:
@@ -71,16 +72,22 @@ def toolkit(host: HostFacts, profile: Profile) -> Verdict:
     if isinstance(e, Verdict):
         return e
     expected = "containers can be given GPUs (NVIDIA runtime hook or CDI)"
-    runtimes = f"runtimes: {', '.join(e.runtimes) or 'none'}"
+    runtimes = f"runtimes: {', '.join(e.runtimes) or 'none'}" + (
+        f"; CDI spec dirs: {', '.join(e.cdi_spec_dirs)}" if e.cdi_spec_dirs else "")
     if e.probe is not None:
-        if e.probe.ok:
-            return passed(f"a probe container started with --gpus all and listed "
-                          f"{e.probe.output.count('UUID:')} GPU(s) ({runtimes})", expected)
-        if GPU_ERROR in e.probe.error:
+        p = e.probe
+        if p.ok:
+            refused = (f"; `--gpus all` failed ({p.gpus_error}): this engine gives GPUs through CDI only, so "
+                       "containers need `--device nvidia.com/gpu=all`" if p.gpus_error else "")
+            return passed(f"a probe container started with {p.request} and listed "
+                          f"{p.output.count('UUID:')} GPU(s) ({runtimes}){refused}", expected)
+        if p.cdi:
+            return _cdi_probe_failed(p.gpus_error, p.request, p.error, expected)
+        if GPU_ERROR in p.error:
             return failed(f"the engine refuses GPU requests: {GPU_ERROR}", expected,
                           "the NVIDIA Container Toolkit is not installed, or dockerd started before it was",
                           TOOLKIT_FIX)
-        return failed(f"a probe container with --gpus all failed: {e.probe.error}", expected,
+        return failed(f"a probe container with --gpus all failed: {p.error}", expected,
                       "the NVIDIA Container Toolkit is installed but cannot set up the GPUs (driver not loaded, "
                       "or toolkit and driver out of step)", f"check `nvidia-smi` on the host, then {TOOLKIT_FIX}")
     container = host.docker.container
@@ -89,6 +96,22 @@ def toolkit(host: HostFacts, profile: Profile) -> Verdict:
     if container is not None and container.running and any(r.wants_gpu for r in container.device_requests):
         return passed(f"container {container.name} runs with a GPU request ({runtimes})", expected)
     return not_evaluated(f"no GPU probe was run: {e.probe_missing}")
+
+
+def _cdi_probe_failed(gpus_error: str, request: str, error: str, expected: str) -> Verdict:
+    """Both probes failed: `--gpus all`, then the CDI request on an engine that lists CDI spec dirs."""
+    measured = f"a probe container with --gpus all failed: {gpus_error}; with CDI (`{request}`): {error}"
+    # moby's own refusals: no driver for the request, or no CDI spec naming the device (cdi.InjectDevices).
+    if "could not select device driver" in error or "unresolvable CDI devices" in error:
+        if GPU_ERROR not in gpus_error:  # the runtime hook is there but failed: that is the fault to fix
+            return failed(measured, expected, "the NVIDIA Container Toolkit is installed but cannot set up the GPUs "
+                          "(driver not loaded, or toolkit and driver out of step); no CDI spec names nvidia.com/gpu",
+                          f"check `nvidia-smi` on the host, then {TOOLKIT_FIX}")
+        return failed(measured, expected, "neither the NVIDIA runtime hook nor a CDI spec naming nvidia.com/gpu "
+                      "devices is installed", f"{TOOLKIT_FIX}; or, for CDI, {CDI_SPEC_FIX}")
+    return failed(measured, expected, "the CDI spec names the GPUs but they cannot be set up: a spec generated "
+                  "before a driver upgrade points at libraries that are gone, or the driver is not loaded",
+                  f"check `nvidia-smi` on the host, then regenerate the CDI spec: {CDI_SPEC_FIX}")
 
 
 def running(host: HostFacts, profile: Profile) -> Verdict:
@@ -115,20 +138,42 @@ def running(host: HostFacts, profile: Profile) -> Verdict:
     return passed(f"container {spec.name} runs ({c.image}, restart {c.restart_policy})", expected)
 
 
+def cdi_gpu_index(name: str, by_uuid: dict[str, int]) -> int | None:
+    """The host GPU a CDI device name is, as `nvidia-ctk cdi generate` names them (pkg/nvcdi/namer.go):
+    ``0`` (index strategy), ``gpu0`` (type-index), ``GPU-<uuid>`` (uuid). MIG slices (``0:1``, ``mig0:1``)
+    are not a whole GPU, and an unknown name is no GPU of this host: both give None."""
+    if name.isdigit():
+        return int(name)
+    if name.startswith("gpu") and name[3:].isdigit():
+        return int(name[3:])
+    return by_uuid.get(name)
+
+
+def _cdi_device(token: str) -> str:
+    """``nvidia.com/gpu=1`` -> ``1``: the nvidia runtime's CDI mode also reads qualified names."""
+    kind, sep, name = token.partition("=")
+    return name if sep and kind == CDI_GPU_KIND else token
+
+
 def covered(c: ContainerFacts, host: HostFacts, default_runtime: str) -> tuple[set[int], str]:
     """Host GPU indexes the container's GPU request covers, and how the request reads."""
     count = len(host.gpus)
     by_uuid = {g.uuid: g.index for g in host.gpus}
 
     def resolve(ids: list[str]) -> set[int]:
-        return {int(i) if i.isdigit() else by_uuid.get(i, -1) for i in ids} - {-1}
+        found = {cdi_gpu_index(_cdi_device(i.strip()), by_uuid) for i in ids}
+        return {i for i in found if i is not None}
 
     gpu_requests: list[DeviceRequest] = [r for r in c.device_requests if r.wants_gpu]
     if gpu_requests:
         indexes: set[int] = set()
-        words = []
+        words, cdi_names = [], []
         for r in gpu_requests:
-            if r.device_ids:
+            if r.is_cdi:
+                names = r.cdi_gpu_names
+                indexes |= set(range(count)) if "all" in names else resolve(list(names))
+                cdi_names += [f"{CDI_GPU_KIND}={n}" for n in names]
+            elif r.device_ids:
                 indexes |= resolve(list(r.device_ids))
                 words.append(f"device={','.join(r.device_ids)}")
             elif r.count < 0:
@@ -137,16 +182,40 @@ def covered(c: ContainerFacts, host: HostFacts, default_runtime: str) -> tuple[s
             else:
                 indexes |= set(range(min(r.count, count)))
                 words.append(f"count={r.count}")
-        return indexes, f"--gpus {' + '.join(words)}"
+        parts = [f"--gpus {' + '.join(words)}"] if words else []
+        parts += [" ".join(f"--device {n}" for n in cdi_names)] if cdi_names else []
+        return indexes, " + ".join(parts)
     runtime = c.runtime or default_runtime
     if runtime == "nvidia":
         value = c.env_value("NVIDIA_VISIBLE_DEVICES")
-        if value == "all":
-            return set(range(count)), "nvidia runtime with NVIDIA_VISIBLE_DEVICES=all"
+        if value in ("all", f"{CDI_GPU_KIND}=all"):
+            return set(range(count)), f"nvidia runtime with NVIDIA_VISIBLE_DEVICES={value}"
         if value and value not in ("none", "void"):
             return resolve(value.split(",")), f"nvidia runtime with NVIDIA_VISIBLE_DEVICES={value}"
         return set(), f"nvidia runtime with NVIDIA_VISIBLE_DEVICES={value or 'unset'}"
     return set(), "no GPU request (started without --gpus)"
+
+
+def uses_cdi(c: ContainerFacts) -> bool:
+    """The container asks for its GPUs through CDI (`--device nvidia.com/gpu=...`): fixes keep that style."""
+    return any(r.wants_gpu and r.is_cdi for r in c.device_requests)
+
+
+def _unresolved_cdi(c: ContainerFacts, host: HostFacts) -> list[str]:
+    """CDI GPU names that are no whole GPU of this host (a MIG slice, a UUID from elsewhere, index 5 of 2)."""
+    by_uuid = {g.uuid: g.index for g in host.gpus}
+    unknown = []
+    for name in (n for r in c.device_requests for n in r.cdi_gpu_names if n != "all"):
+        index = cdi_gpu_index(name, by_uuid)
+        if index is None or index >= len(host.gpus):
+            unknown.append(f"{CDI_GPU_KIND}={name}")
+    return unknown
+
+
+def cdi_fix(host: HostFacts) -> str:
+    """The CDI form of "every GPU": the ``all`` device every generated spec has, or each GPU by UUID."""
+    per_gpu = " ".join(f"--device {CDI_GPU_KIND}={g.uuid}" for g in host.gpus)
+    return f"`--device {CDI_GPU_KIND}=all`" + (f", or one `--device` per GPU (`{per_gpu}`)" if per_gpu else "")
 
 
 def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
@@ -154,7 +223,8 @@ def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
     if isinstance(c, Verdict):
         return c
     want = profile.gpus.count
-    expected = f"a request covering all {want} expected GPUs (--gpus all, or device=<every UUID>)"
+    expected = (f"a request covering all {want} expected GPUs (--gpus all, or device=<every UUID>, or CDI "
+                f"--device {CDI_GPU_KIND}=all)")
     if not host.nvml.ok or not host.gpus:
         return not_evaluated("the host's GPUs are not known (see GPU-COUNT): cannot tell which GPUs to cover")
     indexes, how = covered(c, host, host.docker.engine.default_runtime if host.docker.engine else "")
@@ -164,11 +234,20 @@ def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
     if len(got) == len(host.gpus):
         short = f"; NVML sees only {len(host.gpus)} of {want} (see GPU-COUNT)" if len(host.gpus) < want else ""
         return passed(measured + short, expected)
-    cause = ("the container was started without `--gpus`" if not got else
+    missing = [g for g in host.gpus if g.index not in got]
+    measured += "; missing " + ", ".join(f"GPU{g.index} ({g.uuid})" for g in missing)
+    keep = " (`pytest acceptance/ --remediate` does this for a container the suite manages)"
+    if uses_cdi(c):
+        unknown = _unresolved_cdi(c, host)
+        cause = "the CDI `--device` names too few GPUs (each name is one GPU: `nvidia.com/gpu=0` is GPU0 only; " \
+                "`nvidia.com/gpu=all` is every GPU)" + (
+                    f"; {', '.join(unknown)} names no whole GPU of this host" if unknown else "")
+        return failed(measured, expected, cause,
+                      f"recreate it with {cdi_fix(host)}, keeping the model volume{keep}")
+    cause = ("the container was started without `--gpus` (or a CDI `--device nvidia.com/gpu=all`)" if not got else
              "`--gpus` named too few GPUs (an unquoted `--gpus device=0,1` becomes count=1; `--gpus 1` is one GPU)")
     return failed(measured, expected, cause,
-                  "recreate it with `--gpus all` or `--gpus '\"device=<UUIDs>\"'`, keeping the model volume "
-                  "(`pytest acceptance/ --remediate` does this for a container the suite manages)")
+                  "recreate it with `--gpus all` or `--gpus '\"device=<UUIDs>\"'`, keeping the model volume" + keep)
 
 
 def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
@@ -185,6 +264,10 @@ def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
         return not_evaluated(f"container {c.name} is not running: see CTR-RUNNING")
     fix = ("recreate the container with `--gpus all` (and the NVIDIA runtime hook installed); after a "
            "`systemctl daemon-reload` with toolkit < 1.18 the devices drop out: restart the container")
+    if uses_cdi(c):
+        # CDI puts the device nodes in the container's own spec, so a daemon-reload does not drop them.
+        fix = (f"recreate the container with {cdi_fix(host)}; a CDI spec generated before a driver upgrade or "
+               f"a card change is stale: {CDI_SPEC_FIX}")
     if c.gpus_seen_error is not None:
         return failed(f"`nvidia-smi -L` failed in container {c.name}: {c.gpus_seen_error}", expected,
                       "the container got no GPUs: started without a GPU request, or the NVIDIA runtime was not used",

@@ -1,8 +1,9 @@
-"""The load tier: OLL-OFFLOAD, OLL-SPREAD, OLL-BALANCE, OLL-THROUGHPUT, OLL-LOAD-TIME, GPU-THERMAL.
+"""The load tier: OLL-OFFLOAD, OLL-SPREAD, OLL-BALANCE, OLL-THROUGHPUT, OLL-LOAD-TIME, OLL-CONSISTENT, GPU-THERMAL.
 
 Placement is judged from NVML on the host (ground truth): the memory the model's runner process holds
-on each GPU while the measured runs go. ``/api/ps`` (one number for all GPUs) and the server log's
-per-device model weights are cross-checks, reported beside it.
+on each GPU while the measured runs go, the runner tied to Ollama by cgroup or name (bench_trust.py).
+``/api/ps`` (one number for all GPUs) and the server log's per-device model weights are cross-checks,
+reported beside it; OLL-OFFLOAD needs /api/ps, the log's offloaded layers and NVML to agree.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import statistics
 
 from gpuaccept import ollama_env
+from gpuaccept.checks import bench_trust
 from gpuaccept.checks.agreement import benchmark_mismatch
 from gpuaccept.checks.inventory import gpu_or_verdict
 from gpuaccept.checks.ollama import api_or_verdict
-from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
+from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import Benchmark, HostFacts, OllamaModel, find_model
 from gpuaccept.profile import Profile
 
@@ -35,19 +37,12 @@ def bench_or_verdict(host: HostFacts, profile: Profile) -> Benchmark | Verdict:
     return o.benchmark
 
 
-def runner_mib(bench: Benchmark, gpu_count: int) -> tuple[list[float], str]:
-    """Per GPU, the most memory the model's runner held during the measured runs, and how it was found."""
-    samples = bench.measured()
-    pids = set(bench.runner_pids)
-    if pids and any(p in pids for s in samples for g in s.gpus for p, _ in g.processes):
-        per_gpu = [max((sum(m for p, m in g.processes if p in pids) for s in samples for g in s.gpus
-                        if g.index == i), default=0.0) for i in range(gpu_count)]
-        return per_gpu, f"NVML per-process memory of PID {', '.join(map(str, sorted(pids)))}"
-    baseline = [s for s in bench.samples if s.t <= bench.baseline_at] or list(bench.samples[:1])
-    base = {g.index: g.mem_used_mib or 0.0 for g in baseline[-1].gpus} if baseline else {}
-    per_gpu = [max(((g.mem_used_mib or 0.0) - base.get(i, 0.0) for s in samples for g in s.gpus if g.index == i),
-                   default=0.0) for i in range(gpu_count)]
-    return per_gpu, "NVML memory used above the pre-load baseline (no per-process data)"
+def runner_mib(host: HostFacts, bench: Benchmark, gpu_count: int) -> tuple[list[float], str] | Verdict:
+    """Per GPU, the most memory Ollama's runner held during the measured runs, and how it was found."""
+    tie = bench_trust.runner_tie(host, bench)
+    if isinstance(tie, str):
+        return not_evaluated(tie)
+    return bench_trust.runner_mib(bench, gpu_count, tie)
 
 
 def _cross_checks(host: HostFacts, profile: Profile, bench: Benchmark) -> str:
@@ -67,11 +62,15 @@ def _gib(values: list[float]) -> str:
 
 
 def offload(host: HostFacts, profile: Profile) -> Verdict:
+    """Three accounts must agree: /api/ps (from Ollama 0.30 it can say 100% from a file-size fallback),
+    the server log's ``offloaded N/M layers to GPU`` of the benchmark's load, and the NVML memory of the runner."""
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench
     name = profile.ollama.model
-    expected = "the whole model on GPU (/api/ps size_vram == size)"
+    ratio = profile.ollama.offload_min_nvml_ratio
+    expected = (f"the whole model on GPU: /api/ps size_vram == size, the server log's `offloaded N/N layers`, and "
+                f"the runner's NVML memory >= {ratio:.0%} of /api/ps size (profile ollama.offload_min_nvml_ratio)")
     loaded: OllamaModel | None = find_model(bench.loaded, name)
     if loaded is None:
         return not_evaluated(f"{name} was not listed by /api/ps during the benchmark" +
@@ -79,13 +78,38 @@ def offload(host: HostFacts, profile: Profile) -> Verdict:
     if loaded.size_vram is None or not loaded.size:
         return not_evaluated("/api/ps gave no size_vram")
     share = loaded.size_vram / loaded.size
-    measured = f"{name}: {loaded.size_vram / 2**30:.1f} of {loaded.size / 2**30:.1f} GiB on GPU ({share:.0%})"
-    if loaded.size_vram >= loaded.size:
-        return passed(measured, expected)
-    return failed(f"{measured}, {1 - share:.0%} on the CPU", expected,
-                  "the GPUs lacked free memory for every layer: a context too large (num_ctx x OLLAMA_NUM_PARALLEL), "
-                  "other processes on the cards, or a GPU the server did not see",
-                  "lower the context or OLLAMA_NUM_PARALLEL, free the cards, and check OLL-GPUS-DETECTED")
+    ok: dict[str, bool] = {"/api/ps": loaded.size_vram >= loaded.size}
+    parts = [f"/api/ps {loaded.size_vram / 2**30:.1f} of {loaded.size / 2**30:.1f} GiB on GPU ({share:.0%})"]
+    missing: list[str] = []
+    layers = host.ollama.offloaded
+    if layers is not None:
+        ok["server log"] = layers[0] >= layers[1]
+        parts.append(f"server log: offloaded {layers[0]}/{layers[1]} layers to GPU")
+    else:
+        missing.append("ollama-server.log: " + (host.ollama.log_missing or
+                                                 "no `offloaded N/M layers to GPU` line for the benchmark's load"))
+    found = runner_mib(host, bench, profile.gpus.count) if bench.measured() else \
+        not_evaluated(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
+    if isinstance(found, Verdict):
+        missing.append(f"NVML: {found.message.removeprefix('not evaluated: ')}")
+    else:
+        held = sum(found[0]) * 2**20
+        ok["NVML"] = held >= ratio * loaded.size
+        parts.append(f"NVML: the runner holds {held / 2**30:.1f} GiB ({held / loaded.size:.0%} of /api/ps size; "
+                     f"{found[1]})")
+    measured = f"{name}: " + "; ".join(parts)
+    bad = [source for source, good in ok.items() if not good]
+    if bad:
+        cause = ("the GPUs lacked free memory for every layer: a context too large (num_ctx x OLLAMA_NUM_PARALLEL), "
+                 "other processes on the cards, or a GPU the server did not see")
+        if ok["/api/ps"]:
+            cause += ("; /api/ps says 100% but Ollama 0.30+ derives it from the runner's log with a file-size "
+                      "fallback, so it is not proof")
+        return failed(f"{measured}; short of the whole model by {', '.join(bad)}, the rest on the CPU", expected,
+                      cause, "lower the context or OLLAMA_NUM_PARALLEL, free the cards, and check OLL-GPUS-DETECTED")
+    if missing:
+        return not_evaluated(f"{measured}; missing: {'; '.join(missing)}")
+    return passed(measured, expected)
 
 
 def spread(host: HostFacts, profile: Profile) -> Verdict:
@@ -95,7 +119,10 @@ def spread(host: HostFacts, profile: Profile) -> Verdict:
     if not bench.measured():
         return not_evaluated(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
     want, floor = profile.gpus.count, profile.ollama.min_gpu_memory_gib * GIB
-    per_gpu, how = runner_mib(bench, want)
+    found = runner_mib(host, bench, want)
+    if isinstance(found, Verdict):
+        return found
+    per_gpu, how = found
     name = profile.ollama.model
     expected = f">= {profile.ollama.min_gpu_memory_gib:g} GiB of {name} on each of the {want} GPUs"
     checks = _cross_checks(host, profile, bench)
@@ -126,7 +153,10 @@ def balance(host: HostFacts, profile: Profile) -> Verdict:
     if not samples:
         return not_evaluated(f"no GPU samples from the measured runs ({bench.error or 'none taken'})")
     want, ratio = profile.gpus.count, profile.ollama.balance_min_ratio
-    per_gpu, how = runner_mib(bench, want)
+    found = runner_mib(host, bench, want)
+    if isinstance(found, Verdict):
+        return found
+    per_gpu, _ = found
     if min(per_gpu) <= 0:
         return not_evaluated("the model is not on every GPU: see OLL-SPREAD")
     util = [statistics.fmean([g.util_pct for s in samples for g in s.gpus if g.index == i and g.util_pct is not None]
@@ -166,6 +196,10 @@ def throughput(host: HostFacts, profile: Profile) -> Verdict:
     if not runs:
         return failed(f"the benchmark produced no measured run ({bench.error or 'no timings'})", expected,
                       "the server failed or stalled during generation", "read ollama-server.log in the evidence")
+    wrong_clock = bench_trust.clock_mismatch(bench)
+    if wrong_clock is not None:
+        return not_evaluated(f"Ollama's durations disagree with the wall clock: {wrong_clock}; tokens/s computed "
+                             "from them would not be this run's (benchmark.json runs)")
     rates = [r.tokens_per_s for r in runs]
     median = statistics.median(rates)
     ttft = [r.ttft_s for r in runs if r.ttft_s is not None]
@@ -174,9 +208,11 @@ def throughput(host: HostFacts, profile: Profile) -> Verdict:
                 + (f", prompt {statistics.median(prompt):.0f} tokens/s" if prompt else "")
                 + (f", first token after {statistics.median(ttft):.2f} s" if ttft else ""))
     ceiling = ceiling_tps(host, profile)
+    share = ""
     if ceiling is not None:
         limit, how = ceiling
-        measured += f"; {median / limit:.0%} of the {limit:.1f} tokens/s ceiling ({how})"
+        share = f"{median / limit:.0%} of the {limit:.1f} tokens/s ceiling"
+        measured += f"; {share} ({how})"
         if median > limit * 1.1:
             return failed(measured, expected + ", and below the bandwidth ceiling",
                           "a figure above what the memory bandwidth allows was not measured on this model (wrong "
@@ -185,12 +221,43 @@ def throughput(host: HostFacts, profile: Profile) -> Verdict:
         measured += f"; the benchmark stopped early: {bench.error}"
     if median >= floor and not bench.error:
         return passed(measured, expected)
-    return failed(measured, expected,
-                  "layers on the CPU (OLL-OFFLOAD), links trained down (PCIE-GEN), thermal or power throttling "
-                  "(GPU-THERMAL), or the wrong CUDA runner (OLL-GPUS-DETECTED)" if not bench.error else
-                  "the server failed or stalled during generation",
-                  "fix the requirements named, then run again" if not bench.error else
-                  "read ollama-server.log in the evidence; restart the container")
+    if bench.error:
+        return failed(measured, expected, "the server failed or stalled during generation",
+                      "read ollama-server.log in the evidence; restart the container")
+    cause, fix = slow_reasons(host, profile, bench, share)
+    return failed(measured, expected, cause, fix)
+
+
+def slow_reasons(host: HostFacts, profile: Profile, bench: Benchmark, share: str) -> tuple[str, str]:
+    """What the evidence measured that slows generation: throttling, links below their generation under
+    load, model layers on the CPU. (cause, fix) for the message."""
+    causes, fixes = [], []
+    samples = bench.measured()
+    for gpu in host.gpus:
+        mine = [g for s in samples for g in s.gpus if g.index == gpu.index]
+        throttled = sorted({n for g in mine if g.throttle for bit, n in THROTTLES.items() if g.throttle & bit})
+        if throttled:
+            causes.append(f"{gpu.label} throttled during the runs ({', '.join(throttled)}; GPU-THERMAL)")
+            fixes.append("cool or power the throttled card (GPU-THERMAL)")
+        gens = [g.pcie_gen for g in mine if g.pcie_gen is not None]
+        if gens and gpu.pcie_gen_max and max(gens) < gpu.pcie_gen_max:
+            causes.append(f"{gpu.label}'s link ran at Gen{max(gens)} under load, Gen{gpu.pcie_gen_max} possible "
+                          "(PCIE-GEN)")
+            fixes.append("reseat the card or set the slot's PCIe generation in the BIOS (PCIE-GEN)")
+    loaded = find_model(bench.loaded, profile.ollama.model)
+    if loaded is not None and loaded.size and loaded.size_vram is not None and loaded.size_vram < loaded.size:
+        causes.append(f"{1 - loaded.size_vram / loaded.size:.0%} of the model on the CPU (/api/ps; OLL-OFFLOAD)")
+    elif host.ollama.offloaded is not None and host.ollama.offloaded[0] < host.ollama.offloaded[1]:
+        causes.append(f"only {host.ollama.offloaded[0]}/{host.ollama.offloaded[1]} layers on GPU (server log; "
+                      "OLL-OFFLOAD)")
+    if len(causes) > len(fixes):
+        fixes.append("free GPU memory or lower the context so every layer fits (OLL-OFFLOAD)")
+    at = f"at {share}, " if share else ""
+    if causes:
+        return f"{at}measured: {'; '.join(causes)}", "; ".join(dict.fromkeys(fixes)) + ", then run again"
+    return (f"{at}with no throttling, every link at its full generation under load and the whole model on GPU: "
+            "the runner itself is slow (a CPU or wrong CUDA runner, see OLL-GPUS-DETECTED; an old Ollama version)",
+            "check OLL-GPUS-DETECTED and the Ollama version; compare with the same model on a known-good host")
 
 
 def load_time(host: HostFacts, profile: Profile) -> Verdict:
@@ -201,6 +268,11 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
     expected = f"<= {limit:g} s (profile ollama.load_time_max_s)" if limit else "reported (no limit in the profile)"
     if not bench.load_ns:
         return not_evaluated(f"the model load was not timed ({bench.error or 'no load_duration'})")
+    again = bench_trust.reloads(bench)
+    if again:
+        return not_evaluated(f"the model was loaded again after the timed cold load ({bench.load_ns / 1e9:.1f} s): "
+                             f"{'; '.join(again)}, so the cold load did not time the configuration that ran (a run's "
+                             "options differed from the load's, or the runner was lost: see ollama-server.log)")
     seconds = bench.load_ns / 1e9
     found = find_model(host.ollama.models or (), profile.ollama.model)
     rate = f", {found.size / 2**20 / seconds:.0f} MiB/s" if found is not None and found.size else ""
@@ -209,6 +281,40 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
         return failed(measured, expected, "a slow disk under the model store, or PCIe links below x16 (PCIE-WIDTH)",
                       "put the model volume on fast local storage; fix PCIE-WIDTH")
     return passed(measured, expected)
+
+
+def consistent(host: HostFacts, profile: Profile) -> Verdict:
+    """Fixed seed, temperature 0: the same runner must give the same text every run."""
+    bench = bench_or_verdict(host, profile)
+    if isinstance(bench, Verdict):
+        return bench
+    temperature = bench.settings.get("temperature") if isinstance(bench.settings, dict) else None
+    if temperature not in (0, 0.0):
+        return skipped(f"the benchmark ran at temperature {temperature} (profile ollama.benchmark.temperature): "
+                       "only temperature 0 gives repeatable text")
+    runs = [r for r in bench.runs if r.eval_count]
+    if len(runs) < 2:
+        return not_evaluated(f"fewer than two measured runs produced text ({bench.error or 'benchmark.json runs'})")
+    if any(r.text is None for r in runs):
+        return not_evaluated("benchmark.json records no text for the runs (field runs[].text)")
+    capped = bench.text_cap and any(len((r.text or "").encode()) >= bench.text_cap for r in runs)
+    cap = f" (the first {bench.text_cap} bytes of each)" if capped else ""
+    expected = f"identical text from all {len(runs)} measured runs (fixed seed {bench.settings.get('seed')}, temperature 0)"
+    first = runs[0].text or ""
+    for i, run in enumerate(runs[1:], start=2):
+        at = bench_trust.first_difference(first, run.text or "")
+        if at is None:
+            continue
+        measured = (f"measured run {i} differs from run 1 at character {at}{cap}: "
+                    f"{first[at:at + 24]!r} vs {(run.text or '')[at:at + 24]!r}")
+        cause = ("with a fixed seed and temperature 0 the same runner gives the same text, so a difference points at "
+                 "memory or transfer corruption (a failing card, ECC off, a marginal PCIe link)")
+        fix = ("run again; if it repeats, check GPU-ECC, GPU-RETIRED, GPU-XID and PCIE-WIDTH, and test each card's "
+               "memory alone")
+        if profile.ollama.consistent_text_required:
+            return failed(measured, expected + " (profile ollama.consistent_text_required)", cause, fix)
+        return warned(measured, expected, cause[0].upper() + cause[1:], fix)
+    return passed(f"{len(runs)} measured runs gave the same {len(first)} characters{cap}", expected)
 
 
 def thermal(host: HostFacts, index: int, profile: Profile) -> Verdict:

@@ -29,7 +29,8 @@ def parse_info(info: dict[str, Any]) -> EngineFacts:
 
 def parse_probe(record: dict[str, Any]) -> GpuProbe:
     return GpuProbe(ok=bool(record.get("ok")), image=record.get("image", ""), error=record.get("error", ""),
-                    output=record.get("output", ""))
+                    output=record.get("output", ""), request=record.get("request") or "--gpus all",
+                    gpus_error=record.get("gpus_error", ""))
 
 
 def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:

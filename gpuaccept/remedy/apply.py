@@ -25,7 +25,7 @@ from gpuaccept.facts import HostFacts
 from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
 from gpuaccept.remedy import persistenced
-from gpuaccept.remedy.plan import Action
+from gpuaccept.remedy.plan import Action, cdi_devices, expected_uuids
 from gpuaccept.sources.bounded_http import get_json
 from gpuaccept.sources.docker_engine import connect
 from gpuaccept.sources.nvml import enable_persistence
@@ -175,9 +175,6 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     env.update(spec.environment)
     if spec.spread:
         env["OLLAMA_SCHED_SPREAD"] = "1"
-    uuids = [g.uuid for g in host.gpus][: profile.gpus.count] if host.nvml.ok else []
-    gpu = (docker.types.DeviceRequest(device_ids=uuids, capabilities=[["gpu"]]) if uuids
-           else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]]))
     volumes: dict[str, dict[str, str]] = {}
     for m in (old or {}).get("Mounts") or []:
         if m.get("Type") in ("volume", "bind"):
@@ -193,7 +190,8 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
               "io.gpuaccept.profile": profile.name}
     policy = ((old or {}).get("HostConfig", {}).get("RestartPolicy") or {}).get("Name")
     kwargs: dict[str, Any] = {
-        "image": image, "name": spec.name, "detach": True, "environment": env, "device_requests": [gpu],
+        "image": image, "name": spec.name, "detach": True, "environment": env,
+        "device_requests": gpu_requests(spec, host, profile, old),
         "volumes": volumes, "ports": ports, "labels": labels,
         "restart_policy": {"Name": policy if policy in spec.restart_policies else "unless-stopped"},
     }
@@ -204,6 +202,18 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     if entrypoint and entrypoint != _image_config(client, image).get("Entrypoint"):
         kwargs["entrypoint"] = entrypoint  # an entrypoint of the user's own survives the recreate
     return kwargs
+
+
+def gpu_requests(spec: ContainerSpec, host: HostFacts, profile: Profile,
+                 old: dict[str, Any] | None) -> list[docker.types.DeviceRequest]:
+    """Every expected GPU, in the old container's style: CDI names for a CDI container, else ``--gpus``."""
+    cdi = cdi_devices(host, profile, parse_inspect([old], spec.name) if old else None)
+    if cdi:
+        # What `docker run --device nvidia.com/gpu=all` sends (docker/cli opts.go): driver cdi, names, no count.
+        return [docker.types.DeviceRequest(driver="cdi", device_ids=list(cdi))]
+    uuids = expected_uuids(host, profile)
+    return [docker.types.DeviceRequest(device_ids=uuids, capabilities=[["gpu"]]) if uuids
+            else docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
 
 
 def _image_config(client: docker.DockerClient, image: str) -> dict[str, Any]:

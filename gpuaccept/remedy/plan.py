@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 from gpuaccept.checks import cards, container
 from gpuaccept.checks import ollama as ollama_checks
-from gpuaccept.facts import HostFacts
+from gpuaccept.facts import CDI_GPU_KIND, ContainerFacts, HostFacts
 from gpuaccept.profile import Profile
 
 RECREATE_FOR = {"CTR-GPU-REQUEST": container.gpu_request, "CTR-SEES-GPUS": container.sees_gpus,
@@ -102,7 +102,7 @@ def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[A
                            detail="The suite did not launch it (no label io.gpuaccept.managed=true): pass "
                                   "--remediate-force to recreate it anyway")]
         return [Action("recreate", target, (*failing, "CTR-RUNNING"), reason, before=_summary(c, host),
-                       after=_launch_summary(host, profile))]
+                       after=_launch_summary(host, profile, c))]
     actions = []
     if not c.running:
         actions.append(Action("start", target, ("CTR-RUNNING",), f"it is {c.status}", before=c.status, after="running"))
@@ -139,9 +139,49 @@ def _summary(c, host: HostFacts) -> str:
     return f"{how}; {ports}; {store}; restart {c.restart_policy}"
 
 
-def _launch_summary(host: HostFacts, profile: Profile) -> str:
+def _launch_summary(host: HostFacts, profile: Profile, old: ContainerFacts | None = None) -> str:
     spec = profile.container
     gpus = ",".join(g.uuid for g in host.gpus) if host.nvml.ok and host.gpus else "all"
+    cdi = cdi_devices(host, profile, old)
+    request = " ".join(f"--device {name}" for name in cdi) if cdi else f"--gpus device={gpus}"
     spread = "; OLLAMA_SCHED_SPREAD=1" if spec.spread else ""
-    return (f"--gpus device={gpus}; {spec.bind_address}:{spec.port}; volume {spec.volume}; "
+    return (f"{request}; {spec.bind_address}:{spec.port}; volume {spec.volume}; "
             f"restart unless-stopped{spread}")
+
+
+def expected_uuids(host: HostFacts, profile: Profile) -> list[str]:
+    """The GPUs a launched or recreated container is given: the expected ones, by UUID (none known: all)."""
+    return [g.uuid for g in host.gpus][: profile.gpus.count] if host.nvml.ok else []
+
+
+def cdi_devices(host: HostFacts, profile: Profile, old: ContainerFacts | None) -> tuple[str, ...] | None:
+    """The CDI names (``--device nvidia.com/gpu=...``) the new container asks for, or None for ``--gpus``.
+
+    A recreate keeps the container's style: a container that asked for its GPUs through CDI is given
+    every expected GPU through CDI again (its other CDI devices kept), one that used ``--gpus`` keeps
+    ``--gpus``. A launch, or a container without a GPU request, uses CDI only where the engine's probe
+    found that it gives GPUs through CDI alone. Every expected GPU of the host is ``nvidia.com/gpu=all``
+    (every spec ``nvidia-ctk cdi generate`` writes has it); fewer are named one by one, in the naming
+    the old request used (index ``0``, type-index ``gpu0``, or UUID), since a spec holds only the
+    naming strategies it was generated with.
+    """
+    if old is not None and any(r.wants_gpu for r in old.device_requests):
+        if not container.uses_cdi(old):
+            return None
+    else:
+        probe = host.docker.engine.probe if host.docker.engine else None
+        if probe is None or not (probe.ok and probe.cdi):
+            return None
+    uuids = expected_uuids(host, profile)
+    others = tuple(n for r in (old.device_requests if old else ()) for n in r.cdi_other_names)
+    if not uuids or set(uuids) == {g.uuid for g in host.gpus}:
+        return (f"{CDI_GPU_KIND}=all", *others)
+    used = [n for r in (old.device_requests if old else ()) for n in r.cdi_gpu_names if n != "all"]
+    index = {g.uuid: g.index for g in host.gpus}
+    if any(n.isdigit() for n in used):
+        names = [str(index[u]) for u in uuids]
+    elif any(n.startswith("gpu") and n[3:].isdigit() for n in used):
+        names = [f"gpu{index[u]}" for u in uuids]
+    else:
+        names = uuids
+    return (*(f"{CDI_GPU_KIND}={n}" for n in names), *others)

@@ -20,6 +20,7 @@ from gpuaccept.facts import (
     GpuFacts,
     GpuLink,
     HostFacts,
+    HostInfo,
     KernelFacts,
     NvmlStatus,
     OllamaFacts,
@@ -31,6 +32,7 @@ from gpuaccept.facts import (
     from_dict,
 )
 from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
+from gpuaccept.parse.host_info import parse_host_info
 from gpuaccept.parse.kernel_log import parse_kernel_log
 from gpuaccept.parse.lsmod import parse_lsmod
 from gpuaccept.parse.lspci import parse_lspci
@@ -68,6 +70,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         persistenced=_persistenced(evidence),
         provenance=_provenance(evidence),
         smi=_smi(evidence, nvml),
+        host_info=_host_info(evidence),
     )
 
 
@@ -185,6 +188,17 @@ def _provenance(evidence: ev.Evidence) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in value)[:300]
 
 
+_HOST_FIELDS = ("kernel", "os", "cpu_model", "cpu_count", "mem_total_mib", "bios", "board")
+
+
+def _host_info(evidence: ev.Evidence) -> HostInfo:
+    try:
+        info = _parse(evidence, ev.HOST_INFO, parse_host_info)
+    except Unreadable as err:
+        return HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, str(err)))
+    return info if info is not None else HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, evidence.why_absent(ev.HOST_INFO)))
+
+
 def _persistenced(evidence: ev.Evidence) -> UnitFacts:
     try:
         unit = _parse(evidence, ev.PERSISTENCED, parse_systemctl_show)
@@ -255,7 +269,8 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
-                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners)
+                model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners,
+                offloaded=log.offloaded)
             if not log.judgeable:
                 values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG} has no `inference compute` line for the "
                               f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
@@ -284,5 +299,7 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
         values["benchmark_missing"] = evidence.why_absent(ev.BENCHMARK)
     else:
         loaded = tuple(model_from_api(m) for m in bench.get("loaded") or ())
-        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": []}), loaded=loaded)
+        at_load = tuple(model_from_api(m) for m in bench.get("loaded_at_load") or ())
+        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": [], "loaded_at_load": []}),
+                                                  loaded=loaded, loaded_at_load=at_load)
     return OllamaFacts(**values)

@@ -40,7 +40,7 @@ LOG_HEAD_BYTES = MIB  # the server's start-up: config, GPU discovery
 LOG_TAIL_BYTES = MIB  # its latest lines
 EXEC_MAX_BYTES = MIB  # nvidia-smi -L prints one short line per GPU
 # The most Engine calls one collection makes, each within docker_timeout_s: the whole collection's bound.
-MAX_CALLS = 14
+MAX_CALLS = 19  # 14, and 5 more for the CDI probe on an engine that refuses --gpus
 FAILURES = (DockerException, OSError, DeadlineExceeded)
 _STARTED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
@@ -65,7 +65,8 @@ def collect_docker(spec: ContainerSpec) -> tuple[dict[str, str], dict[str, str],
     commands = {
         ev.DOCKER_INFO: f"docker info (SDK, {base_url(spec)})",
         ev.DOCKER_INSPECT: f"docker inspect {spec.name}",
-        ev.DOCKER_PROBE: "docker run --rm --gpus all <image> nvidia-smi -L",
+        ev.DOCKER_PROBE: "docker run --rm --gpus all <image> nvidia-smi -L (then --device nvidia.com/gpu=all "
+                         "where --gpus fails and the engine has CDI)",
         ev.CONTAINER_SMI: f"docker exec {spec.name} nvidia-smi -L",
         ev.OLLAMA_LOG: f"docker logs --since <State.StartedAt> {spec.name}",
     }
@@ -104,7 +105,8 @@ def _collect(spec: ContainerSpec, files: dict[str, str], absent: dict[str, str])
     if attrs is not None:
         attrs.setdefault("Config", {})["Env"] = env_list(attrs.get("Config", {}).get("Env") or [])
     files[ev.DOCKER_INSPECT] = _dump([attrs] if attrs else [])
-    _probe(client, attrs["Config"].get("Image") if attrs else spec.image, spec, files, absent)
+    _probe(client, attrs["Config"].get("Image") if attrs else spec.image, spec, files, absent,
+           cdi=bool(info.get("CDISpecDirs")))
     if attrs is None:
         absent[ev.CONTAINER_SMI] = absent[ev.OLLAMA_LOG] = f"there is no container named {spec.name}"
         return
@@ -239,9 +241,18 @@ def _logs(client: docker.DockerClient, attrs: dict[str, Any], spec: ContainerSpe
     return text
 
 
+GPUS_ALL = ("--gpus all", docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]]))
+# What `docker run --device nvidia.com/gpu=all` sends (docker/cli opts.go): the CDI driver, the name, no count.
+CDI_ALL = ("--device nvidia.com/gpu=all", docker.types.DeviceRequest(driver="cdi", device_ids=["nvidia.com/gpu=all"]))
+
+
 def _probe(client: docker.DockerClient, image: str, spec: ContainerSpec, files: dict[str, str],
-           absent: dict[str, str]) -> None:
-    """Start a throw-away container asking for every GPU: the toolkit's own smoke test."""
+           absent: dict[str, str], cdi: bool = False) -> None:
+    """Start a throw-away container asking for every GPU: the toolkit's own smoke test.
+
+    An engine set up for CDI only (no NVIDIA runtime hook; Docker 28.2 and later enable CDI by default)
+    refuses ``--gpus all`` yet gives GPUs to ``--device nvidia.com/gpu=all``: there the CDI request is tried too.
+    """
     try:
         call(spec, f"docker image inspect {image}", lambda: client.images.get(image))
     except ImageNotFound:
@@ -258,13 +269,22 @@ def _probe(client: docker.DockerClient, image: str, spec: ContainerSpec, files: 
     except FAILURES as err:
         absent[ev.DOCKER_PROBE] = f"docker image inspect {image} failed: {_reason(err)}"
         return
-    record: dict[str, Any] = {"image": image, "ok": False, "error": "", "output": ""}
+    record = _run_probe(client, image, spec, *GPUS_ALL)
+    if not record["ok"] and cdi:
+        gpus_error = record["error"]
+        record = _run_probe(client, image, spec, *CDI_ALL)
+        record["gpus_error"] = gpus_error
+    files[ev.DOCKER_PROBE] = _dump(record)
+
+
+def _run_probe(client: docker.DockerClient, image: str, spec: ContainerSpec, how: str,
+               request: docker.types.DeviceRequest) -> dict[str, Any]:
+    record: dict[str, Any] = {"image": image, "ok": False, "error": "", "output": "", "request": how}
     name = f"gpuaccept-probe-{uuid.uuid4().hex[:12]}"  # known before create: removable whatever happens
     try:
         container = call(spec, "docker create (GPU probe)", lambda: client.containers.create(
             image, name=name, entrypoint=["nvidia-smi"], command=["-L"], network_disabled=True,
-            labels={MANAGED_LABEL: "probe"},
-            device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]))
+            labels={MANAGED_LABEL: "probe"}, device_requests=[request]))
         call(spec, "docker start (GPU probe)", container.start)
         status = call(spec, "waiting for the GPU probe container", lambda: container.wait(timeout=spec.docker_timeout_s))
         output = bytearray()
@@ -285,7 +305,7 @@ def _probe(client: docker.DockerClient, image: str, spec: ContainerSpec, files: 
         # The record says what happened; a probe left behind (the Engine did not answer) is labelled as ours.
         with contextlib.suppress(*FAILURES):
             call(spec, "docker rm -f (GPU probe)", lambda: client.api.remove_container(name, force=True))
-    files[ev.DOCKER_PROBE] = _dump(record)
+    return record
 
 
 def _reason(err: Exception) -> str:

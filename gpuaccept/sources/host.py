@@ -37,6 +37,20 @@ COMMANDS: dict[str, tuple[str, ...]] = {
                             "SubState --no-pager",),
 }
 
+# The host the evidence comes from, for the report's Environment table: one file of labelled sections,
+# each the raw output of its source, so one unreadable source leaves only its own section empty. DMI files
+# named here are world-readable (the serial numbers, root-only, are not asked for).
+DMI_FIELDS = ("bios_vendor", "bios_version", "bios_date", "board_vendor", "board_name", "sys_vendor", "product_name")
+COMMANDS[evidence.HOST_INFO] = (
+    "echo '[uname -srvm]'; uname -srvm 2>/dev/null; "
+    "echo '[/etc/os-release]'; grep -E '^(PRETTY_NAME|NAME|VERSION)=' /etc/os-release 2>/dev/null; "
+    "echo '[/proc/cpuinfo]'; grep -E '^(processor|model name)[[:space:]]*:' /proc/cpuinfo 2>/dev/null; "
+    "echo '[lscpu]'; LC_ALL=C lscpu 2>/dev/null | grep -E '^(Model name|CPU\\(s\\)|Socket\\(s\\)):'; "
+    "echo '[/proc/meminfo]'; grep '^MemTotal:' /proc/meminfo 2>/dev/null; "
+    "echo '[/sys/class/dmi/id]'; for f in " + " ".join(DMI_FIELDS) + "; do "
+    "[ -r /sys/class/dmi/id/$f ] && echo \"$f=$(cat /sys/class/dmi/id/$f 2>/dev/null)\"; done; true",
+)
+
 # Asked only when the usual source gave nothing: an Ollama installed as a systemd service (not in
 # Docker) logs to the journal.
 FALLBACKS: dict[str, tuple[str, ...]] = {
@@ -46,7 +60,8 @@ FALLBACKS: dict[str, tuple[str, ...]] = {
 # Commands whose empty output is an answer: no NVIDIA function on the bus.
 EMPTY_IS_ANSWER = {evidence.LSPCI, evidence.SYSFS_PCI}
 # How messages name a command too long to quote.
-LABELS = {evidence.SYSFS_PCI: "listing NVIDIA functions in /sys/bus/pci/devices"}
+LABELS = {evidence.SYSFS_PCI: "listing NVIDIA functions in /sys/bus/pci/devices",
+          evidence.HOST_INFO: "reading uname, /etc/os-release, /proc/cpuinfo, lscpu, /proc/meminfo and /sys/class/dmi/id"}
 
 _HINTS = {
     evidence.LSPCI: "install pciutils for lspci",

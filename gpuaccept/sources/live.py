@@ -62,20 +62,6 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     from gpuaccept.sources.docker_engine import collect_docker
     from gpuaccept.sources.ollama_api import collect_ollama
 
-    if container is not None and container.enabled:
-        docker_files, docker_absent, docker_commands = collect_docker(container)
-        files.update(docker_files)
-        absent.update(docker_absent)
-        commands.update(docker_commands)
-    if ollama is not None and ollama.enabled and ev.OLLAMA_LOG not in files:
-        outcome = host_command(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
-        if outcome.text is not None and "inference compute" in outcome.text:
-            files[ev.OLLAMA_LOG] = outcome.text
-            commands[ev.OLLAMA_LOG] = outcome.command
-            absent.pop(ev.OLLAMA_LOG, None)
-        else:
-            journal = outcome.reason or "the journal holds no Ollama start-up"
-            absent[ev.OLLAMA_LOG] = f"{absent[ev.OLLAMA_LOG]}; {journal}" if ev.OLLAMA_LOG in absent else journal
     if ollama is not None and ollama.enabled:
         api_files, api_absent, api_commands = collect_ollama(ollama)
         files.update(api_files)
@@ -93,6 +79,21 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
         else:
             files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)
+    # After the benchmark: the server log then holds the benchmark's own load (`offloaded N/M layers`).
+    if container is not None and container.enabled:
+        docker_files, docker_absent, docker_commands = collect_docker(container)
+        files.update(docker_files)
+        absent.update(docker_absent)
+        commands.update(docker_commands)
+    if ollama is not None and ollama.enabled and ev.OLLAMA_LOG not in files:
+        outcome = host_command(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
+        if outcome.text is not None and "inference compute" in outcome.text:
+            files[ev.OLLAMA_LOG] = outcome.text
+            commands[ev.OLLAMA_LOG] = outcome.command
+            absent.pop(ev.OLLAMA_LOG, None)
+        else:
+            journal = outcome.reason or "the journal holds no Ollama start-up"
+            absent[ev.OLLAMA_LOG] = f"{absent[ev.OLLAMA_LOG]}; {journal}" if ev.OLLAMA_LOG in absent else journal
     meta = {
         "hostname": socket.gethostname(),
         "captured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

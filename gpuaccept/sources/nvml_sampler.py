@@ -1,7 +1,7 @@
 """NVML sampled in a background thread while the benchmark runs (with nvml.py, the only pynvml users).
 
 Each sample reads, for every GPU: utilization, memory used, the compute processes with their memory
-(host PIDs: the model runner among them), current PCIe generation and width, temperature, power and the
+(host PIDs: the model runner among them; memory None when NVML cannot tell), current PCIe generation and width, temperature, power and the
 clocks event (throttle) reasons. A field NVML will not give is left out of that sample (None); a hung
 driver stops the sampling, not the run.
 """
@@ -25,6 +25,14 @@ def _read(fn, *args) -> Any:
         return None
 
 
+def _mib(used: int | None) -> float | None:
+    """A process's memory in MiB; None when NVML cannot tell (pynvml maps NVML_VALUE_NOT_AVAILABLE to None,
+    as on some drivers and without the rights to see other processes): unknown, never 0."""
+    if used is None or used == pynvml.NVML_VALUE_NOT_AVAILABLE_ulonglong.value:
+        return None
+    return round(used / MIB, 1)
+
+
 def read_gpu(index: int, handle: Any) -> dict[str, Any]:
     util = _read(pynvml.nvmlDeviceGetUtilizationRates, handle)
     memory = _read(pynvml.nvmlDeviceGetMemoryInfo, handle)
@@ -34,7 +42,7 @@ def read_gpu(index: int, handle: Any) -> dict[str, Any]:
         "index": index,
         "util_pct": None if util is None else float(util.gpu),
         "mem_used_mib": None if memory is None else round(memory.used / MIB, 1),
-        "processes": [[p.pid, round((p.usedGpuMemory or 0) / MIB, 1)] for p in procs],
+        "processes": [[p.pid, _mib(p.usedGpuMemory)] for p in procs],
         "pcie_gen": _read(pynvml.nvmlDeviceGetCurrPcieLinkGeneration, handle),
         "pcie_width": _read(pynvml.nvmlDeviceGetCurrPcieLinkWidth, handle),
         "temp_c": _read(pynvml.nvmlDeviceGetTemperature, handle, pynvml.NVML_TEMPERATURE_GPU),

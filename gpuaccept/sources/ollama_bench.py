@@ -6,12 +6,20 @@ wall time to the first streamed token. Each streamed chunk must arrive within ``
 whole generation (as the load) must end within ``load_timeout_s``, so a stalled stream, or one that
 trickles tokens, ends the benchmark with a reason instead of hanging it. Afterwards the model is
 unloaded (``keep_alive`` 0) unless asked to stay. The result is a plain dict: ``benchmark.json``.
+
+What the checks need to trust the numbers is recorded beside them: the cold load carries the runs' own
+options (Ollama reloads a runner whose options differ: server/sched.go), so a reload during a run shows as
+its ``load_ns`` and as a changed ``/api/ps`` (``loaded_at_load`` vs ``loaded``); each run's start and end on
+the sampler's clock (to hold Ollama's durations against); its text, capped at ``TEXT_CAP`` bytes (fixed seed,
+temperature 0: the runs must agree); and, for every PID NVML showed, its name, command line and cgroup as
+``/proc`` gave them while the model was loaded, so the checks tie GPU memory to the Ollama container.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +31,9 @@ from gpuaccept.sources.nvml_sampler import Sampler
 from gpuaccept.sources.ollama_api import client, reason
 
 Progress = Callable[[str], None]
+TEXT_CAP = 4096  # bytes of each run's text kept: num_predict bounds it too, this bounds the evidence
+PROC_ROOT = Path("/proc")  # the host's process table (self-tests point it at a constructed one)
+PROC_FILE_CAP = 4096
 
 
 def _options(spec: OllamaSpec) -> dict[str, Any]:
@@ -30,28 +41,57 @@ def _options(spec: OllamaSpec) -> dict[str, Any]:
     return {"num_predict": b.num_predict, "num_ctx": b.num_ctx, "seed": b.seed, "temperature": b.temperature}
 
 
-def _run(c: ollama.Client, spec: OllamaSpec) -> dict[str, Any]:
+def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler) -> dict[str, Any]:
+    start_t = sampler.now()
     start = time.monotonic()
     ttft = None
     final = None
+    text = bytearray()
+    chunks = 0
     for chunk in c.generate(model=spec.model, prompt=spec.benchmark.prompt, stream=True, think=False,
                             options=_options(spec), keep_alive="10m"):
         if ttft is None and (chunk.response or chunk.thinking):
             ttft = time.monotonic() - start
+        if chunk.response:
+            chunks += 1
+            if len(text) < TEXT_CAP:
+                text += chunk.response.encode()
         if chunk.done:
             final = chunk
+    end_t = sampler.now()
     if final is None:
         raise RuntimeError("the stream ended without a final chunk")
     return {"eval_count": final.eval_count or 0, "eval_ns": final.eval_duration or 0,
             "prompt_eval_count": final.prompt_eval_count or 0, "prompt_eval_ns": final.prompt_eval_duration or 0,
             "load_ns": final.load_duration or 0, "total_ns": final.total_duration or 0,
-            "ttft_s": None if ttft is None else round(ttft, 4), "done_reason": final.done_reason or ""}
+            "ttft_s": None if ttft is None else round(ttft, 4), "done_reason": final.done_reason or "",
+            "start_t": round(start_t, 4), "end_t": round(end_t, 4), "chunks": chunks,
+            "text": bytes(text[:TEXT_CAP]).decode(errors="replace")}
 
 
-def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Progress = lambda _l: None) -> dict[str, Any]:
+def _proc_text(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(PROC_FILE_CAP).replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def processes(samples: list[dict[str, Any]], proc_root: Path) -> list[dict[str, Any]]:
+    """Every PID NVML listed so far, as /proc shows it now: name, command line, cgroup (None: unreadable)."""
+    pids = sorted({pid for s in samples for g in s["gpus"] for pid, _ in g["processes"]})
+    return [{"pid": pid, "comm": _proc_text(proc_root / str(pid) / "comm"),
+             "cmdline": _proc_text(proc_root / str(pid) / "cmdline"),
+             "cgroup": _proc_text(proc_root / str(pid) / "cgroup")} for pid in pids]
+
+
+def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Progress = lambda _l: None,
+                  proc_root: Path | None = None) -> dict[str, Any]:
     b = spec.benchmark
+    proc_root = PROC_ROOT if proc_root is None else proc_root
     record: dict[str, Any] = {"model": spec.model, "load_ns": 0, "baseline_at": 0.0, "runs": [], "error": "", "samples": [],
                               "measure_from": 0.0, "measure_to": 0.0, "runner_pids": [], "loaded": [],
+                              "warmup": [], "loaded_at_load": [], "processes": [], "text_cap": TEXT_CAP,
                               "settings": {**_options(spec), "prompt": b.prompt, "warmup_runs": b.warmup_runs,
                                            "runs": b.runs, "think": False, "sample_hz": b.sample_hz}}
     quick = client(spec)
@@ -66,19 +106,23 @@ def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Prog
         stage = "loading the model"
         progress(f"loading {spec.model} ...")
         loader = client(spec, spec.load_timeout_s, read_s=spec.load_timeout_s)  # silent until loaded
-        loaded = loader.generate(model=spec.model, prompt="", keep_alive="10m")
+        # The runs' own options: a runner loaded with other ones (num_ctx...) is reloaded by the first run.
+        loaded = loader.generate(model=spec.model, prompt="", keep_alive="10m", options=_options(spec))
         record["load_ns"] = loaded.load_duration or 0
+        stage = "reading /api/ps after the load"
+        record["loaded_at_load"] = quick.ps().model_dump(mode="json")["models"]
         for i in range(b.warmup_runs):
             stage = f"warm-up run {i + 1}"
-            _run(streamed, spec)
+            record["warmup"].append(_run(streamed, spec, sampler))
         record["measure_from"] = round(sampler.now(), 4)
         for i in range(b.runs):
             stage = f"measured run {i + 1} of {b.runs}"
-            record["runs"].append(_run(streamed, spec))
+            record["runs"].append(_run(streamed, spec, sampler))
             run = record["runs"][-1]
             progress(f"run {i + 1}/{b.runs}: {run['eval_count']} tokens, "
                      f"{run['eval_count'] / run['eval_ns'] * 1e9 if run['eval_ns'] else 0:.1f} tokens/s")
         record["measure_to"] = round(sampler.now(), 4)
+        record["processes"] = processes(list(sampler.samples), proc_root)  # while the runner still lives
         stage = "reading /api/ps"
         record["loaded"] = quick.ps().model_dump(mode="json")["models"]
     except TooSlow as err:  # answers arrive, but not a complete one within the call's total deadline

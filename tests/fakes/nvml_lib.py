@@ -195,7 +195,8 @@ class FakeNvmlLib:
             return pynvml.NVML_ERROR_INSUFFICIENT_SIZE
         infos = cast(infos_ptr, POINTER(pynvml.c_nvmlProcessInfo_v3_t))
         for i, (pid, mib) in enumerate(procs):
-            infos[i].pid, infos[i].usedGpuMemory = pid, int(mib * MIB)
+            # None: the driver cannot tell (NVML_VALUE_NOT_AVAILABLE), as pynvml then reports it
+            infos[i].pid, infos[i].usedGpuMemory = pid, (2**64 - 1) if mib is None else int(mib * MIB)
             infos[i].gpuInstanceId = infos[i].computeInstanceId = 0xFFFFFFFF
         count[0] = len(procs)
         return SUCCESS

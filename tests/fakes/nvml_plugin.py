@@ -2,11 +2,13 @@
 
 Loaded with ``-p tests.fakes.nvml_plugin`` so a live run of the real suite talks to a simulated
 libnvidia-ml built from a real capture; GPUACCEPT_FAKE_NVML_INIT_ERROR makes nvmlInit fail, and
-GPUACCEPT_FAKE_NVML_LIVE names the file of changing GPU state the Ollama stand-in writes.
+GPUACCEPT_FAKE_NVML_LIVE names the file of changing GPU state the Ollama stand-in writes (its runner's
+/proc entry lies beside it, in proc/: the benchmark reads that instead of the host's /proc).
 """
 
 import json
 import os
+from pathlib import Path
 
 from tests.fakes.nvml_lib import FakeNvmlLib
 
@@ -19,3 +21,8 @@ def pytest_configure(config):
         error = os.environ.get("GPUACCEPT_FAKE_NVML_INIT_ERROR")
         FakeNvmlLib(snapshot, init_error=int(error) if error else None,
                     live=os.environ.get("GPUACCEPT_FAKE_NVML_LIVE")).install()
+    live = os.environ.get("GPUACCEPT_FAKE_NVML_LIVE")
+    if live:  # the Ollama stand-in writes its runner's /proc entry beside the GPU state
+        from gpuaccept.sources import ollama_bench
+
+        ollama_bench.PROC_ROOT = Path(live).parent / "proc"

@@ -9,6 +9,15 @@ temperature, power) to the file the simulated NVML reads, so the suite's sampler
 Scenarios: spread or not, CPU spill, slow generation, HTTP 500s, a stream that stalls, a missing model,
 and a misbehaving server on chosen paths (``bad``): one that trickles its answer a byte at a time, never
 ends its body, announces a 2 GiB body, or floods an endless one.
+
+As Ollama does, it streams at the rate its durations report (``total_duration`` is the time the request
+took), reloads the runner when a request's ``num_ctx`` differs from the loaded one's (server/sched.go), and
+logs ``offloaded N/65 layers to GPU`` for each load (``log``). The runner's /proc entry (name, command
+line, cgroup) is written under ``proc/`` beside the GPU state file while the model is loaded, for the
+suite's tie of GPU memory to the Ollama container. Faults of what was benchmarked: a reload during a run,
+per-process memory NVML cannot report, a runner outside the container's cgroup, an unrelated process that
+appears with the model, durations that disagree with the wall clock, text that differs between runs,
+and /api/ps claiming the whole model on GPU while layers stayed on the CPU.
 """
 
 from __future__ import annotations
@@ -31,7 +40,11 @@ QWEN3_32B = {"name": "qwen3:32b", "model": "qwen3:32b", "modified_at": "2026-11-
              "size": 20_202_000_000, "digest": hashlib.sha256(b"qwen3:32b").hexdigest(),
              "details": {"parent_model": "", "format": "gguf", "family": "qwen3", "families": ["qwen3"],
                          "parameter_size": "32.8B", "quantization_level": "Q4_K_M"}}
-LOADED_MIB = 20.3 * GIB
+LOADED_MIB = 20.3 * GIB  # at a 4096-token context
+KV_MIB_PER_4K = 1024.0  # qwen3:32b's KV cache: 64 layers x 8 KV heads x 128 x 2 (K, V) x 2 bytes x 4096
+LAYERS = 65  # 64 blocks and the output layer, as `offloaded 65/65 layers to GPU` counts them
+CONTAINER_ID = hashlib.sha256(b"ollama-standin").hexdigest()  # constructed
+INTRUDER_PID = 51234  # an unrelated process (another user's job) that starts with the model
 
 
 def now() -> str:
@@ -52,7 +65,18 @@ class Scenario:
     temp_c: float = 67.0
     power_w: float = 160.0
     throttle: int = 0
-    chunk_s: float = 0.01  # wall time between streamed tokens
+    chunk_s: float | None = None  # wall time between streamed tokens (None: 1 / tokens_per_s)
+    default_ctx: int = 2048  # the runner's num_ctx when a load names none
+    reload_on_run: int = 0  # this prompted generate (1 = the first warm-up run) finds its runner gone: reload
+    reload_s: float = 0.6
+    process_mib_unknown: bool = False  # NVML gives no per-process memory (NVML_VALUE_NOT_AVAILABLE)
+    runner_name: str = "llama-server"  # Ollama 0.30+; "ollama" (with `runner` in the command line) before
+    runner_cgroup: str | None = None  # None: the container's own docker scope
+    container_id: str = CONTAINER_ID
+    intruder_mib: float = 0.0  # an unrelated process that appears on GPU1 with the model
+    clock_scale: float = 1.0  # reported durations = the real ones x this (1: consistent with the wall clock)
+    vary_text_run: int = 0  # this prompted generate changes one token of its text (a corrupted run)
+    ps_claims_all: bool = False  # /api/ps says size_vram == size even with layers on the CPU (0.30 fallback)
     bad: str = ""  # "trickle", "endless", "huge" (Content-Length 2 GiB) or "flood" (no length, as fast as it goes)
     bad_paths: tuple[str, ...] = ("/api/version",)
     trickle_s: float = 1.0  # between two bytes of a trickled answer: less than any per-read timeout
@@ -67,6 +91,10 @@ class OllamaStandIn:
         self.state_file = state_file
         self.scenario = scenario
         self.loaded: dict[int, float] | None = None  # GPU index -> MiB of the model
+        self.ctx = 0  # the loaded runner's num_ctx
+        self.prompted = 0  # generate calls with a prompt so far
+        self.log: list[str] = []  # the server log's load lines
+        self.echo_log = False  # print them too, as a container's server does for `docker logs`
         self.lock = threading.Lock()
         self.closing = threading.Event()  # ends the answers that would otherwise never end
         self.server = ThreadingHTTPServer((address, port), self._handler())
@@ -83,10 +111,45 @@ class OllamaStandIn:
         self.server.server_close()
 
     # --- placement, as Ollama decides it --------------------------------------------------------
+    def size_mib(self) -> float:
+        return LOADED_MIB + (self.ctx - 4096) / 4096 * KV_MIB_PER_4K
+
+    def load(self, ctx: int) -> None:
+        """Under the lock: start a runner with this context, place it, log it, give it a /proc entry."""
+        self.ctx = ctx
+        self.loaded = self.place()
+        on_gpu = sum(self.loaded.values())
+        layers = round(LAYERS * min(1.0, on_gpu / self.size_mib())) if on_gpu else 0
+        self.log.append(f'time={now()} level=INFO source=server.go:1290 msg="llama-server: load_tensors: '
+                        f'offloaded {layers}/{LAYERS} layers to GPU"')
+        if self.echo_log:
+            print(self.log[-1], flush=True)
+        self._proc(loaded=True)
+        self._write(busy=False)
+
+    def _proc(self, loaded: bool) -> None:
+        s = self.scenario
+        root = self.state_file.parent / "proc"
+        cgroup = s.runner_cgroup if s.runner_cgroup is not None else f"0::/system.slice/docker-{s.container_id}.scope"
+        entries = {RUNNER_PID: (s.runner_name, f"/usr/lib/ollama/{s.runner_name} --model /root/.ollama/models/"
+                                               f"blobs/sha256-{QWEN3_32B['digest'][:12]} --port 38141", cgroup),
+                   INTRUDER_PID: ("python3", "python3 train.py", "0::/user.slice/user-1000.slice/session-3.scope")}
+        for pid, (comm, cmdline, group) in entries.items():
+            folder = root / str(pid)
+            live = loaded and (pid == RUNNER_PID or s.intruder_mib)
+            if live:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "comm").write_text(comm + "\n")
+                (folder / "cmdline").write_text(cmdline.replace(" ", "\0") + "\0")
+                (folder / "cgroup").write_text(group + "\n")
+            else:
+                for name in ("comm", "cmdline", "cgroup"):
+                    (folder / name).unlink(missing_ok=True)
+
     def place(self) -> dict[int, float]:
         if not self.visible:  # no GPU: Ollama runs the model on the CPU
             return {}
-        on_gpu = LOADED_MIB - self.scenario.cpu_mib
+        on_gpu = self.size_mib() - self.scenario.cpu_mib
         free = {i: self.gpu_total[i] - 400 for i in self.visible}  # Ollama keeps a minimum free per GPU
         first = self.visible[0]
         if not self.scenario.spread and on_gpu <= free[first]:
@@ -100,7 +163,11 @@ class OllamaStandIn:
         for i in range(len(self.gpu_total)):
             mib = (self.loaded or {}).get(i, 0.0)
             active = busy and mib > 0
-            gpus.append({"index": i, "mem_used_mib": mib, "processes": [[RUNNER_PID, mib]] if mib else [],
+            processes = [[RUNNER_PID, None if self.scenario.process_mib_unknown else mib]] if mib else []
+            if self.scenario.intruder_mib and self.loaded and i == len(self.gpu_total) - 1:
+                processes.append([INTRUDER_PID, self.scenario.intruder_mib])
+            used = mib + sum(m or 0 for pid, m in processes if pid == INTRUDER_PID)
+            gpus.append({"index": i, "mem_used_mib": used, "processes": processes,
                          "util_pct": (95.0 / len(self.loaded)) if active and self.loaded else 0.0,
                          "pcie_gen": self.scenario.pcie_gen_under_load if active else 1,
                          "temp_c": self.scenario.temp_c if active else 31.0,
@@ -193,9 +260,10 @@ class OllamaStandIn:
         if self.loaded is None:
             return []
         m = self.model("qwen3:32b") or QWEN3_32B
-        size = int(LOADED_MIB * 2**20)
-        vram = int(min(sum(self.loaded.values()), LOADED_MIB - self.scenario.cpu_mib) * 2**20)
-        return [{**m, "size": size, "size_vram": vram, "context_length": 4096,
+        size = int(self.size_mib() * 2**20)
+        vram = size if self.scenario.ps_claims_all else \
+            int(min(sum(self.loaded.values()), self.size_mib() - self.scenario.cpu_mib) * 2**20)
+        return [{**m, "size": size, "size_vram": vram, "context_length": self.ctx,
                  "expires_at": "2026-11-25T20:00:00.000000000Z"}]
 
     def generate(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
@@ -205,16 +273,18 @@ class OllamaStandIn:
             h._json(404, {"error": f"model '{name}' not found"})
             return
         base = {"model": name, "created_at": now()}
+        started = time.monotonic()
+        ctx = int((body.get("options") or {}).get("num_ctx") or s.default_ctx)
         if not body.get("prompt"):
             if body.get("keep_alive") == 0:
                 with self.lock:
                     self.loaded = None
+                    self._proc(loaded=False)
                     self._write(busy=False)
                 h._json(200, {**base, "response": "", "done": True, "done_reason": "unload"})
                 return
             with self.lock:
-                self.loaded = self.place()
-                self._write(busy=False)
+                self.load(ctx)
             h._json(200, {**base, "response": "", "done": True, "done_reason": "load",
                           "total_duration": s.load_ns + 1_000_000, "load_duration": s.load_ns})
             return
@@ -222,10 +292,17 @@ class OllamaStandIn:
             h._json(s.fail_generate, {"error": "llama runner process has terminated: exit status 2"})
             return
         with self.lock:
-            if self.loaded is None:
-                self.loaded = self.place()
+            self.prompted += 1
+            run = self.prompted
+            # A runner with another context is replaced (server/sched.go needsReload); so is a lost one.
+            reload = self.loaded is None or ctx != self.ctx or run == s.reload_on_run
+            if reload:
+                time.sleep(s.reload_s)
+                self.load(ctx)
             self._write(busy=True)
+        load_s = time.monotonic() - started
         n = int((body.get("options") or {}).get("num_predict", 64))
+        time.sleep(0.02)  # prompt evaluation
         h.send_response(200)
         h.send_header("Content-Type", "application/x-ndjson")
         h.end_headers()
@@ -233,14 +310,16 @@ class OllamaStandIn:
             for i in range(n):
                 if s.stall_after is not None and i == s.stall_after:
                     time.sleep(3600)  # the client's read timeout must end this, not the server
-                h.wfile.write(json.dumps({**base, "created_at": now(), "response": f" w{i}", "done": False}).encode()
+                token = f" x{i}" if run == s.vary_text_run and i == n // 2 else f" w{i}"
+                h.wfile.write(json.dumps({**base, "created_at": now(), "response": token, "done": False}).encode()
                               + b"\n")
                 h.wfile.flush()
-                time.sleep(s.chunk_s)
+                time.sleep(s.chunk_s if s.chunk_s is not None else 1 / s.tokens_per_s)
+            scale = s.clock_scale * 1e9
             final = {**base, "created_at": now(), "response": "", "done": True, "done_reason": "length",
-                     "total_duration": int(n / s.tokens_per_s * 1e9) + 250_000_000, "load_duration": 61_000_000,
-                     "prompt_eval_count": 41, "prompt_eval_duration": 180_000_000, "eval_count": n,
-                     "eval_duration": int(n / s.tokens_per_s * 1e9)}
+                     "total_duration": int((time.monotonic() - started) * scale), "load_duration": int(load_s * scale),
+                     "prompt_eval_count": 41, "prompt_eval_duration": int(0.02 * scale), "eval_count": n,
+                     "eval_duration": int(n / s.tokens_per_s * scale)}
             h.wfile.write(json.dumps(final).encode() + b"\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -269,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     ``OLLAMA_SCHED_SPREAD``, both as Ollama would see them; GPU state written for the host's NVML stand-in."""
     import argparse
     import os
+    import re
     import signal
     import subprocess
     import sys
@@ -285,8 +365,15 @@ def main(argv: list[str] | None = None) -> None:
         listing = ""  # no nvidia-smi: the container was given no GPU
     visible = [i for i, (uuid, _) in enumerate(host) if f"UUID: {uuid})" in listing]
     spread = os.environ.get("OLLAMA_SCHED_SPREAD", "").strip() not in ("", "0", "f", "F", "false", "FALSE", "False")
-    server = OllamaStandIn([float(m) for _, m in host], Path(args.state), Scenario(spread=spread, chunk_s=0.002),
+    try:  # the container's own id: docker bind-mounts /etc/hostname from containers/<id>/
+        mounts = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        mounts = ""
+    found = re.search(r"/containers/([0-9a-f]{64})/", mounts)
+    scenario = Scenario(spread=spread, container_id=found.group(1)) if found else Scenario(spread=spread)
+    server = OllamaStandIn([float(m) for _, m in host], Path(args.state), scenario,
                            visible=visible, port=args.port, address="0.0.0.0")
+    server.echo_log = True
     stamp = now()
     env = f"CUDA_VISIBLE_DEVICES:{os.environ.get('CUDA_VISIBLE_DEVICES', '')} OLLAMA_SCHED_SPREAD:{str(spread).lower()}"
     print(f'time={stamp} level=INFO source=routes.go:1311 msg="server config" env="map[{env}]"', flush=True)
