@@ -302,3 +302,26 @@ def test_an_ansible_inventory_gives_each_host_its_profile(run_suite, simulated, 
     assert h100["requirements"]["GPU-MODEL"]["outcome"] == "fail"  # two P40s where the profile expects an H100
     assert [c["id"] for c in h100["requirements"]["PCIE-WIDTH"]["cases"]] == ["test_pcie_width[gpu0]"]
     assert p40["requirements"]["PCIE-WIDTH"]["outcome"] == "fail" and p40["requirements"]["GPU-MODEL"]["outcome"] == "pass"
+
+
+def test_a_host_folder_is_sealed_and_its_pages_escape_what_hosts_say(tmp_path):
+    from gpuaccept import manifest
+    from gpuaccept.fleet.record import row, write_fleet, write_host
+
+    host = "ssh://<b>gpu01</b>"
+    folder = tmp_path / folder_name(host)
+    ev.Evidence(files={ev.LSMOD: "nvidia 1 0\n"}, meta={"hostname": "<img src=x onerror=alert(1)>"}).write(
+        folder / "evidence")
+    cases = [{"id": "test_gpu_count", "requirement": "GPU-COUNT", "outcome": "fail",
+              "message": "<script>alert(1)</script> 1 GPU, expected 2"},
+             {"id": "test_pcie_width[gpu0]", "requirement": "PCIE-WIDTH", "outcome": "pass", "message": ""},
+             {"id": "test_pcie_width[gpu1]", "requirement": "PCIE-WIDTH", "outcome": "pass", "message": ""}]
+    record = write_host(folder, cases, {"host": "<img src=x onerror=alert(1)>", "fleet": {"host": host}}, False)
+    assert record["verdict"] == "NOT ACCEPTED" and record["run"]["exit_status"] == 1
+    assert manifest.verify(folder) == []
+    page = (folder / "report.html").read_text()
+    assert "<script>" not in page and "<img" not in page and page.count('id="PCIE-WIDTH"') == 1
+    write_fleet(tmp_path, [row(host, folder.name, record)], {"folder": tmp_path.name})
+    fleet = (tmp_path / "fleet.html").read_text()
+    assert "<b>" not in fleet and "<img" not in fleet and f'href="{folder.name}/report.html#GPU-COUNT"' in fleet
+    assert json.loads((tmp_path / "fleet.json").read_text())["hosts"][0]["requirements"]["GPU-COUNT"] == "fail"

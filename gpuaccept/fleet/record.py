@@ -64,9 +64,10 @@ def host_page(record: dict[str, Any]) -> str:
         facts.insert(0, ("Unreachable", run["unreachable"]))
     rows = []
     for rid, req in record["requirements"].items():
-        for case in req["cases"]:
+        for n, case in enumerate(req["cases"]):
             colour = _COLOURS.get(case["outcome"], "#fff")
-            rows.append(f'<tr id="{escape(rid)}"><td>{escape(rid)}</td><td>{escape(case["id"])}</td>'
+            anchor = f' id="{escape(rid)}"' if n == 0 else ""  # the fleet page links to a requirement's first row
+            rows.append(f'<tr{anchor}><td>{escape(rid)}</td><td>{escape(case["id"])}</td>'
                         f'<td style="background:{colour}">{escape(case["outcome"])}</td>'
                         f'<td>{escape(str(case.get("measured", "")))}</td><td>{escape(str(case.get("expected", "")))}</td>'
                         f'<td style="white-space:pre-wrap">{escape(case.get("message", ""))}</td></tr>')
