@@ -8,10 +8,10 @@ skip with that reason instead of guessing.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from gpuaccept.validate import conform
 
 
 @dataclass(frozen=True)
@@ -534,6 +534,9 @@ class HostFacts:
     persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
     provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
     host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
+    #: (evidence file, why) for each file that was present but could not be used: the requirements
+    #: judged on it are not evaluated (fixtures/requirements.py), whatever their checks concluded.
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     def gpu(self, index: int) -> GpuFacts | None:
         return next((g for g in self.gpus if g.index == index), None)
@@ -546,17 +549,7 @@ class HostFacts:
         return from_dict(cls, data)
 
 
-def from_dict(tp: Any, value: Any) -> Any:
-    """Rebuild a (nested) dataclass from ``dataclasses.asdict`` output, following the type hints."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: from_dict(hints[k], v) for k, v in value.items() if k in names})
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else from_dict(args[0], value)
-    if origin is tuple:
-        (item,) = typing.get_args(tp)[:1]
-        return tuple(from_dict(item, v) for v in value)
-    return value
+def from_dict(tp: Any, value: Any, path: str = "") -> Any:
+    """Rebuild a (nested) dataclass from ``dataclasses.asdict`` output or evidence JSON, following the type
+    hints strictly; raises ``validate.Invalid`` naming the path of the first value that does not fit."""
+    return conform(tp, value, path)

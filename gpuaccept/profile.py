@@ -1,7 +1,8 @@
 """Requirement profiles: declarative TOML files, validated when loaded.
 
-Every problem (missing file, TOML syntax, unknown key, wrong type, value out of range, a minimum above
-its maximum) raises ProfileError with one line naming the file and the key. Bundled profiles live in
+Every problem (missing file, TOML syntax, unknown key, wrong type, NaN or infinity, value out of range, a
+minimum above its maximum) raises ProfileError with one line naming the file and the key. Every number
+has a minimum and a maximum: an absurd value is a typo, not a requirement. Bundled profiles live in
 ``gpuaccept/profiles/``; ``--profile`` takes a bundled name or a path.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -43,10 +45,10 @@ class GpuSpec:
     name: str = _spec()
     pci_device_id: str = _spec(hex=True)
     architecture: str = _spec()
-    memory_mib_ecc_off: int = _spec(min=1)
-    memory_mib_ecc_on: int = _spec(min=1)
-    memory_tolerance_mib: int = _spec(64, min=0)
-    retired_pages_limit: int = _spec(63, min=1)  # retired pages must stay below this
+    memory_mib_ecc_off: int = _spec(min=1, max=10**7)
+    memory_mib_ecc_on: int = _spec(min=1, max=10**7)
+    memory_tolerance_mib: int = _spec(64, min=0, max=10**6)
+    retired_pages_limit: int = _spec(63, min=1, max=10**6)  # retired pages must stay below this
     persistence: bool = _spec(True)
 
 
@@ -61,17 +63,17 @@ class DriverSpec:
 class PcieSpec:
     generation: int = _spec(min=1, max=6)
     width: int = _spec(choices=(1, 2, 4, 8, 16, 32))
-    bar1_min_mib: int = _spec(0, min=0)
+    bar1_min_mib: int = _spec(0, min=0, max=10**7)
     aspm: str = _spec("warn", choices=("ignore", "warn", "fail"))
     topology: list[str] = _spec(factory=list, choices=("PIX", "PXB", "PHB", "NODE", "SYS", "INTERNAL", "NV#"))
 
 
 @dataclass(frozen=True, kw_only=True)
 class PowerSpec:
-    limit_w: float = _spec(min=1)  # the default power limit each GPU should run at
-    psu_watts: float = _spec(0.0, min=0)  # 0 = not known: PWR-BUDGET skips
+    limit_w: float = _spec(min=1, max=10**5)  # the default power limit each GPU should run at
+    psu_watts: float = _spec(0.0, min=0, max=10**5)  # 0 = not known: PWR-BUDGET skips
     psu_derating: float = _spec(0.8, min=0.1, max=1.0)
-    host_base_w: float = _spec(300.0, min=0)
+    host_base_w: float = _spec(300.0, min=0, max=10**5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,8 +104,8 @@ class BenchmarkSpec:
     prompt: str = _spec("Write a detailed, numbered list of twenty practical steps for installing a second "
                         "GPU in an inference server, from unpacking the card to the final acceptance test.")
     num_predict: int = _spec(256, min=8, max=8192)
-    num_ctx: int = _spec(4096, min=512)
-    seed: int = _spec(42)
+    num_ctx: int = _spec(4096, min=512, max=10**7)
+    seed: int = _spec(42, min=-(2**31), max=2**31 - 1)
     temperature: float = _spec(0.0, min=0, max=2)
     warmup_runs: int = _spec(1, min=0, max=10)
     runs: int = _spec(3, min=1, max=50)
@@ -122,12 +124,12 @@ class OllamaSpec:
     cuda_runner: str = _spec("cuda_v12")  # Pascal needs the CUDA 12 runner (cuda_v13 has no sm_61)
     api_timeout_s: float = _spec(10.0, min=1, max=600)  # version, tags, ps, and each streamed chunk
     load_timeout_s: float = _spec(600.0, min=5, max=3600)  # loading the model
-    min_gpu_memory_gib: float = _spec(2.0, min=0)  # OLL-SPREAD: the runner holds at least this on every GPU
+    min_gpu_memory_gib: float = _spec(2.0, min=0, max=10**4)  # OLL-SPREAD: the runner holds at least this on every GPU
     balance_min_ratio: float = _spec(0.6, min=0, max=1)  # OLL-BALANCE: smallest/largest share
-    throughput_floor_tps: float = _spec(8.0, min=0)  # OLL-THROUGHPUT: median generation tokens/s
-    memory_bandwidth_gbs: float = _spec(346.0, min=1)  # one card's memory bandwidth (P40: 346 GB/s)
-    load_time_max_s: float = _spec(0.0, min=0)  # OLL-LOAD-TIME: 0 = report only
-    thermal_margin_c: float = _spec(5.0, min=0)  # GPU-THERMAL: stay this far below the slowdown threshold
+    throughput_floor_tps: float = _spec(8.0, min=0, max=10**6)  # OLL-THROUGHPUT: median generation tokens/s
+    memory_bandwidth_gbs: float = _spec(346.0, min=1, max=10**6)  # one card's memory bandwidth (P40: 346 GB/s)
+    load_time_max_s: float = _spec(0.0, min=0, max=86400)  # OLL-LOAD-TIME: 0 = report only
+    thermal_margin_c: float = _spec(5.0, min=0, max=100)  # GPU-THERMAL: stay this far below the slowdown threshold
     # OLL-OFFLOAD: the runner's NVML memory against /api/ps size (Ollama's estimate of weights, KV cache and
     # graph, which it sizes generously): a model with layers left on the CPU holds far less than this.
     offload_min_nvml_ratio: float = _spec(0.8, min=0, max=1)
@@ -234,6 +236,8 @@ def _value(tp: Any, value: Any, rules: Any, where: str, key: str) -> Any:
     }[tp]
     if not ok:
         raise ProfileError(f"{where}: {key} must be {tp.__name__}, got {type(value).__name__} {value!r}")
+    if tp is float and not math.isfinite(value):  # TOML has nan and inf; nan passes every < and > test
+        raise ProfileError(f"{where}: {key} = {value!r} is not a finite number")
     value = float(value) if tp is float else value
     _rules(value, rules, where, key)
     return value

@@ -173,7 +173,7 @@ def test_a_damaged_xml_beside_nvml_is_not_evaluated(tmp_path):
     folder = copy_of(tmp_path, "h100-live")
     (folder / "nvidia-smi-q.xml").write_text("<nvidia_smi_log><gpu>")
     verdict = cards.gpu_count(facts(folder), H100)
-    assert verdict.outcome == "unevaluated" and "nvidia-smi-q.xml could not be read" in verdict.message
+    assert verdict.outcome == "unevaluated" and "evidence unreadable: nvidia-smi-q.xml" in verdict.message
 
 
 def test_the_bundled_live_capture_agrees_with_itself():
@@ -279,8 +279,8 @@ def test_sysfs_width_against_nvml_is_not_evaluated(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    (lambda b: b.update(model=7), "benchmark.json is of model 7"),
-    (lambda b: b.update(settings=["num_ctx", 4096]), "benchmark.json settings is a list"),
+    (lambda b: b.update(model=7), "evidence unreadable: benchmark.json model is a number (7), expected a string"),
+    (lambda b: b.update(settings=["num_ctx", 4096]), "evidence unreadable: benchmark.json settings is a list"),
 ])
 def test_a_benchmark_record_of_the_wrong_shape_judges_nothing(tmp_path, change, words):
     folder = copy_of(tmp_path, "dual-p40")

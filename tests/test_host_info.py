@@ -62,7 +62,7 @@ def test_a_file_that_is_not_host_info_leaves_every_field_unreported_naming_the_f
     (folder / ev.HOST_INFO).write_text("Segmentation fault\n")
     info = build_facts(Evidence.read(folder), mode="replay", source=str(folder)).host_info
     assert info.kernel is None and info.board is None
-    assert "host-info.txt could not be read" in info.why_missing("kernel")
+    assert "evidence unreadable: host-info.txt" in info.why_missing("kernel")
 
 
 class _Blob(HTMLParser):

@@ -55,7 +55,7 @@ def test_static_units_do_not_count_as_started_at_boot_and_garbage_is_unreadable(
     with pytest.raises(ValueError):
         parse_systemctl_show("Unit nvidia-persistenced.service could not be found.\n")
     verdict = judge("garbage\n")
-    assert verdict.outcome == "warn" and "could not be read" in verdict.measured
+    assert verdict.outcome == "warn" and "evidence unreadable: nvidia-persistenced.txt" in verdict.measured
 
 
 FAKE_SYSTEMCTL = """#!/bin/sh

@@ -158,7 +158,7 @@ def test_unreadable_evidence_is_not_evaluated_and_not_accepted(run_suite, tmp_pa
     (broken / "nvml.json").write_text("{not json")
     run = run_suite("--replay", str(broken))
     assert run.ret == 6 and "GPU-COUNT" not in run.failing()
-    assert "nvml.json could not be read" in run.messages("GPU-COUNT")
+    assert "evidence unreadable: nvml.json is not valid JSON" in run.messages("GPU-COUNT")
     assert "Traceback" not in run.stdout
 
 

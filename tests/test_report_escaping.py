@@ -14,6 +14,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+from gpuaccept.report.chart import METRICS, TILE
 from tests.conftest import HOSTS
 
 GPU_PAYLOADS = {"serial": '<img src=x onerror=alert("serial")>',
@@ -109,7 +110,9 @@ def test_markup_in_evidence_and_options_never_becomes_markup_in_the_report(run_s
     assert len(page.named("script")) == 1 and len(page.named("body")) == 1
     assert page.handlers() == [("div", "onclick", "location.reload()")]
     assert [a.get("src") for a in page.named("img")] == [""]  # the media viewer's empty template
-    assert not page.named("iframe") and not page.named("svg")
+    assert not page.named("iframe")
+    # The first screen's charts, one per metric: the only SVG in the static page.
+    assert [a.get("aria-label") for a in page.named("svg")] == [TILE.format(title=m.title) for m in METRICS]
     shown = " ".join(page.text)
     assert TECHNICIAN in shown and TICKET in shown and HOST in shown  # first screen and title, as text
     assert GPU_PAYLOADS["name"] in shown and CONTAINER in shown  # measured values in the requirement table

@@ -26,7 +26,6 @@ NVML_ERRORS: dict[str, tuple[str, str]] = {
     "RESET_REQUIRED": ("a GPU needs a reset after an error", "reboot the host"),
     "TIMEOUT": ("NVML did not answer: the driver is hung", "check `dmesg | grep NVRM` and reboot"),
     "NO_PERMISSION": ("this user may not open the NVIDIA devices", "run the suite as root or fix /dev/nvidia* permissions"),
-    "UNREADABLE_EVIDENCE": ("the saved GPU evidence is damaged", "capture the evidence again"),
 }
 
 
@@ -63,9 +62,10 @@ def inventory_problem(host: HostFacts, requirement: str = "") -> Verdict | None:
     nvml = host.nvml
     if nvml.ok:
         return None
-    if nvml.error in ("MISSING_EVIDENCE", "UNREADABLE_EVIDENCE"):
-        return not_evaluated(f"{'no' if nvml.error == 'MISSING_EVIDENCE' else 'unreadable'} GPU evidence: "
-                             f"{nvml.detail}")
+    if nvml.error == "MISSING_EVIDENCE":
+        return not_evaluated(f"no GPU evidence: {nvml.detail}")
+    if nvml.error == "UNREADABLE_EVIDENCE":  # damaged evidence says nothing about the cards
+        return not_evaluated(nvml.detail)
     owner = nvml_owner(host)
     if requirement != owner:
         return not_evaluated(f"NVML could not list the GPUs ({nvml.error}): see {owner}")

@@ -2,7 +2,9 @@
 
 Every action returns a copy of itself with status ``done`` or ``failed`` and a detail; nothing here
 raises for an expected condition. A recreate is reversible until the new container answers: the old
-one is stopped and renamed, and is renamed back and restarted if the new one cannot start.
+one is stopped and renamed, and is renamed back and restarted if the new one cannot be created or
+started, does not hold every model file of the old store (model_store: counts, sizes, SHA-256 of
+each file), or does not answer.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import posixpath
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import docker
 import httpx
@@ -24,7 +27,7 @@ from gpuaccept.checks.container import OLLAMA_PORT
 from gpuaccept.facts import HostFacts
 from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
-from gpuaccept.remedy import persistenced
+from gpuaccept.remedy import model_store, persistenced
 from gpuaccept.remedy.plan import Action, cdi_devices, expected_uuids
 from gpuaccept.sources.bounded_http import get_json
 from gpuaccept.sources.docker_engine import connect
@@ -45,9 +48,13 @@ def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: f
             continue
         try:
             detail = _RUN[action.kind](action, host, profile, timeout_s, progress)
-            done.append(dataclasses.replace(action, status="done", detail=detail or ""))
+            models = {}
+            if isinstance(detail, Outcome):
+                detail, models = detail
+            done.append(dataclasses.replace(action, status="done", detail=detail or "", models=models))
         except (DockerException, OSError, RemediationError) as err:
-            done.append(dataclasses.replace(action, status="failed", detail=_reason(err)))
+            done.append(dataclasses.replace(action, status="failed", detail=_reason(err),
+                                            models=getattr(err, "models", None) or {}))
         except Exception as err:  # noqa: BLE001 - one action's defect is recorded as its failure, never a traceback
             done.append(dataclasses.replace(action, status="failed",
                                             detail=f"internal error ({type(err).__name__}: {err}): please report it"))
@@ -56,7 +63,16 @@ def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: f
 
 
 class RemediationError(Exception):
-    pass
+    def __init__(self, message: str, models: dict | None = None):
+        super().__init__(message)
+        self.models = models or {}
+
+
+class Outcome(NamedTuple):
+    """A done action's detail, and for a recreate what was verified of the model store."""
+
+    detail: str
+    models: dict
 
 
 def _reason(err: Exception) -> str:
@@ -96,35 +112,127 @@ def _launch(action: Action, host: HostFacts, profile: Profile, timeout_s: float,
     return _wait_api(spec)
 
 
-def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
+def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> Outcome:
+    """Replace the container; the old one goes only once the new one holds every model file and answers."""
     spec = profile.container
     client = connect(spec)
     old = client.containers.get(spec.name)
     kwargs = desired(spec, host, profile, client, old=old.attrs)
-    copy_models = not parse_inspect([old.attrs], spec.name).stores(spec.models_path)
-    if copy_models:
+    home_kept = bool(parse_inspect([old.attrs], spec.name).stores(spec.models_path))
+    if not home_kept:
         _ensure_volume(client, spec.volume)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     was_running = old.status == "running"
+    replaced = f"{spec.name}-replaced-{stamp}"
     old.stop(timeout=30)
-    old.rename(f"{spec.name}-replaced-{stamp}")
     new = None
     try:
+        old.rename(replaced)
         new = client.containers.create(**kwargs)
-        if copy_models:
-            _copy_models(old, new, spec)
+        record = _carry_models(old, new, spec, home_kept, progress)
         new.start()
-    except (DockerException, OSError) as err:
-        if new is not None:
-            new.remove(force=True)
-        old.rename(spec.name)
-        if was_running:
-            old.start()
-        raise RemediationError(f"{_reason(err)}; the old container was put back") from err
+        answered = _wait_api(spec)
+    except BaseException as err:  # a broken stream or Ctrl-C during a long copy too: the old one comes back
+        back = _put_back(old, new, spec.name, replaced, was_running)
+        if not isinstance(err, Exception):
+            raise
+        raise RemediationError(f"{_reason(err) or type(err).__name__}; {back}", getattr(err, "models", None)) from err
     old.remove(v=False)  # volumes stay: v=False
-    kept = "models copied from the container's own layer into volume " + spec.volume if copy_models else \
-        "model store kept"
-    return f"{kept}; {_wait_api(spec)}"
+    return Outcome(f"{record['text']}; {answered}", record)
+
+
+def _put_back(old, new, name: str, replaced: str, was_running: bool) -> str:
+    """Undo a recreate step by step; each step is tried even when one before it failed."""
+    problems = []
+    for step, call in (("remove the new container", lambda: new is not None and new.remove(force=True)),
+                       (f"rename {replaced} back to {name}", lambda: _rename_back(old, name)),
+                       ("start the old container", lambda: was_running and old.start())):
+        try:
+            call()
+        except DockerException as err:
+            problems.append(f"could not {step} ({_reason(err)})")
+    if not problems:
+        return "the old container was put back"
+    return ("the old container was kept, untouched, but " + "; ".join(problems) +
+            f": finish by hand (`docker rm -f {name}; docker rename {replaced} {name}; docker start {name}`)")
+
+
+def _rename_back(old, name: str) -> None:
+    old.reload()
+    if old.name != name:  # the rename away may not have happened
+        old.rename(name)
+
+
+def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Progress) -> dict:
+    """Copy what only the old container's layer holds, then prove the new container has every model file.
+
+    Ollama's home (``models_path``: its key, and the default store) goes into the new volume when no
+    mount kept it, as it always did; the store OLLAMA_MODELS names is then found in the new container
+    where its own OLLAMA_MODELS says. A copied store is compared file by file (size and SHA-256) with
+    the old one; a kept store must be the same mount at the same path, and is listed and hashed once.
+    The manifests' blob references (sizes, digests) are checked in both cases. Any difference raises:
+    the caller puts the old container back.
+    """
+    store = model_store.locate(parse_inspect([old.attrs], spec.name), spec.models_path)
+    target = model_store.locate(parse_inspect([new.attrs], spec.name), spec.models_path)
+    home = spec.models_path.rstrip("/") or "/"
+    source = copy = None
+    carried = ""
+    if not home_kept:
+        progress(f"copying {home} of the old container into volume {spec.volume} ...")
+        home_source = model_store.copy_tree(old, home, new, home)
+        home_copy = model_store.read_tree(new, home)
+        home_missing = model_store.differences(home_source, home_copy)
+        if home_missing:
+            raise RemediationError(f"the copy of {home} in the new container differs: {'; '.join(home_missing[:5])}")
+        if not store.persistent and target.path == store.path and model_store.under(store.path, home):
+            rel = posixpath.relpath(store.path, home)
+            source, copy = (home_source, home_copy) if rel == "." else (home_source.under(rel), home_copy.under(rel))
+            carried = f"copied with {home} to {target.where()}"
+    missing: list[str] = []
+    verified = ["file count", "total size", "each file's size and sha256 equal to the old store's"]
+    if source is None and store.persistent:
+        # Nothing is copied: the new container must read the same mount at the same path. The files are
+        # then the old container's own, so one pass through the new container lists and hashes them
+        # (a second pass through the old one would read the same bytes again: minutes for a large store).
+        if (target.path, target.holder) != (store.path, store.holder):
+            missing.append(f"the new container reads {target.path} on the {target.where()}, not {store.path} "
+                           f"on the {store.where()}")
+        progress(f"checking model store {store.path} on {store.where()} ...")
+        source = copy = model_store.read_tree(new, target.path)
+        carried = f"kept on {store.where()} (the same mount at the same path)"
+        verified = ["the same mount at the same path", "file count", "total size", "each file's size",
+                    "each blob's sha256 against its name"]
+    elif source is None:
+        progress(f"copying model store {store.path} into {target.where()} at {target.path} ...")
+        source = model_store.copy_tree(old, store.path, new, target.path)
+        copy = model_store.read_tree(new, target.path)
+        carried = f"copied to {target.where()} at {target.path}"
+    if store.from_env and not target.from_env:
+        carried += " (OLLAMA_MODELS dropped: the new container reads Ollama's default path)"
+    count, broken = model_store.references(copy)
+    missing += model_store.differences(source, copy)
+    if not target.persistent:
+        missing.insert(0, f"{target.path} is on the {target.where()} of the new container, not on a volume")
+    record = {"store": store.path, "was_on": store.where(), "path": target.path, "is_on": target.where(),
+              "files": len(source.files), "bytes": source.total, "manifests": len(source.manifest_files),
+              "blobs": len(source.blobs), "references": count,
+              "verified": [*verified, "manifest blob references (size and digest)"],
+              "sha256": {rel: digest for rel, (_, digest) in sorted(source.files.items())},
+              "differences": missing, "store_problems": broken}
+    where = f"model store {store.path} ({store.where()}; {model_store.summary(source)})"
+    if missing:
+        record["verified"] = []
+        raise RemediationError(f"{where}: the new container's store {target.path} differs: "
+                               f"{'; '.join(missing[:5])}" + (f" (and {len(missing) - 5} more)" if len(missing) > 5
+                                                              else ""), record)
+    text = (f"{where} {carried}; verified in the new container before the old one was removed: "
+            f"{len(source.files)} files, {source.total} bytes, {', '.join(verified[2:])}, "
+            f"{count} blob references of {len(source.manifest_files)} manifests")
+    if broken:
+        text += f"; faults the store already had (not made by the recreate): {'; '.join(broken[:3])}"
+    record["text"] = text
+    return record
 
 
 def _pull(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
@@ -179,8 +287,15 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
     for m in (old or {}).get("Mounts") or []:
         if m.get("Type") in ("volume", "bind"):
             volumes[m.get("Name") or m["Source"]] = {"bind": m["Destination"], "mode": "rw" if m.get("RW", True) else "ro"}
-    if old is None or not parse_inspect([old], spec.name).stores(spec.models_path):
+    home_kept = old is not None and bool(parse_inspect([old], spec.name).stores(spec.models_path))
+    if not home_kept:
         volumes[spec.volume] = {"bind": spec.models_path, "mode": "rw"}
+    if old is not None:  # keep OLLAMA_MODELS naming where the models will be (see model_store.new_path)
+        store = model_store.locate(parse_inspect([old], spec.name), spec.models_path)
+        if model_store.new_path(store, spec.models_path, home_kept) != store.path:
+            env.pop("OLLAMA_MODELS", None)
+            if any(item.startswith("OLLAMA_MODELS=") for item in image_env):
+                env["OLLAMA_MODELS"] = model_store.default_path(spec.models_path)
     ports: dict[str, Any] = {}
     for port, bindings in ((old or {}).get("HostConfig", {}).get("PortBindings") or {}).items():
         if port != OLLAMA_PORT and bindings:
@@ -254,16 +369,6 @@ def _ensure_volume(client: docker.DockerClient, name: str) -> None:
         client.volumes.get(name)
     except NotFound:
         client.volumes.create(name, labels={MANAGED_LABEL: "true"})
-
-
-def _copy_models(old, new, spec: ContainerSpec) -> None:
-    """Move the model store out of the old container's own layer into the new container's volume."""
-    parent = spec.models_path.rstrip("/").rsplit("/", 1)[0] or "/"
-    try:
-        stream, _ = old.get_archive(spec.models_path)
-    except NotFound:
-        return  # nothing was ever stored
-    new.put_archive(parent, b"".join(stream))
 
 
 def _wait_api(spec: ContainerSpec) -> str:

@@ -4,7 +4,8 @@ Safety rules, in one place:
 - a container the suite did not launch (no ``io.gpuaccept.managed=true`` label) is never recreated
   unless ``--remediate-force`` is given;
 - nothing is done to containers while the engine or its GPU support is broken (recreating would fail);
-- volumes are never deleted; a container whose models are not on a volume gets one, filled first;
+- volumes are never deleted; a container whose models are not on a volume gets one, filled first, and
+  the old container goes only once the new one holds every model file (gpuaccept.remedy.model_store);
 - persistence is made to last: nvidia-persistenced is enabled at boot and started (systemd, root); only
   where its unit is not installed is the mode set through NVML (root), which a reboot undoes: said so.
 A fixed machine plans nothing, so a second ``--remediate`` does nothing.
@@ -12,12 +13,13 @@ A fixed machine plans nothing, so a second ``--remediate`` does nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from gpuaccept.checks import cards, container
 from gpuaccept.checks import ollama as ollama_checks
 from gpuaccept.facts import CDI_GPU_KIND, ContainerFacts, HostFacts
 from gpuaccept.profile import Profile
+from gpuaccept.remedy import model_store
 
 RECREATE_FOR = {"CTR-GPU-REQUEST": container.gpu_request, "CTR-SEES-GPUS": container.sees_gpus,
                 "CTR-CONFIG": container.config, "CTR-EXPOSURE": container.exposure}
@@ -33,6 +35,9 @@ class Action:
     after: str = ""
     status: str = "planned"  # planned, done, failed, refused
     detail: str = ""
+    # A recreate's model store: where it was and is, its counts, every file's sha256, what was verified
+    # and any difference found (then the old container was put back).
+    models: dict = field(default_factory=dict, hash=False)
 
     VERBS = {"launch": "launch", "recreate": "recreate", "start": "start", "restart-policy": "set the restart policy of",
              "persistence": "enable persistence mode on", "pull": "pull",
@@ -101,8 +106,10 @@ def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[A
             return [Action("recreate", target, tuple(failing), reason, status="refused",
                            detail="The suite did not launch it (no label io.gpuaccept.managed=true): pass "
                                   "--remediate-force to recreate it anyway")]
-        return [Action("recreate", target, (*failing, "CTR-RUNNING"), reason, before=_summary(c, host),
-                       after=_launch_summary(host, profile, c))]
+        models_before, models_after = model_store.plan_text(c, spec.models_path, spec.volume)
+        return [Action("recreate", target, (*failing, "CTR-RUNNING"), reason,
+                       before=f"{_summary(c, host)}; {models_before}",
+                       after=f"{_launch_summary(host, profile, c)}; {models_after}")]
     actions = []
     if not c.running:
         actions.append(Action("start", target, ("CTR-RUNNING",), f"it is {c.status}", before=c.status, after="running"))

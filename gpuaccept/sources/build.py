@@ -7,7 +7,7 @@ GPU facts come from ``nvml.json`` (the suite's own snapshot) when present, else 
 from __future__ import annotations
 
 import dataclasses
-import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,8 +17,6 @@ from gpuaccept.facts import (
     ComputeDevice,
     DockerFacts,
     DriverFacts,
-    GpuFacts,
-    GpuLink,
     HostFacts,
     HostInfo,
     KernelFacts,
@@ -43,134 +41,210 @@ from gpuaccept.parse.proc_version import parse_proc_version
 from gpuaccept.parse.sysfs_pci import parse_sysfs_pci
 from gpuaccept.parse.systemd import parse_systemctl_show
 from gpuaccept.parse.topo import parse_topo
+from gpuaccept.shapes import (
+    ApiModel,
+    DockerInfo,
+    DockerInspect,
+    GpuProbeRecord,
+    ModelList,
+    NvmlSnapshot,
+    OllamaVersion,
+)
 from gpuaccept.sources import older_snapshot
+from gpuaccept.sources.host import EMPTY_IS_ANSWER
+from gpuaccept.validate import Invalid, conform, load_json
 
 T = TypeVar("T")
 
+# What a text file must hold at least once to be the evidence it is named after. Without it the file is
+# unreadable (garbage, another command's output, UTF-16 without a byte-order mark), never "nothing found".
+_RECOGNISED: dict[str, tuple[re.Pattern[str], str]] = {
+    ev.DMESG: (re.compile(r"^\[\s*\d+\.\d+\]|^\[[A-Z][a-z]{2} [A-Z][a-z]{2} |\skernel: |NVRM", re.M),
+               "holds no kernel log line (dmesg or journalctl -k)"),
+    ev.OLLAMA_LOG: (re.compile(r"\blevel=[A-Z]+\b|\bmsg=|^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d |\bollama\[\d+\]:", re.M),
+                    "holds no Ollama server log line"),
+    ev.LSMOD: (re.compile(r"^Module\s+Size\s+Used by|^\S+\s+\d+\s+(?:\d+|-)\s", re.M),
+               "holds no lsmod or /proc/modules line"),
+    ev.TOPO: (re.compile(r"^\s+GPU0\b", re.M), "holds no GPU matrix (nvidia-smi topo -m)"),
+    ev.LSPCI: (re.compile(r"^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]\s", re.M),
+               "holds no PCI device line (lspci)"),
+    ev.SYSFS_PCI: (re.compile(r"^device \S+", re.M), "holds no 'device' line"),
+}
+
 
 class Unreadable(Exception):
-    """An evidence file exists but cannot be parsed."""
+    """An evidence file exists but cannot be used; the message is the one line the requirements show."""
+
+
+class _Reader:
+    """The evidence, and every file found unusable while reading it (name -> why)."""
+
+    def __init__(self, evidence: ev.Evidence):
+        self.evidence = evidence
+        self.problems: dict[str, str] = dict(evidence.unreadable)
+
+    def why_absent(self, name: str) -> str:
+        return self.problems.get(name) or self.evidence.why_absent(name)
+
+    def text(self, name: str) -> str | None:
+        """The file's text, or None when there is none to judge (absent, unreadable or empty)."""
+        text = self.evidence.text(name)
+        if text is None or name in self.problems:
+            return None
+        if not text.strip():
+            if name in EMPTY_IS_ANSWER:  # the collector's way of saying "no NVIDIA function on the bus"
+                return text
+            self.problems[name] = f"no evidence: {name} is empty"
+            return None
+        if len(text) > ev.MAX_FILE_BYTES:  # as a replay of this evidence would find it
+            self.problems[name] = f"evidence unreadable: {name} is larger than the {ev.MAX_FILE_BYTES >> 20} MiB cap"
+            return None
+        pattern, why = _RECOGNISED.get(name, (None, ""))
+        if pattern is not None and not pattern.search(text):
+            utf16 = text.count("\x00") * 3 > len(text)  # every other byte NUL: UTF-16 read as UTF-8
+            hint = " (it looks like UTF-16 without a byte-order mark)" if utf16 else ""
+            self.problems[name] = f"evidence unreadable: {name} {why}{hint}"
+            return None
+        return text
+
+    def parse(self, name: str, parser: Callable[[str], T]) -> T | None:
+        text = self.text(name)
+        if text is None:
+            return None
+        try:
+            return parser(text)
+        except Invalid as err:
+            why = f"evidence unreadable: {name} {err}"
+        except Exception as err:  # any parser failure means the same thing: this file cannot be read
+            why = f"evidence unreadable: {name}: {type(err).__name__}: {err}"
+        self.problems[name] = why
+        raise Unreadable(why)
+
+    def json(self, name: str, shape: Any) -> Any:
+        """The JSON file checked against ``shape`` (a type hint, see gpuaccept.shapes), or None if absent."""
+        return self.parse(name, lambda text: conform(shape, load_json(text)))
 
 
 def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
-    nvml, gpus, driver_user, cuda, topo_nvml = _gpus(evidence)
-    return HostFacts(
-        hostname=evidence.meta.get("hostname") or "unknown-host",
+    r = _Reader(evidence)
+    nvml, gpus, driver_user, cuda, topo_nvml = _gpus(r)
+    facts = HostFacts(
+        hostname=evidence.meta.get("hostname") or "unknown-host",  # validated by Evidence.read
         mode=mode,
         source=source,
         captured_at=evidence.meta.get("captured_at", ""),
         nvml=nvml,
         gpus=gpus,
-        driver=_driver(evidence, driver_user, cuda),
-        pci=_pci(evidence),
-        kernel=_kernel(evidence),
-        topology=topo_nvml or _topology(evidence),
-        docker=_docker(evidence),
-        ollama=_ollama(evidence),
-        persistenced=_persistenced(evidence),
-        provenance=_provenance(evidence),
-        smi=_smi(evidence, nvml),
-        host_info=_host_info(evidence),
+        driver=_driver(r, driver_user, cuda),
+        pci=_pci(r),
+        kernel=_kernel(r),
+        topology=topo_nvml or _topology(r),
+        docker=_docker(r),
+        ollama=_ollama(r),
+        persistenced=_persistenced(r),
+        provenance=_provenance(r.evidence),
+        smi=_smi(r, nvml),
+        host_info=_host_info(r),
     )
+    return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
 
-def _parse(evidence: ev.Evidence, name: str, parser: Callable[[str], T]) -> T | None:
-    text = evidence.text(name)
-    if text is None:
-        return None
+def _gpus(r: _Reader):
     try:
-        return parser(text)
-    except Exception as err:  # any parser failure means the same thing: this file cannot be read
-        raise Unreadable(f"{name} could not be read: {type(err).__name__}: {err}") from err
-
-
-def _gpus(evidence: ev.Evidence):
-    try:
-        snap = _parse(evidence, ev.NVML, json.loads)
-        if snap is not None:
+        parsed = r.parse(ev.NVML, _nvml_json)
+        if parsed is not None:
+            snap, raw_gpus = parsed
             status, gpus, driver, cuda, topology = _from_snapshot(snap)
             if status.ok:
-                xml = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
-                gpus = older_snapshot.fill(gpus, snap.get("gpus", []), xml.gpus if xml else None)
+                xml = r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
+                gpus = older_snapshot.fill(gpus, raw_gpus, xml.gpus if xml else None)
             return status, gpus, driver, cuda, topology
-        log = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
+        # A damaged snapshot is not replaced by the XML: the run would judge other evidence than it shows.
+        log = None if ev.NVML in r.problems else r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
     except Unreadable as err:
         return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=str(err)), (), None, None, None
     if log is not None:
         return NvmlStatus(ok=True, source=ev.SMI_XML), log.gpus, log.driver_version, log.cuda_version, None
-    reason = evidence.why_absent(ev.NVML)
-    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=reason), (), None, None, None
+    damaged = next((r.problems[name] for name in (ev.NVML, ev.SMI_XML) if name in r.problems), None)
+    if damaged is not None:  # there, but empty or unusable: not "missing"
+        return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=damaged), (), None, None, None
+    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=r.why_absent(ev.NVML)), (), None, None, None
 
 
-def _smi(evidence: ev.Evidence, nvml: NvmlStatus) -> SmiFacts:
+def _nvml_json(text: str) -> tuple[NvmlSnapshot, list[dict[str, Any]]]:
+    """nvml.json checked, and its GPUs as written (which fields an older snapshot did not record)."""
+    raw = load_json(text)
+    return conform(NvmlSnapshot, raw), list(raw.get("gpus") or ())
+
+
+def _smi(r: _Reader, nvml: NvmlStatus) -> SmiFacts:
     """The XML beside a readable nvml.json, so the checks can tell when the two disagree."""
     if not (nvml.ok and nvml.source == ev.NVML):
         return SmiFacts(missing=f"the GPU inventory is {nvml.source or 'not readable'}: nothing to compare with")
     try:
-        log = _parse(evidence, ev.SMI_XML, parse_nvidia_smi_xml)
+        log = r.parse(ev.SMI_XML, parse_nvidia_smi_xml)
     except Unreadable as err:
         return SmiFacts(error=str(err))
     if log is None:
-        return SmiFacts(missing=evidence.why_absent(ev.SMI_XML))
+        return SmiFacts(missing=r.why_absent(ev.SMI_XML))
     return SmiFacts(gpus=log.gpus, driver_version=log.driver_version)
 
 
-def _from_snapshot(snap: dict[str, Any]):
-    if not snap.get("ok"):
-        status = NvmlStatus(ok=False, source=ev.NVML, error=snap.get("error", "UNKNOWN"),
-                            detail=snap.get("detail", ""))
+def _from_snapshot(snap: NvmlSnapshot):
+    if not snap.ok:
+        status = NvmlStatus(ok=False, source=ev.NVML, error=snap.error, detail=snap.detail)
         return status, (), None, None, None
-    gpus = []
-    for raw in snap.get("gpus", []):
-        values = dict(raw)
-        if values.get("bus_id"):
-            values["bus_id"] = normalise_bus_id(values["bus_id"])
-        gpus.append(from_dict(GpuFacts, values))
-    links = tuple(GpuLink(t["a"], t["b"], t["relation"]) for t in snap.get("topology", []))
-    topology = TopologyFacts(links=links, source=ev.NVML) if len(gpus) > 1 else None
+    gpus = tuple(dataclasses.replace(g, bus_id=normalise_bus_id(g.bus_id) if g.bus_id else g.bus_id)
+                 for g in snap.gpus)
+    topology = TopologyFacts(links=snap.topology, source=ev.NVML) if len(gpus) > 1 else None
     status = NvmlStatus(ok=True, source=ev.NVML)
-    return status, tuple(gpus), snap.get("driver_version"), snap.get("cuda_driver_version"), topology
+    return status, gpus, snap.driver_version, snap.cuda_driver_version, topology
 
 
-def _driver(evidence: ev.Evidence, user: str | None, cuda: str | None) -> DriverFacts:
+def _driver(r: _Reader, user: str | None, cuda: str | None) -> DriverFacts:
     try:
-        kmod = _parse(evidence, ev.PROC_VERSION, parse_proc_version)
+        kmod = r.parse(ev.PROC_VERSION, parse_proc_version)
     except Unreadable as err:
         return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_missing=str(err))
     if kmod is None:
-        missing = (evidence.why_absent(ev.PROC_VERSION) if evidence.text(ev.PROC_VERSION) is None
-                   else f"{ev.PROC_VERSION} holds no 'NVRM version' line")
-        return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_missing=missing)
+        if r.text(ev.PROC_VERSION) is not None:
+            r.problems[ev.PROC_VERSION] = f"evidence unreadable: {ev.PROC_VERSION} holds no 'NVRM version' line"
+        return DriverFacts(nvml_version=user, cuda_driver_version=cuda,
+                           kernel_module_missing=r.why_absent(ev.PROC_VERSION))
     return DriverFacts(nvml_version=user, cuda_driver_version=cuda, kernel_module_version=kmod.version,
                        kernel_module_flavor=kmod.flavor, kernel_module_line=kmod.line)
 
 
-def _pci(evidence: ev.Evidence) -> PciFacts:
+def _pci(r: _Reader) -> PciFacts:
     for name, parser in ((ev.LSPCI, parse_lspci), (ev.SYSFS_PCI, parse_sysfs_pci)):
+        if name in r.problems:  # a damaged listing is not replaced by the other: say it is damaged
+            return PciFacts(source=name, missing=r.problems[name])
         try:
-            devices = _parse(evidence, name, parser)
+            devices = r.parse(name, parser)
         except Unreadable as err:
             return PciFacts(source=name, missing=str(err))
         if devices is not None:
             return PciFacts(devices=tuple(devices), source=name)
-    return PciFacts(missing=f"{evidence.why_absent(ev.LSPCI)}; {evidence.why_absent(ev.SYSFS_PCI)}")
+        if name in r.problems:
+            return PciFacts(source=name, missing=r.problems[name])
+    return PciFacts(missing=f"{r.why_absent(ev.LSPCI)}; {r.why_absent(ev.SYSFS_PCI)}")
 
 
-def _kernel(evidence: ev.Evidence) -> KernelFacts:
+def _kernel(r: _Reader) -> KernelFacts:
     modules: tuple[str, ...] = ()
     modules_missing = log_missing = None
     xids: tuple = ()
     notices: tuple = ()
     try:
-        parsed = _parse(evidence, ev.LSMOD, parse_lsmod)
+        parsed = r.parse(ev.LSMOD, parse_lsmod)
         modules = parsed or ()
-        modules_missing = None if parsed is not None else evidence.why_absent(ev.LSMOD)
+        modules_missing = None if parsed is not None else r.why_absent(ev.LSMOD)
     except Unreadable as err:
         modules_missing = str(err)
     try:
-        log = _parse(evidence, ev.DMESG, parse_kernel_log)
+        log = r.parse(ev.DMESG, parse_kernel_log)
         if log is None:
-            log_missing = evidence.why_absent(ev.DMESG)
+            log_missing = r.why_absent(ev.DMESG)
         else:
             xids, notices = log.xid_events, log.notices
     except Unreadable as err:
@@ -191,65 +265,72 @@ def _provenance(evidence: ev.Evidence) -> str:
 _HOST_FIELDS = ("kernel", "os", "cpu_model", "cpu_count", "mem_total_mib", "bios", "board")
 
 
-def _host_info(evidence: ev.Evidence) -> HostInfo:
+def _host_info(r: _Reader) -> HostInfo:
     try:
-        info = _parse(evidence, ev.HOST_INFO, parse_host_info)
+        info = r.parse(ev.HOST_INFO, parse_host_info)
     except Unreadable as err:
         return HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, str(err)))
-    return info if info is not None else HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, evidence.why_absent(ev.HOST_INFO)))
+    return info if info is not None else HostInfo(unreported=dict.fromkeys(_HOST_FIELDS, r.why_absent(ev.HOST_INFO)))
 
 
-def _persistenced(evidence: ev.Evidence) -> UnitFacts:
+def _persistenced(r: _Reader) -> UnitFacts:
     try:
-        unit = _parse(evidence, ev.PERSISTENCED, parse_systemctl_show)
+        unit = r.parse(ev.PERSISTENCED, parse_systemctl_show)
     except Unreadable as err:
         return UnitFacts(missing=str(err))
-    return unit if unit is not None else UnitFacts(missing=evidence.why_absent(ev.PERSISTENCED))
+    return unit if unit is not None else UnitFacts(missing=r.why_absent(ev.PERSISTENCED))
 
 
-def _topology(evidence: ev.Evidence) -> TopologyFacts:
+def _topology(r: _Reader) -> TopologyFacts:
     try:
-        links = _parse(evidence, ev.TOPO, parse_topo)
+        links = r.parse(ev.TOPO, parse_topo)
     except Unreadable as err:
         return TopologyFacts(source=ev.TOPO, missing=str(err))
     if links is None:
-        return TopologyFacts(missing=evidence.why_absent(ev.TOPO))
+        return TopologyFacts(missing=r.why_absent(ev.TOPO))
     return TopologyFacts(links=tuple(links), source=ev.TOPO)
 
 
-def _docker(evidence: ev.Evidence) -> DockerFacts:
+def _docker(r: _Reader) -> DockerFacts:
     try:
-        info = _parse(evidence, ev.DOCKER_INFO, json.loads)
-        engine = None if info is None else parse_info(info)
-        if engine is not None and engine.reachable:
-            probe = _parse(evidence, ev.DOCKER_PROBE, json.loads)
-            engine = dataclasses.replace(
-                engine, probe=None if probe is None else parse_probe(probe),
-                probe_missing=evidence.why_absent(ev.DOCKER_PROBE) if probe is None else None)
+        engine = r.parse(ev.DOCKER_INFO, lambda text: parse_info(conform(DockerInfo, load_json(text))))
     except Unreadable as err:
         return DockerFacts(engine_missing=str(err), container_missing=str(err))
     if engine is None:
-        why = evidence.why_absent(ev.DOCKER_INFO)
+        why = r.why_absent(ev.DOCKER_INFO)
         return DockerFacts(engine_missing=why, container_missing=why)
+    if engine.reachable:
+        try:
+            probe = r.parse(ev.DOCKER_PROBE, lambda text: parse_probe(conform(GpuProbeRecord, load_json(text))))
+        except Unreadable:
+            probe = None
+        engine = dataclasses.replace(engine, probe=probe,
+                                     probe_missing=r.why_absent(ev.DOCKER_PROBE) if probe is None else None)
+    name = evidence_container_name(r.evidence)
     try:
-        items = _parse(evidence, ev.DOCKER_INSPECT, json.loads)
+        container = r.parse(ev.DOCKER_INSPECT, lambda text: parse_inspect(conform(DockerInspect, load_json(text)), name))
     except Unreadable as err:
         return DockerFacts(engine=engine, container_missing=str(err))
-    if items is None:
-        return DockerFacts(engine=engine, container_missing=evidence.why_absent(ev.DOCKER_INSPECT))
-    name = evidence.meta.get("container", "ollama")
-    container = parse_inspect(items, name)
-    text = evidence.text(ev.CONTAINER_SMI)
+    if container is None:
+        return DockerFacts(engine=engine, container_missing=r.why_absent(ev.DOCKER_INSPECT))
+    text = r.text(ev.CONTAINER_SMI)
     if text is None:
-        container = dataclasses.replace(container, gpus_seen_missing=evidence.why_absent(ev.CONTAINER_SMI))
+        container = dataclasses.replace(container, gpus_seen_missing=r.why_absent(ev.CONTAINER_SMI))
     else:
         seen, error = parse_container_smi(text)
         container = dataclasses.replace(container, gpus_seen=seen, gpus_seen_error=error)
     return DockerFacts(engine=engine, container=container)
 
 
-def model_from_api(raw: dict[str, Any]) -> OllamaModel:
-    """A model of /api/tags or /api/ps (the client drops ``name``; the API has both)."""
+def evidence_container_name(evidence: ev.Evidence) -> str:
+    name = evidence.meta.get("container")
+    return name if isinstance(name, str) and name else "ollama"
+
+
+def model_from_api(raw: dict[str, Any], path: str = "") -> OllamaModel:
+    """A model of /api/tags or /api/ps (the client drops ``name``; the API has both); raises
+    ``validate.Invalid`` for a model of another shape."""
+    raw = conform(ApiModel, raw, path)
     details = raw.get("details") or {}
     vram = raw.get("size_vram")
     return OllamaModel(name=raw.get("model") or raw.get("name") or "", size=int(raw.get("size") or 0),
@@ -259,12 +340,24 @@ def model_from_api(raw: dict[str, Any]) -> OllamaModel:
                        context_length=raw.get("context_length"))
 
 
-def _ollama(evidence: ev.Evidence) -> OllamaFacts:
+def _models(listing: dict[str, Any], path: str) -> tuple[OllamaModel, ...]:
+    return tuple(model_from_api(m, f"{path}[{i}]") for i, m in enumerate(listing.get("models") or ()))
+
+
+def _benchmark(text: str) -> Benchmark:
+    bench = conform(dict[str, Any], load_json(text))
+    lists = {key: tuple(model_from_api(m, f"{key}[{i}]")
+                        for i, m in enumerate(conform(list[Any] | None, bench.get(key), key) or ()))
+             for key in ("loaded", "loaded_at_load")}  # /api/ps answers, in the API's shape
+    return dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": [], "loaded_at_load": []}), **lists)
+
+
+def _ollama(r: _Reader) -> OllamaFacts:
     values: dict[str, Any] = {}
     try:
-        log = _parse(evidence, ev.OLLAMA_LOG, parse_ollama_log)
+        log = r.parse(ev.OLLAMA_LOG, parse_ollama_log)
         if log is None:
-            values["log_missing"] = evidence.why_absent(ev.OLLAMA_LOG)
+            values["log_missing"] = r.why_absent(ev.OLLAMA_LOG)
         else:
             values.update(
                 devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
@@ -276,30 +369,33 @@ def _ollama(evidence: ev.Evidence) -> OllamaFacts:
                               f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
     except Unreadable as err:
         values["log_missing"] = str(err)
+    # Each API file stands alone: a damaged one leaves only the requirements judged on it unevaluated.
     try:
-        version = _parse(evidence, ev.OLLAMA_VERSION, json.loads)
-        tags = _parse(evidence, ev.OLLAMA_TAGS, json.loads)
-        ps = _parse(evidence, ev.OLLAMA_PS, json.loads)
-        bench = _parse(evidence, ev.BENCHMARK, json.loads)
+        version = r.json(ev.OLLAMA_VERSION, OllamaVersion)
     except Unreadable as err:
-        return OllamaFacts(missing=str(err), **values)
-    if version is None:
-        values["missing"] = evidence.why_absent(ev.OLLAMA_VERSION)
-    elif "version" in version:
-        values.update(reachable=True, version=str(version["version"]))
+        values["missing"] = str(err)
     else:
-        values.update(reachable=False, error=str(version.get("error", "no version in the answer")))
-    if tags is None:
-        values["models_missing"] = evidence.why_absent(ev.OLLAMA_TAGS)
-    else:
-        values["models"] = tuple(model_from_api(m) for m in tags.get("models") or ())
-    if ps is not None:
-        values["loaded"] = tuple(model_from_api(m) for m in ps.get("models") or ())
-    if bench is None:
-        values["benchmark_missing"] = evidence.why_absent(ev.BENCHMARK)
-    else:
-        loaded = tuple(model_from_api(m) for m in bench.get("loaded") or ())
-        at_load = tuple(model_from_api(m) for m in bench.get("loaded_at_load") or ())
-        values["benchmark"] = dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": [], "loaded_at_load": []}),
-                                                  loaded=loaded, loaded_at_load=at_load)
+        if version is None:
+            values["missing"] = r.why_absent(ev.OLLAMA_VERSION)
+        elif "version" in version:
+            values.update(reachable=True, version=version["version"])
+        else:
+            values.update(reachable=False, error=version.get("error", "no version in the answer"))
+    try:
+        tags = r.parse(ev.OLLAMA_TAGS, lambda text: _models(conform(ModelList, load_json(text)), "models"))
+        values["models"] = tags
+        if tags is None:
+            values["models_missing"] = r.why_absent(ev.OLLAMA_TAGS)
+    except Unreadable as err:
+        values["models_missing"] = str(err)
+    try:
+        values["loaded"] = r.parse(ev.OLLAMA_PS, lambda text: _models(conform(ModelList, load_json(text)), "models"))
+    except Unreadable:
+        values["loaded"] = None
+    try:
+        values["benchmark"] = r.parse(ev.BENCHMARK, _benchmark)
+        if values["benchmark"] is None:
+            values["benchmark_missing"] = r.why_absent(ev.BENCHMARK)
+    except Unreadable as err:
+        values["benchmark_missing"] = str(err)
     return OllamaFacts(**values)

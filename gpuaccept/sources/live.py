@@ -68,15 +68,9 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
         absent.update(api_absent)
         commands.update(api_commands)
         commands[ev.BENCHMARK] = "the suite's benchmark (ollama client + NVML sampler)"
-        if benchmark is None:
-            absent[ev.BENCHMARK] = "the load tier was not selected (-m quick), so no benchmark ran"
-        elif "version" not in json.loads(files[ev.OLLAMA_VERSION]):
-            absent[ev.BENCHMARK] = "the Ollama API did not answer (see OLL-API), so no benchmark ran"
-        elif ev.OLLAMA_TAGS not in files:
-            absent[ev.BENCHMARK] = f"the installed models are not known ({absent[ev.OLLAMA_TAGS]}), so no benchmark ran"
-        elif find_model(tuple(model_from_api(m) for m in json.loads(files[ev.OLLAMA_TAGS])["models"]),
-                        ollama.model) is None:
-            absent[ev.BENCHMARK] = f"{ollama.model} is not installed (see OLL-MODEL), so no benchmark ran"
+        why_not = "the load tier was not selected (-m quick)" if benchmark is None else _no_benchmark(files, absent, ollama)
+        if why_not is not None:
+            absent[ev.BENCHMARK] = f"{why_not}, so no benchmark ran"
         else:
             files[ev.BENCHMARK] = json.dumps(benchmark(), indent=1, sort_keys=True)
     # After the benchmark: the server log then holds the benchmark's own load (`offloaded N/M layers`).
@@ -104,3 +98,21 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     if container is not None and container.enabled:
         meta["container"] = container.name
     return ev.Evidence(files=files, absent=absent, meta=meta)
+
+
+def _no_benchmark(files: dict[str, str], absent: dict[str, str], ollama: OllamaSpec) -> str | None:
+    """Why the benchmark cannot run, or None. The answers are the server's: read defensively, so a malformed
+    one stops the benchmark with a reason instead of the collection with a traceback."""
+    try:
+        version = json.loads(files[ev.OLLAMA_VERSION])
+        if not isinstance(version, dict) or "version" not in version:
+            return "the Ollama API did not answer (see OLL-API)"
+        if ev.OLLAMA_TAGS not in files:
+            return f"the installed models are not known ({absent.get(ev.OLLAMA_TAGS, 'no answer')})"
+        listed = json.loads(files[ev.OLLAMA_TAGS]).get("models")
+        models = tuple(model_from_api(m) for m in listed if isinstance(m, dict)) if isinstance(listed, list) else ()
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        return f"the Ollama API's answers could not be read ({type(err).__name__}: {err})"
+    if find_model(models, ollama.model) is None:
+        return f"{ollama.model} is not installed (see OLL-MODEL)"
+    return None

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,8 +25,16 @@ import docker
 ROOT = Path(__file__).resolve().parents[2]
 GPUS_FROM = ROOT / "fixtures" / "hosts" / "dual-p40" / "nvml.json"  # the simulated host's GPUs
 STATE = "engines.json"
-# name -> (bridge, bridge address, hook on PATH)
-LAYOUT = {"toolkit": ("gpuat0", "10.213.0.1/24", True), "bare": ("gpuat1", "10.213.1.1/24", False)}
+# name -> (its number in the set, hook on PATH)
+LAYOUT = {"toolkit": (0, True), "bare": (1, False)}
+
+
+def network(name: str, base: Path) -> tuple[str, str]:
+    """The bridge and its address for engine ``name`` of the set in ``base``. Each set gets its own, so two
+    sets on one machine (CI's and a developer's) never share a bridge: stopping one cannot cut the other."""
+    slot = zlib.crc32(str(Path(base).resolve()).encode()) % 100
+    number = LAYOUT[name][0]
+    return f"gpuat{slot:02d}{number}", f"10.213.{2 * slot + number}.1/24"
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Engine:
     base_url: str
     folder: str
     pid: int = 0
+    bridge: str = ""
 
     def client(self, timeout: float = 30) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.base_url, timeout=timeout)
@@ -72,10 +82,26 @@ def _bridge(name: str, address: str) -> None:
         subprocess.run(cmd, check=True, capture_output=True, timeout=10)
 
 
+def _stale_pid_file(path: Path) -> None:
+    """A dockerd killed before its shutdown leaves its pid file, and the next one refuses to start."""
+    try:
+        pid = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        pass
+
+
 def start(name: str, base: Path, timeout: float = 60) -> Engine:
-    bridge, address, with_hook = LAYOUT[name]
+    with_hook = LAYOUT[name][1]
+    bridge, address = network(name, base)
     folder = base / name
     folder.mkdir(parents=True, exist_ok=True)
+    _stale_pid_file(folder / "docker.pid")
     _bridge(bridge, address)
     env = dict(os.environ)
     env.pop("DOCKER_HOST", None)
@@ -87,7 +113,7 @@ def start(name: str, base: Path, timeout: float = 60) -> Engine:
             "--bridge", bridge, "--iptables=false", "--storage-driver", "overlay2"]
     log = open(folder / "dockerd.log", "ab")  # noqa: SIM115 - the daemon keeps writing after we return
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    engine = Engine(name, f"unix://{sock}", str(folder), proc.pid)
+    engine = Engine(name, f"unix://{sock}", str(folder), proc.pid, bridge)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -124,7 +150,7 @@ def stop(engine: Engine, timeout: float = 20) -> None:
         points = [line.split()[1] for line in handle if line.split()[1].startswith(engine.folder + "/")]
     for point in sorted(points, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True, timeout=10)
-    bridge = LAYOUT[engine.name][0]
+    bridge = engine.bridge or network(engine.name, Path(engine.folder).parent)[0]
     subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=10)
 
 
