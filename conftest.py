@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.remediation",
     "fixtures.run_record",
     "fixtures.html_report",
+    "fixtures.fleet",  # last: in a fleet run (--hosts) its per-host host_facts and profile fixtures take over
 ]

@@ -1,0 +1,327 @@
+"""Fleet runs: the suite over testinfra's --hosts, one folder per host, fleet.json and fleet.html.
+
+Simulated servers are busybox containers (tests/engine/fleet_host.py) reached through testinfra's
+``docker://`` backend on the bare test engine (they need no NVIDIA runtime, and the container tests empty
+the toolkit engine), each carrying a bundled evidence set; one SSH host is this machine through an sshd the
+test starts on 127.0.0.1, its tools replaced by the same stand-ins.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from gpuaccept import evidence as ev
+from gpuaccept.fleet import clashes, folder_name, is_fleet, split_case
+from gpuaccept.fleet.record import host_cases, ordered
+from gpuaccept.fleet.remote import Unreachable, collect_remote, loopback
+from gpuaccept.sources.build import build_facts
+from tests.conftest import HOSTS, ROOT
+from tests.engine import fleet_host
+
+# Each faulty host differs from dual-p40 exactly here (the quick tier, requirement -> outcome).
+DIFFERS = {
+    "dual-p40": {},
+    "dual-p40-x8-link": {"PCIE-WIDTH": "fail"},
+    "dual-p40-xid-79": {"GPU-XID": "fail"},
+    "dual-p40-driver-535": {"DRV-VERSION": "fail"},
+    "dual-p40-vbios-differs": {"GPU-IDENTICAL": "fail"},
+    "dual-p40-api-exposed": {"CTR-EXPOSURE": "fail"},
+    "dual-p40-container-one-gpu": {"CTR-GPU-REQUEST": "fail", "CTR-SEES-GPUS": "fail", "OLL-GPUS-DETECTED": "fail"},
+    "dual-p40-no-toolkit": {"CTR-TOOLKIT": "not_evaluated", "CTR-RUNNING": "fail", "CTR-GPU-REQUEST": "not_evaluated",
+                            "CTR-SEES-GPUS": "not_evaluated", "CTR-CONFIG": "not_evaluated",
+                            "CTR-EXPOSURE": "not_evaluated", "OLL-GPUS-DETECTED": "not_evaluated"},
+}
+
+
+def test_host_ids_are_matched_whole():
+    hosts = {"docker://a", "docker://a-b"}
+    assert split_case("docker://a", hosts) == ("docker://a", None)
+    assert split_case("docker://a-gpu1", hosts) == ("docker://a", 1)
+    assert split_case("docker://a-b-gpu0", hosts) == ("docker://a-b", 0)
+    assert split_case("docker://a-c", hosts) is None
+    assert clashes({"ssh://n", "ssh://n-gpu1"}) == ["ssh://n-gpu1"]
+    cases = [{"id": "test_pcie_width[docker://a-b-gpu1]", "requirement": "PCIE-WIDTH", "outcome": "fail"},
+             {"id": "test_gpu_count[docker://a]", "requirement": "GPU-COUNT", "outcome": "pass"}]
+    assert [c["id"] for c in host_cases(cases, "docker://a-b", hosts)] == ["test_pcie_width[gpu1]"]
+    assert [c["id"] for c in host_cases(cases, "docker://a", hosts)] == ["test_gpu_count"]
+    assert folder_name("ssh://root@gpu01:2222") == "ssh-root_gpu01_2222"
+
+
+def test_only_other_hosts_make_a_fleet():
+    assert not is_fleet(None) and not is_fleet("local://") and not is_fleet("local://,local://")
+    assert is_fleet("docker://a") and is_fleet("local://,ssh://b")
+
+
+def test_unreachable_and_failing_hosts_come_first():
+    rows = [{"host": h, "verdict": v, "unreachable": u} for h, v, u in
+            [("ssh://a", "ACCEPTED", ""), ("ssh://b", "INCOMPLETE", ""), ("ssh://c", "NOT ACCEPTED", ""),
+             ("ssh://d", "NOT ACCEPTED", "refused")]]
+    assert [r["host"] for r in ordered(rows)] == ["ssh://d", "ssh://c", "ssh://b", "ssh://a"]
+
+
+@pytest.mark.parametrize(("url", "local"), [("http://127.0.0.1:11434", True), ("http://localhost:11434", True),
+                                            ("http://[::1]:11434", True), ("http://10.0.0.5:11434", False),
+                                            ("http://gpu01.example:11434", False)])
+def test_the_servers_own_loopback_is_not_reachable_from_the_control_node(url, local):
+    assert loopback(url) is local
+
+
+def standins(folder: Path, evidence: Path) -> Path:
+    """fleet_host's stand-in tools, reading ``evidence`` instead of /gpu/: a PATH for a host's commands."""
+    data = folder / "gpu"
+    data.mkdir(parents=True)
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(fleet_host.evidence_tar(evidence))) as tar:
+        tar.extractall(data, filter="data")
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    for name, script in fleet_host.STANDINS.items():
+        if name == "timeout":
+            continue  # this machine's own timeout runs its own sh
+        path = bin_dir / name
+        path.write_text("#!/bin/sh\n" + script.replace("/gpu/", f"{data}/"))
+        path.chmod(0o755)
+    return bin_dir
+
+
+def test_remote_collection_reads_the_gpus_from_nvidia_smi_xml(tmp_path, monkeypatch):
+    """The same collection a remote host gets, through testinfra's local backend with stand-in tools."""
+    bin_dir = standins(tmp_path, HOSTS / "dual-p40-x8-link")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    evidence = collect_remote(testinfra.get_host("local://"), "local://", 10)
+    assert ev.NVML not in evidence.files and "nvidia-smi -q -x" in evidence.absent[ev.NVML]
+    assert ev.SMI_XML in evidence.files and evidence.meta["hostname"] == socket.gethostname()
+    facts = build_facts(evidence, mode="live", source="local://")
+    assert [g.pcie_width_current for g in facts.gpus] == [16, 8]  # the x8 link, read from the XML
+    assert facts.nvml.source == ev.SMI_XML
+
+
+def test_a_host_that_answers_nothing_is_unreachable_with_the_reason():
+    class Broken:
+        def run(self, command):
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+    with pytest.raises(Unreachable, match="Connection refused"):
+        collect_remote(Broken(), "ssh://gone", 5)
+
+
+def test_local_hosts_keep_the_single_host_run(run_suite):
+    plain = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    local = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--hosts=local://")
+    assert plain.ret == local.ret
+    assert [c.name for c in plain.cases] == [c.name for c in local.cases]
+    assert "test_pcie_width[gpu1]" in [c.name for c in local.cases]
+    assert not local.run_dir.name.startswith("fleet-") and (local.run_dir / "evidence").is_dir()
+
+
+def test_hosts_cannot_be_combined_with_replay(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "--hosts=docker://a")
+    assert run.ret == 4
+    assert "--replay judges one saved folder; it cannot be combined with --hosts" in run.stderr
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="the ssh client is missing (apt-get install openssh-client)")
+def test_an_unreachable_host_fails_its_requirements_within_the_connection_timeout(run_suite):
+    with socket.socket() as s:  # a loopback port nobody listens on: the connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    run = run_suite("-m", "quick", f"--hosts=ssh://127.0.0.1:{port}", "--collect-timeout", "5")
+    assert time.monotonic() - started < 60
+    assert run.ret == 1 and run.run_dir.name.startswith("fleet-")
+    assert run.cases and all(c.outcome == "failed" and "host unreachable:" in c.message for c in run.cases)
+    assert "Connection refused" in run.cases[0].message
+    fleet = json.loads((run.run_dir / "fleet.json").read_text())
+    assert fleet["unreachable"] == 1 and "Connection refused" in fleet["hosts"][0]["unreachable"]
+
+
+def _suite(run_suite, hosts: list[str], *args: str):
+    return run_suite("-m", "quick", f"--hosts={','.join(hosts)}", *args, timeout=300)
+
+
+def _verify(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(folder), *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+
+
+@pytest.fixture
+def simulated(engines, monkeypatch):
+    """Start simulated hosts on the bare engine (names gpuat-fleet-*); removes only those it started."""
+    client = engines["bare"].client()
+    fleet_host.build(client)
+    monkeypatch.setenv("DOCKER_HOST", engines["bare"].base_url)
+    started: list[str] = []
+
+    def start(variants: list[str]) -> dict[str, str]:
+        names = {v: fleet_host.start(client, HOSTS / v) for v in variants}
+        started.extend(names.values())
+        return names
+
+    def alive(names) -> bool:
+        present = {c.name for c in client.containers.list(filters={"label": fleet_host.LABEL})}
+        return set(names) <= present
+
+    yield start, alive, client
+    fleet_host.remove(client, started)
+
+
+@pytest.mark.docker
+def test_a_fleet_of_nine_in_parallel_differs_exactly_where_the_evidence_does(run_suite, simulated):
+    start, alive, client = simulated
+    for _attempt in range(2):  # the shared test engines are emptied by other container tests: start again once
+        names = start(list(DIFFERS))
+        missing = "docker://gpuat-fleet-no-such-host"
+        hosts = [f"docker://{n}" for n in names.values()] + [missing]
+        run = _suite(run_suite, hosts, "-n", "2")
+        if alive(names.values()):
+            break
+    assert run.ret == 1, run.stdout[-3000:]
+    assert run.run_dir.name.startswith("fleet-")
+    fleet = json.loads((run.run_dir / "fleet.json").read_text())
+    rows = {r["host"]: r for r in fleet["hosts"]}
+    base = rows[f"docker://{names['dual-p40']}"]["requirements"]
+    assert base["PCIE-WIDTH"] == "pass" and base["GPU-COUNT"] == "pass"
+    # The Ollama API on the server's loopback cannot be asked from here: not evaluated, with the reason.
+    assert base["OLL-API"] == "not_evaluated" and rows[f"docker://{names['dual-p40']}"]["verdict"] == "INCOMPLETE"
+    for variant, differs in DIFFERS.items():
+        got = rows[f"docker://{names[variant]}"]["requirements"]
+        assert {k: v for k, v in got.items() if base[k] != v} == differs, variant
+    # The unreachable host: every requirement failed with the reason; it comes first; the others finished.
+    assert fleet["hosts"][0]["host"] == missing and "No such container" in fleet["hosts"][0]["unreachable"]
+    theirs = [c for c in run.cases if missing in c.name]
+    assert theirs and all(c.outcome == "failed" and c.message.startswith("Failed: host unreachable: ") for c in theirs)
+    names_in_junit = {c.name for c in run.cases}
+    assert f"test_pcie_width[docker://{names['dual-p40-x8-link']}-gpu1]" in names_in_junit
+    assert f"test_gpu_count[docker://{names['dual-p40']}]" in names_in_junit
+    # Each host's facts were collected once, by one worker.
+    for name in names.values():
+        calls = client.containers.get(name).exec_run(["cat", "/tmp/nvidia-smi-calls"]).output.decode()
+        assert calls.count("-q -x") == 1, name
+    # One folder per host, verifiable and replayable alone, giving that host's verdicts again.
+    x8 = run.run_dir / folder_name(f"docker://{names['dual-p40-x8-link']}")
+    assert _verify(x8).returncode == 0 and _verify(run.run_dir).returncode == 0
+    summary = json.loads((x8 / "summary.json").read_text())
+    assert summary["requirements"]["PCIE-WIDTH"]["outcome"] == "fail"
+    assert "test_pcie_width[gpu1]" in [c["id"] for c in summary["requirements"]["PCIE-WIDTH"]["cases"]]
+    replay = run_suite("-m", "quick", "--replay", str(x8))
+    replayed = {rid: {c.outcome for c in replay.cases if c.requirement == rid} for rid in summary["requirements"]}
+    assert replayed["PCIE-WIDTH"] == {"failed", "passed"} and replay.ret == 1
+    assert (run.run_dir / "fleet.html").read_text().count(f'href="{x8.name}/report.html#PCIE-WIDTH"') == 1
+    assert 'id="PCIE-WIDTH"' in (x8 / "report.html").read_text()
+
+
+def _sshd(tmp_path: Path, path_dirs: str) -> tuple[subprocess.Popen, Path]:
+    """An sshd on 127.0.0.1 that lets this user in with a key generated here; commands get ``path_dirs``."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("host", "user"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True, timeout=30)
+    (keys / "authorized_keys").write_text((keys / "user.pub").read_text())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "sshd_config"
+    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\nPidFile {tmp_path / 'sshd.pid'}\n"
+                      f"AuthorizedKeysFile {keys / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+                      "PasswordAuthentication no\nPermitRootLogin prohibit-password\n"
+                      f"SetEnv PATH={path_dirs}\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    process = subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if process.poll() is not None:
+            pytest.fail(f"sshd did not start: {process.stderr.read().decode()[-500:]}")
+        time.sleep(0.1)
+    client_config = tmp_path / "ssh_config"
+    client_config.write_text(f"Host gpu-ssh\n  HostName 127.0.0.1\n  Port {port}\n  User {getpass.getuser()}\n"
+                             "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+                             "  ConnectTimeout 10\n")
+    return process, client_config
+
+
+def test_a_real_ssh_host_is_judged_through_its_connection(run_suite, tmp_path):
+    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+        message = "sshd is missing (apt-get install openssh-server)"
+        if os.environ.get("GPUACCEPT_REQUIRE_DOCKER"):  # CI installs it: there a missing sshd is a failure
+            pytest.fail(message + " (GPUACCEPT_REQUIRE_DOCKER is set)", pytrace=False)
+        pytest.skip(message)
+    bin_dir = standins(tmp_path / "host", HOSTS / "dual-p40-xid-79")
+    process, client_config = _sshd(tmp_path, f"{bin_dir}:/usr/local/bin:/usr/bin:/bin")
+    try:
+        run = _suite(run_suite, ["ssh://gpu-ssh"], "--ssh-config", str(client_config),
+                     "--ssh-identity-file", str(tmp_path / "keys" / "user"), "--sign-key", str(tmp_path / "keys" / "user"))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert run.ret == 1, run.stdout[-3000:]
+    names = {c.name: c for c in run.cases}
+    assert names["test_gpu_xid[ssh://gpu-ssh]"].outcome == "failed"
+    assert "79" in names["test_gpu_xid[ssh://gpu-ssh]"].message
+    assert names["test_pcie_width[ssh://gpu-ssh-gpu1]"].outcome == "passed"
+    folder = run.run_dir / "ssh-gpu-ssh"
+    saved = json.loads((folder / "evidence" / "host.json").read_text())
+    assert saved["hostname"] == socket.gethostname() and saved["fleet_host"] == "ssh://gpu-ssh"
+    assert (folder / "evidence" / ev.SMI_XML).is_file()
+    signed = _verify(folder, "--pubkey", str(tmp_path / "keys" / "user.pub"))  # each host's folder is signed
+    assert signed.returncode == 0 and "signed by" in signed.stdout, signed.stdout
+
+
+@pytest.mark.docker
+def test_an_ansible_inventory_gives_each_host_its_profile(run_suite, simulated, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # a venv's ansible-core
+    if shutil.which("ansible-inventory") is None:
+        pytest.skip("ansible-inventory is missing (pip install ansible-core): testinfra reads inventories with it")
+    start, alive, _client = simulated
+    names = start(["dual-p40", "dual-p40-x8-link"])
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(f"[gpu]\n{names['dual-p40']} ansible_connection=docker gpuaccept_profile=single-h100\n"
+                         f"{names['dual-p40-x8-link']} ansible_connection=docker\n")
+    run = run_suite("-m", "quick", f"--ansible-inventory={inventory}", "--hosts=ansible://gpu", "-n", "2", timeout=300)
+    assert alive(names.values()), "another test emptied the shared engine during the run"
+    h100 = json.loads((run.run_dir / f"ansible-{names['dual-p40']}" / "summary.json").read_text())
+    p40 = json.loads((run.run_dir / f"ansible-{names['dual-p40-x8-link']}" / "summary.json").read_text())
+    assert h100["run"]["profile"]["name"] == "single-h100" and p40["run"]["profile"]["name"] == "dual-p40"
+    assert h100["requirements"]["GPU-MODEL"]["outcome"] == "fail"  # two P40s where the profile expects an H100
+    assert [c["id"] for c in h100["requirements"]["PCIE-WIDTH"]["cases"]] == ["test_pcie_width[gpu0]"]
+    assert p40["requirements"]["PCIE-WIDTH"]["outcome"] == "fail" and p40["requirements"]["GPU-MODEL"]["outcome"] == "pass"
+
+
+def test_a_host_folder_is_sealed_and_its_pages_escape_what_hosts_say(tmp_path):
+    from gpuaccept import manifest
+    from gpuaccept.fleet.record import row, write_fleet, write_host
+
+    host = "ssh://<b>gpu01</b>"
+    folder = tmp_path / folder_name(host)
+    ev.Evidence(files={ev.LSMOD: "nvidia 1 0\n"}, meta={"hostname": "<img src=x onerror=alert(1)>"}).write(
+        folder / "evidence")
+    cases = [{"id": "test_gpu_count", "requirement": "GPU-COUNT", "outcome": "fail",
+              "message": "<script>alert(1)</script> 1 GPU, expected 2"},
+             {"id": "test_pcie_width[gpu0]", "requirement": "PCIE-WIDTH", "outcome": "pass", "message": ""},
+             {"id": "test_pcie_width[gpu1]", "requirement": "PCIE-WIDTH", "outcome": "pass", "message": ""}]
+    record = write_host(folder, cases, {"host": "<img src=x onerror=alert(1)>", "fleet": {"host": host}}, False)
+    assert record["verdict"] == "NOT ACCEPTED" and record["run"]["exit_status"] == 1
+    assert manifest.verify(folder) == []
+    page = (folder / "report.html").read_text()
+    assert "<script>" not in page and "<img" not in page and page.count('id="PCIE-WIDTH"') == 1
+    write_fleet(tmp_path, [row(host, folder.name, record)], {"folder": tmp_path.name})
+    fleet = (tmp_path / "fleet.html").read_text()
+    assert "<b>" not in fleet and "<img" not in fleet and f'href="{folder.name}/report.html#GPU-COUNT"' in fleet
+    assert json.loads((tmp_path / "fleet.json").read_text())["hosts"][0]["requirements"]["GPU-COUNT"] == "fail"
