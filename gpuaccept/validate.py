@@ -66,8 +66,19 @@ def load_json(text: str) -> Any:
             found.append(True)
         return value
 
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # Two values for one key: which one a reader takes is a matter of parser, so the file says nothing.
+        seen: dict[str, Any] = {}
+        for key, item in pairs:
+            if key in seen:
+                raise Invalid("", f"holds the key {key!r} twice (contradictory: which value is meant?)")
+            seen[key] = item
+        return seen
+
     try:
-        value = json.loads(text, parse_constant=constant, parse_float=number)
+        value = json.loads(text, parse_constant=constant, parse_float=number, object_pairs_hook=unique)
+    except Invalid:
+        raise
     except RecursionError:
         raise Invalid("", "is nested too deeply to be evidence") from None
     except ValueError as err:

@@ -50,7 +50,11 @@ def test_xid_63_is_left_to_gpu_retired_and_an_unknown_xid_fails():
     line = "[ 812.1] NVRM: Xid (PCI:0000:02:00): 63, pid='<unknown>', name=<unknown>, Row Remapper: New row marked\n"
     facts = facts_with(dmesg=line)
     assert cards.gpu_xid(facts, P40).outcome == "pass"
-    assert "Xid 63 logged 1 time(s)" in cards.gpu_retired(facts, 0, P40).measured
+    # The kernel retired a page this boot, NVML counts none and none pending: the sources disagree.
+    disagree = cards.gpu_retired(facts, 0, P40)
+    assert disagree.outcome == "unevaluated" and "Xid 63" in disagree.message
+    agree = cards.gpu_retired(facts_with(dmesg=line, gpu0={"retired_pages_pending": True}), 0, P40)
+    assert agree.outcome == "fail" and "Xid 63 logged 1 time(s)" in agree.measured
     unknown = cards.gpu_xid(facts_with(dmesg=line.replace("63,", "977,")), P40)
     assert unknown.outcome == "fail" and "not in the suite's catalogue" in unknown.message
 
@@ -91,6 +95,14 @@ def test_an_older_snapshot_takes_remapped_rows_from_the_same_runs_xml_and_withou
     alone = facts_with("h100-live", drop=("nvidia-smi-q.xml",))
     verdict = cards.gpu_retired(alone, 0, H100)
     assert verdict.outcome == "unevaluated" and "older snapshot schema" in verdict.message
+
+
+@pytest.mark.parametrize("field", ["retired_pages_sbe", "retired_pages_dbe", "ecc_uncorrected_aggregate"])
+def test_a_counter_that_could_not_be_read_is_unknown_never_zero(field):
+    facts = facts_with(gpu0={field: None, "unreported": {field: "NVML error UNKNOWN"}})
+    check = cards.gpu_ecc if field.startswith("ecc") else cards.gpu_retired
+    verdict = check(facts, 0, P40)
+    assert verdict.outcome == "unevaluated" and "NVML error UNKNOWN" in verdict.message
 
 
 def test_a_p40_snapshot_records_remapped_rows_as_not_supported():

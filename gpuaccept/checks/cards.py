@@ -211,11 +211,12 @@ def gpu_ecc(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return gpu
     if gpu.ecc_enabled is False:
         return skipped(f"{gpu.label}: ECC is disabled, so there are no ECC error counters to check")
-    missing = unreported(gpu, "ecc_uncorrected_volatile", "uncorrectable ECC count")
+    # Both counters, or no verdict: a counter that could not be read is unknown, never zero.
+    missing = (unreported(gpu, "ecc_uncorrected_volatile", "uncorrectable ECC count since boot")
+               or unreported(gpu, "ecc_uncorrected_aggregate", "uncorrectable ECC count (lifetime)"))
     if missing:
         return missing
-    volatile = gpu.ecc_uncorrected_volatile or 0
-    aggregate = gpu.ecc_uncorrected_aggregate or 0
+    volatile, aggregate = gpu.ecc_uncorrected_volatile, gpu.ecc_uncorrected_aggregate
     measured = f"{gpu.label} uncorrectable ECC errors: {volatile} since boot, {aggregate} lifetime"
     if volatile or aggregate:
         return failed(measured, "0", "the card's memory is failing",
@@ -237,10 +238,16 @@ def gpu_retired(host: HostFacts, index: int, profile: Profile) -> Verdict:
             and "NOT_SUPPORTED" not in gpu.why_missing("remapped_rows_pending"):
         return not_evaluated(f"{gpu.label}: page retirement is not supported and remapped rows were not "
                              f"reported: {gpu.why_missing('remapped_rows_pending')}")
-    missing = unreported(gpu, "retired_pages_pending", "page retirement state")
+    missing = (unreported(gpu, "retired_pages_pending", "page retirement state")
+               or unreported(gpu, "retired_pages_sbe", "pages retired for single-bit errors")
+               or unreported(gpu, "retired_pages_dbe", "pages retired for double-bit errors"))
     if missing:
         return missing
-    sbe, dbe = gpu.retired_pages_sbe or 0, gpu.retired_pages_dbe or 0
+    sbe, dbe = gpu.retired_pages_sbe, gpu.retired_pages_dbe
+    if xid63 and not gpu.retired_pages_pending and not sbe + dbe:
+        # The kernel logged a retirement this boot ("reboot to activate") that NVML knows nothing of.
+        return not_evaluated(f"{gpu.label}: the kernel log has Xid 63 (a page retired) {len(xid63)} time(s) but "
+                             "NVML reports no retired page and none pending: the two sources disagree")
     limit = profile.gpus.retired_pages_limit
     measured = (f"{gpu.label}: {sbe + dbe} retired page(s) ({sbe} single-bit, {dbe} double-bit), "
                 f"retirement pending: {'yes' if gpu.retired_pages_pending else 'no'}, "
@@ -266,7 +273,12 @@ def gpu_retired(host: HostFacts, index: int, profile: Profile) -> Verdict:
 
 
 def _remapped_rows(gpu, note: str) -> Verdict:
-    corr, unc = gpu.remapped_rows_correctable or 0, gpu.remapped_rows_uncorrectable or 0
+    missing = (unreported(gpu, "remapped_rows_correctable", "correctable remapped rows")
+               or unreported(gpu, "remapped_rows_uncorrectable", "uncorrectable remapped rows")
+               or unreported(gpu, "remapped_rows_failure", "row remapping failure"))
+    if missing:
+        return missing
+    corr, unc = gpu.remapped_rows_correctable, gpu.remapped_rows_uncorrectable
     measured = (f"{gpu.label}: {corr + unc} remapped row(s) ({corr} correctable, {unc} uncorrectable), "
                 f"remap pending: {'yes' if gpu.remapped_rows_pending else 'no'}, "
                 f"remap failure: {'yes' if gpu.remapped_rows_failure else 'no'}{note}")
