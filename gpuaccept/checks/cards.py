@@ -196,8 +196,9 @@ def gpu_persistence(host: HostFacts, index: int, profile: Profile) -> Verdict:
     now = "persistence mode is on" if gpu.persistence_mode else "nvidia-persistenced holds the GPU (mode shown off)"
     measured = f"{gpu.label} {now}; {daemon}"
     if unit.missing is not None:
-        return warned(measured, expected, "whether it survives a reboot was not evaluated: the state of "
-                      "nvidia-persistenced was not read", "check `systemctl is-enabled nvidia-persistenced`")
+        # On now, but whether it lasts is half the requirement: unknown is not evaluated, never a pass.
+        return not_evaluated(f"{measured}; whether it survives a reboot is unknown: the state of "
+                             "nvidia-persistenced was not read (check `systemctl is-enabled nvidia-persistenced`)")
     if not unit.starts_at_boot:
         return warned(measured, expected, "it is lost at the next reboot: set through NVML or `nvidia-smi -pm 1`, "
                       "and nvidia-persistenced does not start at boot",

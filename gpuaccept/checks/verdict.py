@@ -15,13 +15,21 @@ class Verdict:
     message: str = ""
 
     def __post_init__(self) -> None:
-        # Messages quote options and evidence (an --ollama-url with a password): never a secret in a report.
+        # Messages quote options and evidence (an --ollama-url with a password): never a secret in a report,
+        # and never a control sequence that would clear or retitle the technician's terminal.
         for name in ("measured", "expected", "message"):
-            object.__setattr__(self, name, redact.data(getattr(self, name)))
+            object.__setattr__(self, name, visible(redact.data(getattr(self, name))))
 
     def to_dict(self) -> dict[str, str]:
         return {"outcome": self.outcome, "measured": self.measured, "expected": self.expected,
                 "message": self.message}
+
+
+def visible(text: str) -> str:
+    """Control characters from evidence (ESC, BEL, CR...) shown as escapes: ``\\x1b[2J`` stays text."""
+    if not isinstance(text, str):
+        return text
+    return "".join(ch if ch in "\n\t" or (ch.isprintable() or ch == " ") else ascii(ch)[1:-1] for ch in text)
 
 
 def passed(measured: str, expected: str, note: str = "") -> Verdict:
