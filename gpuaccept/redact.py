@@ -7,14 +7,29 @@ What counts as a secret (the rules, in order):
   (``HTTPS_PROXY=bob:pw@proxy:3128`` -> ``<redacted>@proxy:3128``).
 - **HTTP headers**: the value of ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
   ``X-Api-Key`` and ``X-Auth-Token`` (the scheme word stays: ``Authorization: Bearer <redacted>``).
+- **Values shaped like secrets**, whatever their name: ``Bearer <token>`` anywhere in a value
+  (``OLLAMA_AUTH=Bearer x`` -> ``OLLAMA_AUTH=Bearer <redacted>``), ``Basic <base64 of user:pass>`` alike
+  (``Basic information`` is no credential and stays), and a PEM private key block (``-----BEGIN ...
+  PRIVATE KEY-----`` to ``-----END ... PRIVATE KEY-----``, its newlines real or escaped ``\\n`` in JSON
+  text; a block cut short goes to the value's end) as a whole.
 - **Variables by name** (case-insensitive; a name is split into parts at ``_``, ``-``, ``.``), the whole
   value goes when the name:
     contains SECRET, PASSWORD, PASSWD, CREDENTIAL, AUTHORIZATION or COOKIE (``AWS_SECRET_ACCESS_KEY``,
     ``PGPASSWORD``, ``GOOGLE_APPLICATION_CREDENTIALS``);
-    ends in TOKEN or KEY (``HF_TOKEN``, ``OLLAMA_API_KEY``, ``OPENAI_API_KEY``, ``APIKEY``; not
-    ``num_key_values`` nor ``AWS_ACCESS_KEY_ID``, an identifier, nor Docker's ``SandboxKey``, a path);
-    has a part starting with PASS (``DB_PASS``, ``SMTP_PASSPHRASE``) or a later part PWD (``DB_PWD``;
-    the shell's own ``PWD`` and ``OLDPWD`` are working directories and stay).
+    ends in TOKEN (``HF_TOKEN``) or has a part containing KEY (``OLLAMA_API_KEY``, ``APIKEY``,
+    ``PRIVATE_KEY_PEM``, ``SSH_KEY_FILE``, ``keys``), except a short allow-list: a KEY part followed by ID,
+    LENGTH, VALUES or HEADS (``AWS_ACCESS_KEY_ID``, an identifier; ``num_key_values``,
+    ``qwen3.attention.key_length``, model fields) and Docker's ``SandboxKey``, a path;
+    has a part starting or ending with PASS (``DB_PASS``, ``SMTP_PASSPHRASE``, ``PGPASS``; not ``Bypass``,
+    dmesg's ``Speculative Store Bypass``);
+    has a part AUTH or ending in AUTH (``X_AUTH``, ``OLLAMA_AUTH``, Docker's registry ``auth``, traefik's
+    ``...basicauth.users``; not ``AUTHOR``);
+    has a later part PAT or PWD (``GITHUB_PAT``, ``DB_PWD``; dmesg's ``x86/PAT`` is the page attribute
+    table and the shell's own ``PWD`` and ``OLDPWD`` are working directories: they stay).
+- **Command lines**: in a list of arguments (Docker's ``Cmd``, ``Entrypoint``, ``Args``) the item after a
+  flag whose name is secret by the rules above (``--api-key``, ``--token``, ``--password``, ``--secret``,
+  ``--auth``) goes, and so does the value of ``--api-key=VALUE``; in text, ``--token VALUE`` and
+  ``--token=VALUE`` alike.
   So what the checks read stays visible: ``OLLAMA_SCHED_SPREAD``, ``OLLAMA_KEEP_ALIVE``, ``OLLAMA_HOST``,
   ``OLLAMA_KV_CACHE_TYPE``, ``OLLAMA_MAX_LOADED_MODELS``, ``CUDA_VISIBLE_DEVICES``, GPU UUIDs (and
   ``TOKENIZERS_PARALLELISM``). Over-redaction errs on the safe side: ``kernel key: <hex>`` in dmesg goes too.
@@ -44,6 +59,7 @@ _HTML_REDACTED = html.escape(REDACTED)
 _PARTS = re.compile(r"[_\-.\s]+")
 _ANYWHERE = ("SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTHORIZATION", "COOKIE")
 _NOT_SECRET = {"SANDBOXKEY"}  # Docker's path of a container's network namespace
+_AFTER_KEY_NOT_SECRET = {"ID", "LENGTH", "VALUES", "HEADS"}  # AWS_ACCESS_KEY_ID, num_key_values, key_length
 
 
 def is_secret(name: str) -> bool:
@@ -54,8 +70,17 @@ def is_secret(name: str) -> bool:
     parts = [p for p in _PARTS.split(upper) if p]
     if not parts or upper in _NOT_SECRET:
         return False
-    return parts[-1].endswith(("TOKEN", "KEY")) or any(
-        p.startswith("PASS") or (p == "PWD" and i > 0) for i, p in enumerate(parts))
+    if parts[-1].endswith("TOKEN"):
+        return True
+    for i, p in enumerate(parts):
+        nxt = parts[i + 1] if i + 1 < len(parts) else ""
+        if "KEY" in p and nxt not in _AFTER_KEY_NOT_SECRET:
+            return True
+        if (p.startswith("PASS") or p.endswith("PASS")) and p != "BYPASS":
+            return True
+        if p.endswith("AUTH") or (i > 0 and p in ("PAT", "PWD")):
+            return True
+    return False
 
 
 def is_proxy(name: str) -> bool:
@@ -80,6 +105,49 @@ _ASSIGN = re.compile(
 _ENV_MAP = re.compile(r'(env="map\[)(.*)(\]")')
 _ENV_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _MAP_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
+
+
+_BEARER = re.compile(r"(?i)\b(bearer)([ \t]+)(?!<redacted>|&lt;redacted&gt;)([A-Za-z0-9\-._~+/]+=*)")
+_BASIC = re.compile(r"(?i)\b(basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])")
+# Cut short (no END line): the block runs to the value's end, or in JSON text to its closing quote.
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[^\"]*)",
+                  re.DOTALL)
+_FLAG = re.compile(r"(?<![\w\-])(--[A-Za-z][\w\-]*)(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
+
+
+def _basic_credential(token: str) -> bool:
+    """Whether ``token`` is base64 of ``user:pass``, as HTTP Basic sends it (so English words stay)."""
+    try:
+        return ":" in base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+
+
+def _shaped(value: str, marker: str) -> str:
+    """Values secret by their shape, whatever their name: PEM private keys, Bearer and Basic credentials."""
+    value = _PEM.sub(marker, value)
+    value = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}", value)
+    return _BASIC.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}" if _basic_credential(m.group(3))
+                      else m.group(0), value)
+
+
+def _flags(value: str, marker: str) -> str:
+    """``--token VALUE`` / ``--token=VALUE`` in a command line: the value of a secret flag goes."""
+    return _FLAG.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}" if is_secret(m.group(1).lstrip("-"))
+                     else m.group(0), value)
+
+
+def args(items: list) -> list:
+    """A command's argument list (Docker's Cmd, Entrypoint, Args): the value of a secret flag redacted."""
+    out, hide = [], False
+    for item in items:
+        if hide and isinstance(item, str) and not item.startswith("-"):
+            out.append(REDACTED)
+        else:
+            out.append(data(item))
+        flag = item.split("=", 1)[0] if isinstance(item, str) and item.startswith("--") else ""
+        hide = bool(flag) and "=" not in item and is_secret(flag.lstrip("-"))
+    return out
 
 
 def url(value: str, marker: str = REDACTED) -> str:
@@ -129,8 +197,8 @@ def _env_map(body: str, marker: str) -> str:
 
 
 def _free(value: str, marker: str) -> str:
-    """Text without a server config map: URLs, headers, then NAME=value pairs."""
-    value = url(value, marker)
+    """Text without a server config map: secret shapes, URLs, headers, flags, then NAME=value pairs."""
+    value = _flags(url(_shaped(value, marker), marker), marker)
 
     def header(m: re.Match) -> str:
         # Bearer, Basic, Token and ApiKey credentials are one word; any other value runs to the line's end.
@@ -179,7 +247,7 @@ def data(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         return {k: data(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [data(v) for v in value]  # list items are values, not named by the key (Docker's plugin lists)
+        return args(list(value))  # list items are values, not named by the key (Docker's plugin lists)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and key and is_secret(key):
         return REDACTED  # a numeric PIN or key is a secret too
     if isinstance(value, str):
@@ -199,10 +267,10 @@ def evidence_file(name: str, content: str) -> str:
     if name.endswith(".json"):
         try:
             parsed = json.loads(content)
-        except ValueError:
+            redacted = data(parsed)
+            return content if redacted == parsed else json.dumps(redacted, indent=2) + "\n"
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to walk: redacted as text
             return text(content)
-        redacted = data(parsed)
-        return content if redacted == parsed else json.dumps(redacted, indent=2) + "\n"
     if name.endswith((".xml", ".html")):
         return _text(content, _HTML_REDACTED)  # the marker escaped: the markup stays well-formed
     return text(content)

@@ -263,3 +263,52 @@ def test_live_container_with_secrets_in_its_environment_leaks_none(run_suite, mo
     assert run.outcomes()["CTR-CONFIG"] == {"passed"}, run.stdout[-3000:]
     saved = json.loads((run.run_dir / "evidence" / "docker-inspect.json").read_text())[0]["Config"]["Env"]
     assert "HTTPS_PROXY=http://<redacted>@proxy:3128" in saved and "OLLAMA_SCHED_SPREAD=1" in saved
+
+
+PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1SECRET21\nAAAASECRET22\n-----END OPENSSH PRIVATE KEY-----"
+BASIC = base64.b64encode(b"admin:SECRET23").decode()
+
+
+def test_values_shaped_like_secrets_go_whatever_their_name():
+    env = redact.data(["MY_HEADER=Bearer SECRET24 more", f"UPSTREAM=Basic {BASIC}", "NOTE=Basic information",
+                       f"CERT={PEM}", "BEARER_COUNT=2"])
+    assert env == ["MY_HEADER=Bearer <redacted> more", "UPSTREAM=Basic <redacted>", "NOTE=Basic information",
+                   "CERT=<redacted>", "BEARER_COUNT=2"]
+    # Newlines escaped inside JSON text (a file that is not valid JSON), and a block cut short.
+    escaped = '{"Env": ["CERT=' + PEM.replace("\n", "\\n") + '"], "cut": "x ' + PEM[:60].replace("\n", "\\n") + '"'
+    out = redact.evidence_file("docker-inspect.json", escaped)
+    assert leaks_in(out) == set() and out.count("<redacted>") == 2 and out.endswith('"cut": "x <redacted>"')
+    cut = redact.evidence_file("docker-inspect.json", json.dumps({"Labels": {"note": PEM[:70]}}))
+    assert json.loads(cut) == {"Labels": {"note": "<redacted>"}}
+
+
+@pytest.mark.parametrize("name", ["PRIVATE_KEY_PEM", "SSH_KEY_FILE", "APIKEY", "PGPASS", "PASSPHRASE", "GITHUB_PAT",
+                                  "X_AUTH", "OLLAMA_AUTH", "auth", "traefik.http.middlewares.m.basicauth.users"])
+def test_names_with_a_secret_part(name):
+    assert redact.data({name: "SECRET25"}) == {name: "<redacted>"}
+    assert redact.data([f"{name}=SECRET25"]) == [f"{name}=<redacted>"]
+
+
+@pytest.mark.parametrize("name", ["SandboxKey", "num_key_values", "AWS_ACCESS_KEY_ID", "qwen3.attention.key_length",
+                                  "OLLAMA_KEEP_ALIVE", "OLLAMA_KV_CACHE_TYPE", "AUTHOR", "Bypass", "PAT", "PWD"])
+def test_names_that_stay(name):
+    assert redact.is_secret(name) is False
+    assert redact.data({name: "visible"}) == {name: "visible"}
+
+
+def test_secret_flags_in_command_lines():
+    inspect = [{"Path": "ollama", "Args": ["serve", "--api-key", "SECRET26", "--token=SECRET27", "--auth"],
+                "Config": {"Cmd": ["--password", "SECRET28", "--secret", "SECRET29", "--model", "qwen3:32b"],
+                           "Entrypoint": ["/bin/ollama", "--api-key=SECRET30", "--no-auth", "--verbose"]}}]
+    out = json.loads(redact.evidence_file("docker-inspect.json", json.dumps(inspect)))
+    assert out[0]["Args"] == ["serve", "--api-key", "<redacted>", "--token=<redacted>", "--auth"]
+    assert out[0]["Config"]["Cmd"] == ["--password", "<redacted>", "--secret", "<redacted>", "--model", "qwen3:32b"]
+    assert out[0]["Config"]["Entrypoint"] == ["/bin/ollama", "--api-key=<redacted>", "--no-auth", "--verbose"]
+    assert redact.text("ollama serve --token SECRET31 --host 0.0.0.0") == "ollama serve --token <redacted> --host 0.0.0.0"
+
+
+def test_json_nested_too_deep_falls_back_to_text():
+    deep = "[" * 100000 + '"Authorization: Bearer SECRET32"' + "]" * 100000
+    out = redact.evidence_file("docker-inspect.json", deep)
+    assert leaks_in(out) == set() and out.startswith("[" * 100000)
+    assert redact.evidence_file("x.json", "[" * 100000 + "]" * 100000) == "[" * 100000 + "]" * 100000
