@@ -49,6 +49,20 @@ def _init_failure_cause(host: HostFacts) -> str:
     return "the driver did not initialise the card (look for RmInitAdapter or BAR errors in dmesg)"
 
 
+def _init_failure_fix(host: HostFacts) -> str:
+    """The fix for the cause _init_failure_cause names: one cause, its own fix (not a list of guesses)."""
+    kernel = host.kernel
+    if kernel.notices_of("open-kmod-unsupported"):
+        return "install the proprietary (non -open) driver packages and reboot: see DRV-KMOD-FLAVOR"
+    if kernel.notices_of("bar1-zero"):
+        return "enable Above 4G Decoding (and Resizable BAR where offered) in the BIOS, then reboot"
+    if kernel.notices_of("rm-init-adapter-failed") or kernel.notices_of("fallen-off-bus"):
+        return ("power off, reseat the card and its 8-pin EPS power cable (try another slot or riser); if "
+                "`dmesg | grep NVRM` still shows the failure, replace (RMA) the card")
+    return ("check `dmesg | grep NVRM` for the card's error; enable Above 4G Decoding in the BIOS if BAR1 "
+            "could not be mapped; bind the card to the nvidia driver")
+
+
 def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     if host.pci.missing is not None:
         return not_evaluated(f"the PCI bus could not be read: {host.pci.missing}")
@@ -74,7 +88,7 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     missing = [d for d in bus if d.bus_id not in in_nvml]
     if missing or len(bus) != len(host.gpus):
         names = ", ".join(f"{d.bus_id} (driver in use: {d.driver_in_use or 'none'})" for d in missing) or listing
-        fix = "enable Above 4G Decoding in the BIOS, check `dmesg | grep NVRM`, bind the card to the nvidia driver"
+        fix = _init_failure_fix(host)
         if any(d.driver_in_use and d.driver_in_use != "nvidia" for d in missing):
             fix = "unbind the card from the driver shown (e.g. vfio-pci passthrough) and bind it to nvidia"
         return failed(f"{len(bus)} NVIDIA GPU(s) on the bus but {len(host.gpus)} in NVML; not in NVML: {names}",
