@@ -399,3 +399,15 @@ def test_the_checked_shapes_keep_everything_the_parsers_read(name):
             assert parse(conform(shape, raw)) == parse(raw), f"{name}/{file}: a key the parser reads is not in its shape"
             compared += 1
     assert compared or name == "h100-live"
+
+
+def test_a_key_given_twice_is_contradictory_and_judges_nothing(run_suite, tmp_path):
+    folder = tmp_path / "evidence"
+    shutil.copytree(HOSTS / "dual-p40", folder)
+    text = (folder / "nvml.json").read_text()
+    # The first value says 5 uncorrectable errors, the second 0: which one a reader takes is up to its parser.
+    (folder / "nvml.json").write_text(text.replace('"ecc_uncorrected_aggregate": 0',
+                                                   '"ecc_uncorrected_aggregate": 5, "ecc_uncorrected_aggregate": 0', 1))
+    run = run_suite("--replay", str(folder))
+    assert run.ret == 6 and "GPU-ECC" not in {c.requirement for c in run.cases if c.outcome == "passed"}
+    assert "holds the key 'ecc_uncorrected_aggregate' twice" in run.messages("GPU-ECC")
