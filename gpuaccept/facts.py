@@ -348,6 +348,7 @@ class ComputeDevice:
     card: str = ""
     runner: str = ""  # cuda_v12, cuda_v13
     pci_id: str = ""
+    driver: str = ""  # the CUDA driver version the server saw ("13.0"), where the log says it
 
 
 @dataclass(frozen=True)

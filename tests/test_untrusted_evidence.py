@@ -283,7 +283,7 @@ def test_saved_run_folder_whose_evidence_is_a_link_is_refused(run_suite, tmp_pat
 @pytest.mark.parametrize(("args", "words"), [
     (["--psu-watts", "nan"], "--psu-watts: 'nan' is not a finite number"),
     (["--psu-watts", "inf"], "--psu-watts: 'inf' is not a finite number"),
-    (["--psu-watts", "-500"], "--psu-watts: '-500' must be between 0 and 100000"),
+    (["--psu-watts", "-500"], "--psu-watts: '-500' must be between 1 and 100000"),
     (["--collect-timeout", "NaN"], "--collect-timeout: 'NaN' is not a finite number"),
     (["--collect-timeout", "1e999"], "--collect-timeout: '1e999' is not a finite number"),
     (["--expect-gpus", "nan"], "--expect-gpus: 'nan' is not a whole number"),

@@ -110,6 +110,15 @@ def gpu_model(host: HostFacts, index: int, profile: Profile) -> Verdict:
     if gpu.name != profile.gpus.name or (gpu.pci_device_id is not None and gpu.pci_device_id != want_id):
         return failed(measured, expected, "a different card is installed than the profile names",
                       f"install a {profile.gpus.name}, or run with the profile for this card (--profile)")
+    # The right name and id with another architecture or compute capability: the evidence contradicts itself.
+    odd = [f"{what} {have!r} (the profile's card: {want!r})" for what, have, want in (
+        ("architecture", gpu.architecture, profile.gpus.architecture),
+        # the profile names the compute capability for Ollama's discovery: only where it checks Ollama
+        ("compute capability", gpu.compute_capability,
+         profile.ollama.compute_capability if profile.ollama.enabled else None))
+        if have and want and have != want]
+    if odd:
+        return not_evaluated(f"{measured} but reports {'; '.join(odd)}: the sources contradict each other")
     return passed(measured, expected)
 
 
@@ -131,7 +140,7 @@ def gpu_identical(host: HostFacts, profile: Profile) -> Verdict:
     if len(models) > 1:
         return failed(f"models differ: {', '.join(sorted(str(m) for m in models))}", expected,
                       "cards of different models are installed", "install identical cards")
-    if None in vbios.values():
+    if not all(vbios.values()):  # None or "": a version nobody reported cannot be compared
         return not_evaluated(f"VBIOS version not reported for every GPU ({listing})")
     if len(set(vbios.values())) > 1:
         return failed(f"VBIOS versions differ: {listing}", expected,

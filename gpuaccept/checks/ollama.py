@@ -163,7 +163,7 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
             measured += (f"; the {len(skips)} `skipping CUDA device` line(s) of {skips[0].runner or 'another runner'} "
                          f"before it are normal: that runner has no code for compute {spec.compute_capability}")
         # A log of another server than the one answering now cannot show that it found every GPU.
-        other = log_of_another_server(o)
+        other = log_of_another_server(o) or _log_of_another_driver(host, o)
         return passed(measured, expected) if other is None else not_evaluated(other)
     if len(cuda) > want:
         return failed(measured, expected, f"the server found more CUDA devices than the profile's {want}",
@@ -178,6 +178,19 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     measured += f" ({', '.join(d.card for d in vulkan)} on Vulkan)" if vulkan else ": it runs on the CPU"
     return (_trouble_verdict(o, measured, expected)
             or _fewer(host, o, measured, expected, want, skips, runners, spec, cpu=True))
+
+
+def _log_of_another_driver(host: HostFacts, o) -> str | None:
+    """The server saw CUDA driver X.Y (its ``inference compute`` lines); NVML reports the host's. Another
+    version means the log is not of this host's driver (a log from before a driver change, or edited)."""
+    seen = sorted({d.driver for d in o.devices or () if d.driver})
+    host_cuda = host.driver.cuda_driver_version
+    if not seen or not host_cuda:
+        return None
+    if seen != [host_cuda] and not all(v.split(".")[:2] == host_cuda.split(".")[:2] for v in seen):
+        return (f"{ev.OLLAMA_LOG} says the server saw CUDA driver {', '.join(seen)}, but NVML reports CUDA "
+                f"{host_cuda} (driver {host.driver.nvml_version or '?'}): the log is not of this driver")
+    return None
 
 
 def _trouble_verdict(o, measured: str, expected: str) -> Verdict | None:

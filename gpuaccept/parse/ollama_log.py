@@ -67,6 +67,7 @@ class ComputeDevice:
     variant: str = ""
     pci_id: str = ""
     total: str = ""
+    driver: str = ""  # the CUDA driver version the server saw, e.g. "13.0" (from 0.12.4)
 
     @property
     def is_cuda(self) -> bool:
@@ -211,7 +212,8 @@ def parse_ollama_log(text: str) -> OllamaLog:
             devices.append(ComputeDevice(
                 id=p.get("id", ""), library=p.get("library", ""), compute=p.get("compute", ""),
                 name=p.get("name", ""), description=p.get("description", ""), libdirs=p.get("libdirs", ""),
-                variant=p.get("variant", ""), pci_id=p.get("pci_id", ""), total=p.get("total", "")))
+                variant=p.get("variant", ""), pci_id=p.get("pci_id", ""), total=p.get("total", ""),
+                driver=p.get("driver", "")))
         if any(t in line for t in TROUBLE):
             trouble.append(line[line.find("time="):] if "time=" in line else line)
         if "msg=offload " in line or 'msg="offload to cuda"' in line:

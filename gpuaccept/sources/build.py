@@ -360,7 +360,7 @@ def _ollama(r: _Reader) -> OllamaFacts:
             values["log_missing"] = r.why_absent(ev.OLLAMA_LOG)
         else:
             values.update(
-                devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id) for d in log.devices),
+                devices=tuple(ComputeDevice(d.id, d.library, d.compute, d.card, d.runner, d.pci_id, d.driver) for d in log.devices),
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
                 model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners,
                 offloaded=log.offloaded)
