@@ -67,6 +67,10 @@ class _RestartPolicy(TypedDict, total=False):
     Name: str
 
 
+class _NetworkSettings(TypedDict, total=False):
+    Ports: dict[str, list[_PortBinding] | None] | None  # what the engine published (a running container)
+
+
 class _HostConfig(TypedDict, total=False):
     DeviceRequests: list[_DeviceRequest] | None
     PortBindings: dict[str, list[_PortBinding] | None] | None
@@ -98,6 +102,7 @@ class Container(TypedDict, total=False):
     Name: str
     Id: str
     HostConfig: _HostConfig | None
+    NetworkSettings: _NetworkSettings | None
     Config: _Config | None
     State: _State | None
     Mounts: list[_Mount] | None

@@ -133,3 +133,33 @@ def test_without_a_container_the_runner_is_tied_by_unit_or_name(tmp_path, cgroup
             in verdict.message, verdict
     else:
         assert verdict.outcome == "pass" and rule in verdict.message, verdict
+
+
+def _judged_with(change):
+    import json as _json
+
+    from gpuaccept import profile as _profiles
+    from gpuaccept.checks import load as _load
+    from gpuaccept.evidence import Evidence as _Evidence
+    from gpuaccept.sources.build import build_facts as _build
+
+    evidence = _Evidence.read(HOSTS / "dual-p40")
+    bench = _json.loads(evidence.files["benchmark.json"])
+    change(bench)
+    evidence.files["benchmark.json"] = _json.dumps(bench)
+    facts = _build(evidence, mode="replay", source="test")
+    p40 = _profiles.load("dual-p40")
+    return [check(facts, p40) for check in (_load.offload, _load.spread, _load.balance, _load.throughput,
+                                             _load.load_time, _load.consistent)]
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda b: b["samples"][-1]["gpus"][0].update(mem_used_mib=900000), "more than the card's 23040 MiB"),
+    (lambda b: b.update(load_ns=10**15), "the cold load took 1000000.0 s"),
+    (lambda b: [r.update(done_reason="error") for r in b["runs"]], "done_reason 'error'"),
+    (lambda b: [r.update(text="") for r in b["runs"]], "no text was recorded"),
+])
+def test_a_benchmark_that_cannot_be_true_judges_nothing(change, words):
+    verdicts = _judged_with(change)
+    assert all(v.outcome == "unevaluated" for v in verdicts), [v.message for v in verdicts]
+    assert all(words in v.message for v in verdicts)

@@ -31,7 +31,7 @@ EXPECTED = {
                                     "--remediate"]),
     "dual-p40-made-up-variables": ({"CTR-CONFIG"}, ["OLLAMA_GPU_LAYERS is not an Ollama setting", "num_gpu",
                                                     "OLLAMA_NUM_GPU", "remove OLLAMA_GPU_LAYERS"]),
-    "dual-p40-api-exposed": ({"CTR-EXPOSURE"}, ["0.0.0.0:11434 (every interface)", "no authentication",
+    "dual-p40-api-exposed": ({"CTR-EXPOSURE"}, ["0.0.0.0:11434, :::11434 (every interface)", "no authentication",
                                                 "-p 127.0.0.1:11434:11434"]),
     "dual-p40-all-on-one-gpu": ({"CTR-CONFIG", "OLL-SPREAD"},
                                 ["qwen3:32b holds 20.3 GiB on GPU0, 0.0 GiB on GPU1",

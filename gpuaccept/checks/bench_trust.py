@@ -146,3 +146,30 @@ def first_difference(a: str, b: str) -> int | None:
     if a == b:
         return None
     return len(os.path.commonprefix([a, b]))
+
+
+def implausible(host: HostFacts, bench: Benchmark) -> str | None:
+    """What in benchmark.json cannot be true of this host or of one benchmark, or None.
+
+    Each number is checked against what bounds it: a card's memory, 100 % utilization, the benchmark's
+    own span of samples; a run that Ollama ended with an error or that produced no text is no measurement.
+    """
+    totals = {g.index: g.memory_total_mib for g in host.gpus if g.memory_total_mib}
+    for sample in bench.samples:
+        for g in sample.gpus:
+            total = totals.get(g.index)
+            if g.mem_used_mib is not None and total and g.mem_used_mib > total * 1.02:
+                return (f"benchmark.json says GPU{g.index} used {g.mem_used_mib:.0f} MiB at {sample.t:.1f} s, more "
+                        f"than the card's {total} MiB")
+            if g.util_pct is not None and not 0 <= g.util_pct <= 100:
+                return f"benchmark.json says GPU{g.index} was {g.util_pct:g} % busy at {sample.t:.1f} s"
+    span = max((s.t for s in bench.samples), default=None)
+    if span is not None and bench.load_ns / 1e9 > span + 5:
+        return (f"benchmark.json says the cold load took {bench.load_ns / 1e9:.1f} s, but its samples span only "
+                f"{span:.1f} s")
+    for label, run in labelled(bench):
+        if run.done_reason not in ("", "stop", "length"):
+            return f"{label} ended with done_reason {run.done_reason!r}: Ollama did not finish it"
+        if run.eval_count and run.text is not None and run.chunks and not run.text:
+            return f"{label}: eval_count {run.eval_count} but no text was recorded"
+    return None

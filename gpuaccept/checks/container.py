@@ -405,7 +405,8 @@ def exposure(host: HostFacts, profile: Profile) -> Verdict:
         how = f"host network, OLLAMA_HOST={host_value}"
     else:
         bindings = [p.host_ip for p in c.ports if p.container_port == port]
-        how = ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in c.ports if p.container_port == port)
+        how = ", ".join(dict.fromkeys(  # "" and 0.0.0.0 are the same address; asked and published may repeat
+            f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in c.ports if p.container_port == port))
     if not bindings:
         return skipped(f"the API port {port} is not published: see CTR-CONFIG")
     open_to_all = [b for b in bindings if _everywhere(b) and not any(_everywhere(a) for a in allowed)]

@@ -34,6 +34,9 @@ def bench_or_verdict(host: HostFacts, profile: Profile) -> Benchmark | Verdict:
     other_run = benchmark_mismatch(o.benchmark, profile)
     if other_run is not None:
         return not_evaluated(other_run)
+    impossible = bench_trust.implausible(host, o.benchmark)
+    if impossible is not None:
+        return not_evaluated(impossible)
     return o.benchmark
 
 

@@ -51,9 +51,13 @@ def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
         for r in host.get("DeviceRequests") or ())
     mounts = tuple(Mount(type=m.get("Type", ""), source=m.get("Name") or m.get("Source", ""),
                          destination=m.get("Destination", "")) for m in c.get("Mounts") or ())
-    ports = tuple(PortBinding(container_port=port, host_ip=b.get("HostIp", ""), host_port=b.get("HostPort", ""))
-                  for port, bindings in sorted((host.get("PortBindings") or {}).items())
-                  for b in bindings or ())
+    # What was asked (HostConfig.PortBindings) and what the engine did (NetworkSettings.Ports, a running
+    # container's): both count, so a binding on every interface in either is seen.
+    actual = (c.get("NetworkSettings") or {}).get("Ports") or {}
+    ports = tuple(dict.fromkeys(
+        PortBinding(container_port=port, host_ip=b.get("HostIp", ""), host_port=b.get("HostPort", ""))
+        for source in (host.get("PortBindings") or {}, actual if isinstance(actual, dict) else {})
+        for port, bindings in sorted(source.items()) for b in bindings or () if isinstance(b, dict)))
     return ContainerFacts(
         name=(c.get("Name") or name).lstrip("/"),
         exists=True,

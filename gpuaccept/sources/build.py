@@ -313,6 +313,9 @@ def _docker(r: _Reader) -> DockerFacts:
         return DockerFacts(engine=engine, container_missing=str(err))
     if container is None:
         return DockerFacts(engine=engine, container_missing=r.why_absent(ev.DOCKER_INSPECT))
+    if container.exists and container.name != name:
+        return DockerFacts(engine=engine, container_missing=(
+            f"{ev.DOCKER_INSPECT} is of container {container.name!r}, not of {name!r}, the one inspected"))
     text = r.text(ev.CONTAINER_SMI)
     if text is None:
         container = dataclasses.replace(container, gpus_seen_missing=r.why_absent(ev.CONTAINER_SMI))

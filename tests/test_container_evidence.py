@@ -1,0 +1,36 @@
+"""Container evidence that contradicts itself, or is of another container, never passes."""
+
+from __future__ import annotations
+
+import json
+
+from gpuaccept import profile as profiles
+from gpuaccept.checks import container
+from gpuaccept.evidence import Evidence
+from gpuaccept.sources.build import build_facts
+from tests.conftest import HOSTS
+
+P40 = profiles.load("dual-p40")
+
+
+def facts_with(change):
+    evidence = Evidence.read(HOSTS / "dual-p40")
+    items = json.loads(evidence.files["docker-inspect.json"])
+    change(items[0])
+    evidence.files["docker-inspect.json"] = json.dumps(items)
+    return build_facts(evidence, mode="replay", source="test")
+
+
+def test_the_inspect_of_another_container_judges_no_container_requirement():
+    facts = facts_with(lambda c: c.update(Name="/not-ollama"))
+    for check in (container.running, container.gpu_request, container.config, container.exposure):
+        verdict = check(facts, P40)
+        assert verdict.outcome == "unevaluated" and "'not-ollama', not of 'ollama'" in verdict.message
+
+
+def test_a_port_the_engine_published_on_every_interface_counts_whatever_was_asked():
+    def published_everywhere(c):
+        c.setdefault("NetworkSettings", {})["Ports"] = {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "11434"}]}
+
+    verdict = container.exposure(facts_with(published_everywhere), P40)
+    assert verdict.outcome == "fail" and "0.0.0.0:11434" in verdict.message
