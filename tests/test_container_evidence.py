@@ -34,3 +34,12 @@ def test_a_port_the_engine_published_on_every_interface_counts_whatever_was_aske
 
     verdict = container.exposure(facts_with(published_everywhere), P40)
     assert verdict.outcome == "fail" and "0.0.0.0:11434" in verdict.message
+
+
+def test_forcing_the_cpu_or_the_cuda_13_runner_on_pascal_fails():
+    for library in ("cpu", "cpu_avx2", "cuda_v13"):
+        facts = facts_with(lambda c, lib=library: c["Config"]["Env"].append(f"OLLAMA_LLM_LIBRARY={lib}"))
+        verdict = container.config(facts, P40)
+        assert verdict.outcome == "fail" and f"OLLAMA_LLM_LIBRARY={library} forces a runner" in verdict.message
+    facts = facts_with(lambda c: c["Config"]["Env"].append("OLLAMA_LLM_LIBRARY=cuda_v12"))
+    assert container.config(facts, P40).outcome == "pass"

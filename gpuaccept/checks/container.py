@@ -352,6 +352,14 @@ def config(host: HostFacts, profile: Profile) -> Verdict:
     elif c.env_value("CUDA_VISIBLE_DEVICES") is not None:
         notes.append("CUDA_VISIBLE_DEVICES is set but NVML lists no GPU here, so which GPUs it hides is unknown "
                      "(see GPU-COUNT)")
+    library = (c.env_value("OLLAMA_LLM_LIBRARY") or "").strip().lower()
+    major = profile.ollama.compute_capability.split(".")[0]
+    if library and (library.startswith("cpu") or (library == "cuda_v13" and major.isdigit() and int(major) < 7)):
+        # A real Ollama setting, but forcing the CPU, or the CUDA 13 runner that has no code for compute 6.x,
+        # keeps the model off these GPUs.
+        problems.append(f"OLLAMA_LLM_LIBRARY={library} forces a runner that cannot use these GPUs (compute "
+                        f"{profile.ollama.compute_capability})")
+        fixes.append("remove OLLAMA_LLM_LIBRARY (Ollama picks the runner that fits the cards)")
     if spec.spread and not ollama_env.truthy(c.env_value("OLLAMA_SCHED_SPREAD")):
         problems.append("OLLAMA_SCHED_SPREAD is not set, so a model that fits one card stays on one card")
         fixes.append("set OLLAMA_SCHED_SPREAD=1")
