@@ -287,3 +287,17 @@ def test_a_benchmark_record_of_the_wrong_shape_judges_nothing(tmp_path, change, 
     edit_json(folder / "benchmark.json", change)
     verdict = load.spread(facts(folder), P40)
     assert verdict.outcome == "unevaluated" and words in verdict.message
+
+
+def test_a_gpu_in_nvml_that_lspci_shows_bound_to_vfio_is_not_evaluated():
+    from gpuaccept import profile as _profiles
+    from gpuaccept.checks import cards as _cards
+    from gpuaccept.evidence import Evidence as _Evidence
+    from gpuaccept.sources.build import build_facts as _build
+
+    evidence = _Evidence.read(HOSTS / "dual-p40")
+    text = evidence.files["lspci-vvv.txt"]
+    head, sep, tail = text.rpartition("Kernel driver in use: nvidia")
+    evidence.files["lspci-vvv.txt"] = head + "Kernel driver in use: vfio-pci" + tail
+    verdict = _cards.gpu_pci_count(_build(evidence, mode="replay", source="test"), _profiles.load("dual-p40"))
+    assert verdict.outcome == "unevaluated" and "(vfio-pci)" in verdict.message

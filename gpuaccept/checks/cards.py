@@ -85,6 +85,12 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     if problem is not None:
         return problem
     in_nvml = {g.bus_id for g in host.gpus}
+    other_driver = [d for d in bus if d.bus_id in in_nvml and d.driver_in_use and d.driver_in_use != "nvidia"]
+    if other_driver:
+        # NVML can only list a card the nvidia driver holds: the two captures are not of one moment.
+        names = ", ".join(f"{d.bus_id} ({d.driver_in_use})" for d in other_driver)
+        return not_evaluated(f"NVML lists {names} but {host.pci.source} shows it bound to another driver: the "
+                             "sources disagree")
     missing = [d for d in bus if d.bus_id not in in_nvml]
     if missing or len(bus) != len(host.gpus):
         names = ", ".join(f"{d.bus_id} (driver in use: {d.driver_in_use or 'none'})" for d in missing) or listing
