@@ -178,6 +178,8 @@ def _listing(folder: Path) -> tuple[dict[str, str], list[str]]:
 
 def verify(folder: Path) -> list[str]:
     """Problems found, one line each naming the path and why; empty when the folder is exactly as the run left it."""
+    if not os.path.lexists(folder / NAME):  # not a run folder at all: one line, not one per file in it
+        return [f"{NAME}: missing from {folder} (not a run folder of this suite, or its run did not finish)"]
     present, rejected = _walk(folder)
     problems = [f"{show(rel)}: {why}" for rel, why in sorted(rejected.items())]
     regular = set(present)

@@ -265,3 +265,14 @@ def test_console_script_verifies_from_any_folder(run, keys, tmp_path):
     codes = subprocess.run([str(SCRIPT), "verify", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert "exit status:" in codes.stdout and "usage error" in codes.stdout
     assert subprocess.run([str(SCRIPT), "verify"], cwd=tmp_path, capture_output=True, timeout=60).returncode == 4
+
+
+def test_a_folder_that_is_no_run_folder_gets_one_line(tmp_path):
+    for n in range(50):
+        (tmp_path / f"file{n}").write_text("x")
+        (tmp_path / f"link{n}").symlink_to("/etc/hostname")
+    done = subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1 and "not a run folder" in failed[0]
