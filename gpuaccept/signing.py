@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,11 @@ def load_public_keys(path: Path) -> list[bytes]:
     for line in text.splitlines():
         words = line.split()
         if not words or words[0].startswith("#"):
+            continue
+        # allowed_signers: a key limited to other namespaces may not vouch for this one (as ssh-keygen -Y verify)
+        allowed = re.search(r'namespaces="([^"]*)"', line.split(_KEY_TYPE.decode())[0])
+        if allowed and NAMESPACE.decode() not in [n.strip() for n in allowed.group(1).split(",")]:
+            others.add(f"a key limited to namespaces {allowed.group(1)!r}")
             continue
         for kind, data in zip(words, words[1:], strict=False):  # options or a principal may come first
             if kind == _KEY_TYPE.decode():

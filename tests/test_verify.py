@@ -276,3 +276,16 @@ def test_a_folder_that_is_no_run_folder_gets_one_line(tmp_path):
     assert done.returncode == 1
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 1 and "not a run folder" in failed[0]
+
+
+def test_an_allowed_signers_key_limited_to_other_namespaces_does_not_vouch(tmp_path):
+    from gpuaccept import signing
+
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'technician namespaces="git,file" {line}\n')
+    with pytest.raises(signing.KeyProblem, match="limited to namespaces 'git,file'"):
+        signing.load_public_keys(allowed)
+    allowed.write_text(f'technician namespaces="git,gpuaccept" {line}\n')
+    assert len(signing.load_public_keys(allowed)) == 1
