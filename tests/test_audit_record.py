@@ -129,3 +129,10 @@ def test_redaction_rules():
     assert redact.text(line) == ('env="map[OLLAMA_API_KEY:<redacted> OLLAMA_SCHED_SPREAD:true]" '
                                  "Authorization: Bearer <redacted> password=<redacted>")
     assert json.loads(redact.text(json.dumps(["HF_TOKEN=abc", "LANG=C"]))) == ["HF_TOKEN=<redacted>", "LANG=C"]
+
+
+def test_the_run_folder_keeps_its_junit_xml_when_the_user_sends_one_elsewhere(run_suite, tmp_path):
+    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "--junitxml", str(tmp_path / "mine.xml"))
+    assert (tmp_path / "mine.xml").is_file() and (run.run_dir / "junit.xml").is_file()
+    assert "requirement" in (run.run_dir / "junit.xml").read_text()
+    assert verify(run.run_dir).returncode == 0
