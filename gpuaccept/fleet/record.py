@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from gpuaccept import manifest, redact, summary
+from gpuaccept.atomic_file import write_atomic
 from gpuaccept.catalogue import CATALOGUE
 from gpuaccept.fleet import split_case
 
@@ -41,15 +41,6 @@ def host_cases(cases: list[dict[str, Any]], host_id: str, host_ids) -> list[dict
             continue
         mine.append({**case, "id": name if found[1] is None else f"{name}[gpu{found[1]}]"})
     return mine
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def host_page(record: dict[str, Any]) -> str:
@@ -87,8 +78,8 @@ def write_host(folder: Path, cases: list[dict[str, Any]], run: dict[str, Any], i
     verdict, code = summary.run_verdict(cases, 2 if interrupted else 0)
     run = {**run, "exit_status": code}
     record = summary.build(cases, run, [], present, verdict)
-    _write(folder / "summary.json", json.dumps(redact.data(record), indent=2) + "\n")
-    _write(folder / "report.html", host_page(record))
+    write_atomic(folder / "summary.json", json.dumps(redact.data(record), indent=2) + "\n")
+    write_atomic(folder / "report.html", host_page(record))
     redact.run_folder(folder)  # before the manifest: the fleet folder's own last pass then changes nothing here
     manifest.write(folder)
     return record
@@ -114,8 +105,8 @@ def write_fleet(folder: Path, rows: list[dict[str, Any]], run: dict[str, Any]) -
     record = {"schema": SCHEMA, "run": run, "hosts": rows,
               "counts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
               "unreachable": sum(1 for r in rows if r["unreachable"])}
-    _write(folder / "fleet.json", json.dumps(redact.data(record), indent=2) + "\n")
-    _write(folder / "fleet.html", fleet_page(rows, run))
+    write_atomic(folder / "fleet.json", json.dumps(redact.data(record), indent=2) + "\n")
+    write_atomic(folder / "fleet.html", fleet_page(rows, run))
     return record
 
 
