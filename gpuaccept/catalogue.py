@@ -11,7 +11,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Requirement:
     id: str
-    tier: str  # "quick" or "load"
+    tier: str  # "quick", "load" or "diag" (opt-in: -m diag)
     title: str
 
 
@@ -55,6 +55,15 @@ _ROWS = [
     ("OLL-LOAD-TIME", "load", "model load time and load rate reported; optional ceiling"),
     ("OLL-CONSISTENT", "load", "fixed-seed, temperature-0 runs give identical text (advisory)"),
     ("GPU-THERMAL", "load", "under load: below slowdown temperature minus margin, no slowdown throttling"),
+    ("PCIE-BANDWIDTH", "diag", "pinned host-to-device and device-to-host copies per GPU, alone and all at once, "
+                               ">= the profile's floor"),
+    ("PCIE-REPLAY", "diag", "NVML's PCIe replay counter and the kernel's AER errors do not grow during the diag tier"),
+    ("GPU-MEMTEST", "diag", "pattern tests over >= the profile's share of free memory find no mismatch; ECC counters "
+                            "do not grow"),
+    ("GPU-SOAK", "diag", "all GPUs at once near their power limit for the profile's time: temperature plateau below "
+                         "slowdown minus margin, no thermal/HW-slowdown/power-brake throttle, power >= share of the "
+                         "enforced limit, steady clocks"),
+    ("GPU-P2P", "diag", "peer access between the GPUs and its bandwidth (advisory)"),
 ]
 
 CATALOGUE: dict[str, Requirement] = {rid: Requirement(rid, tier, title) for rid, tier, title in _ROWS}
@@ -75,7 +84,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "DRV-KMOD-FLAVOR": ("proc-driver-nvidia-version.txt", "dmesg.txt"),
     "DRV-NOUVEAU": ("lsmod.txt",),
     "PCIE-WIDTH": (*_NVML, *_PCI),
-    "PCIE-GEN": (*_NVML, *_PCI, *_BENCH),
+    "PCIE-GEN": (*_NVML, *_PCI, *_BENCH, "diag.json"),
     "PCIE-BAR1": (*_NVML, *_PCI),
     "PCIE-ASPM": _PCI,
     "PCIE-TOPO": (*_NVML, "nvidia-smi-topo.txt"),
@@ -96,4 +105,9 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "OLL-LOAD-TIME": (*_BENCH, "ollama-tags.json"),
     "OLL-CONSISTENT": _BENCH,
     "GPU-THERMAL": (*_BENCH, *_NVML),
+    "PCIE-BANDWIDTH": ("diag.json", *_NVML),
+    "PCIE-REPLAY": ("diag.json",),
+    "GPU-MEMTEST": ("diag.json",),
+    "GPU-SOAK": ("diag.json", *_NVML),
+    "GPU-P2P": ("diag.json", "nvidia-smi-topo.txt", *_NVML),
 }

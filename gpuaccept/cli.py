@@ -34,6 +34,7 @@ EXIT_CODES = f"""exit status:
 TIER_HELP = {
     "quick": "host, cards, driver, PCIe, container, Ollama API (seconds)",
     "load": "the model benchmark: does the model run on every GPU, and how fast (minutes)",
+    "diag": "opt-in: PCIe copy bandwidth, link errors, memory test, full-power soak, peer copies (~12 min)",
 }
 
 

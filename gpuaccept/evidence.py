@@ -48,6 +48,7 @@ OLLAMA_VERSION = "ollama-version.json"  # GET /api/version
 OLLAMA_TAGS = "ollama-tags.json"  # GET /api/tags (the ollama client's list())
 OLLAMA_PS = "ollama-ps.json"  # GET /api/ps (the ollama client's ps())
 BENCHMARK = "benchmark.json"  # the load tier's benchmark: per-run timings and the per-GPU samples
+DIAG = "diag.json"  # the diag tier: copy bandwidths, link counters, memory test, soak, peer copies and samples
 PERSISTENCED = "nvidia-persistenced.txt"  # systemctl show nvidia-persistenced --property=...
 HOST_INFO = "host-info.txt"  # kernel, OS, CPU, memory, BIOS and board: labelled sections (gpuaccept.sources.host)
 HOST = "host.json"  # hostname, capture time, and why any file above is absent
@@ -56,7 +57,7 @@ MAX_FILE_BYTES = 64 * 2**20  # the largest evidence file read; dmesg and a long 
 
 KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG,
          DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG,
-         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, PERSISTENCED, HOST_INFO)
+         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, DIAG, PERSISTENCED, HOST_INFO)
 
 
 @dataclass

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpuaccept.facts_diag import DiagFacts
+from gpuaccept.samples import GpuSample, Sample  # noqa: F401 - re-exported: the benchmark's samples
 from gpuaccept.validate import conform
 
 
@@ -352,25 +354,6 @@ class ComputeDevice:
 
 
 @dataclass(frozen=True)
-class GpuSample:
-    index: int
-    util_pct: float | None = None
-    mem_used_mib: float | None = None
-    processes: tuple[tuple[int, float | None], ...] = ()  # (host PID, MiB; None: NVML cannot tell) of compute processes
-    pcie_gen: int | None = None
-    pcie_width: int | None = None
-    temp_c: float | None = None
-    power_w: float | None = None
-    throttle: int | None = None  # NVML clocks event reasons bitmask
-
-
-@dataclass(frozen=True)
-class Sample:
-    t: float  # seconds since the benchmark started
-    gpus: tuple[GpuSample, ...] = ()
-
-
-@dataclass(frozen=True)
 class GpuProcess:
     """A PID NVML listed during the benchmark, as the host's /proc showed it (None: unreadable)."""
 
@@ -534,6 +517,8 @@ class HostFacts:
     smi: SmiFacts = SmiFacts()
     persistenced: UnitFacts = UnitFacts(missing="not collected")  # nvidia-persistenced.service
     provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
+    diag: DiagFacts | None = None  # the diag tier's measurements (diag.json)
+    diag_missing: str | None = "not collected"  # why there is no diag evidence
     host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
     #: (evidence file, why) for each file that was present but could not be used: the requirements
     #: judged on it are not evaluated (fixtures/requirements.py), whatever their checks concluded.

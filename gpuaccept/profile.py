@@ -138,6 +138,28 @@ class OllamaSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DiagSpec:
+    """The diag tier's active tests (PCIE-BANDWIDTH, PCIE-REPLAY, GPU-MEMTEST, GPU-SOAK, GPU-P2P) and their floors."""
+
+    bandwidth_floor_gbps: float = _spec(10.0, min=0.1, max=10**4)  # each way, per GPU (P40 Gen3 x16 measures 11.8 / 12.9)
+    copy_mib: int = _spec(256, min=1, max=16384)  # one pinned copy
+    copy_seconds: float = _spec(1.0, min=0.05, max=600)  # each timed copy run lasts at least this
+    memtest_share: float = _spec(0.9, min=0.05, max=0.99)  # GPU-MEMTEST covers at least this share of free memory
+    soak_s: float = _spec(600.0, min=5, max=86400)  # GPU-SOAK's time under load (--soak-seconds shortens it)
+    soak_buffer_mib: int = _spec(256, min=16, max=16384)  # each GPU's working set during the soak
+    soak_power_share: float = _spec(0.85, min=0, max=1)  # power must reach this share of the enforced limit
+    temp_margin_c: float = _spec(5.0, min=0, max=100)  # stay this far below the slowdown temperature
+    plateau_c_per_min: float = _spec(1.0, min=0.01, max=100)  # the last quarter of the soak warms slower than this
+    clock_drop_share: float = _spec(0.1, min=0.01, max=0.9)  # SM clock may dip this far below its soak median
+    sample_hz: float = _spec(2.0, min=0.1, max=100)
+    p2p_floor_gbps: float = _spec(0.0, min=0, max=10**4)  # GPU-P2P warns below this; 0 = report only
+
+    def evidence(self) -> dict[str, Any]:
+        """The settings a diag.json was measured with (compared with the profile on replay)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str = _spec()
     description: str = _spec("")
@@ -148,6 +170,7 @@ class Profile:
     power: PowerSpec = _spec()
     container: ContainerSpec = _spec(factory=ContainerSpec)
     ollama: OllamaSpec = _spec(factory=OllamaSpec)
+    diag: DiagSpec = _spec(factory=DiagSpec)
     waivers: dict[str, str] = _spec(factory=dict)
     path: str = ""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gpuaccept.checks.agreement import benchmark_mismatch, link_disagreement
+from gpuaccept.checks.diag import copy_link_samples
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import GpuFacts, HostFacts
@@ -61,16 +62,18 @@ def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
                       f"set the slot to Gen{want} (or Auto) in the BIOS; use a riser rated for Gen{want}")
     bench = host.ollama.benchmark
     other_run = benchmark_mismatch(bench, profile) if bench is not None else None
-    if other_run is not None:
+    copying = copy_link_samples(host, index)  # the diag tier's pinned copies: under load without Ollama
+    if other_run is not None and not copying:
         return not_evaluated(f"{measured}: the maximum is as expected, but the under-load half cannot be judged: "
                              f"{other_run}")
     # Only samples where this GPU was busy: an idle card's link trains down, by design.
     loaded = [g.pcie_gen for s in bench.measured() for g in s.gpus
-              if g.index == index and g.pcie_gen and (g.util_pct or 0) > 0] if bench is not None else []
-    if loaded:
-        # The under-load half: while the model runs, the link must train up to its maximum.
-        measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{max(loaded)} under load"
-        if max(loaded) < gpu.pcie_gen_max:
+              if g.index == index and g.pcie_gen and (g.util_pct or 0) > 0] if bench is not None and other_run is None else []
+    if loaded or copying:
+        # The under-load half: while the model runs or the copies move data, the link must train up to its maximum.
+        during = " and ".join(w for w, v in (("the benchmark", loaded), ("the diag copies", copying)) if v)
+        measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{max(loaded + copying)} under load ({during})"
+        if max(loaded + copying) < gpu.pcie_gen_max:
             return failed(measured, expected + f", Gen{gpu.pcie_gen_max} under load",
                           "the link does not train up under load: signal problems (riser, slot, seating) or a "
                           "BIOS speed setting", "reseat the card, remove the riser, set the slot speed in the BIOS")

@@ -29,6 +29,7 @@ from gpuaccept.facts import (
     UnitFacts,
     from_dict,
 )
+from gpuaccept.facts_diag import DiagFacts
 from gpuaccept.parse.docker import parse_container_smi, parse_info, parse_inspect, parse_probe
 from gpuaccept.parse.host_info import parse_host_info
 from gpuaccept.parse.kernel_log import parse_kernel_log
@@ -145,6 +146,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         provenance=_provenance(r.evidence),
         smi=_smi(r, nvml),
         host_info=_host_info(r),
+        **_diag(r),
     )
     return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
@@ -402,3 +404,14 @@ def _ollama(r: _Reader) -> OllamaFacts:
     except Unreadable as err:
         values["benchmark_missing"] = str(err)
     return OllamaFacts(**values)
+
+
+def _diag(r: _Reader) -> dict[str, Any]:
+    """diag.json as facts, or why there are none (absent, or unreadable: then also listed in ``unreadable``)."""
+    try:
+        facts = r.parse(ev.DIAG, lambda text: from_dict(DiagFacts, load_json(text)))
+    except Unreadable as err:
+        return {"diag": None, "diag_missing": str(err)}
+    if facts is None:
+        return {"diag": None, "diag_missing": r.why_absent(ev.DIAG)}
+    return {"diag": facts, "diag_missing": None}

@@ -40,11 +40,13 @@ def host_command(host, name: str, timeout_s: float, commands: tuple[str, ...] | 
 
 
 def collect_live(host, timeout_s: float, container: ContainerSpec | None = None, ollama: OllamaSpec | None = None,
-                 benchmark: Callable[[], dict] | None = None) -> ev.Evidence:
+                 benchmark: Callable[[], dict] | None = None, diag: Callable[[], dict] | None = None,
+                 diag_limit_s: float = 0.0) -> ev.Evidence:
     """Collect every evidence file from this machine; never raises for an expected condition.
 
     ``container``: the Ollama container to look at; ``ollama``: the Ollama API to ask; None (or a profile
-    that disables them) skips them. ``benchmark``: runs the load tier's benchmark, when that tier is selected.
+    that disables them) skips them. ``benchmark``: runs the load tier's benchmark, when that tier is selected;
+    ``diag``: runs the diag tier (before the benchmark, on otherwise idle cards), abandoned after ``diag_limit_s``.
     """
     files: dict[str, str] = {ev.NVML: json.dumps(snapshot_with_timeout(timeout_s), indent=2, sort_keys=True)}
     absent: dict[str, str] = {}
@@ -58,6 +60,11 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             absent[name] = outcome.reason or "not collected"
         else:
             files[name] = outcome.text
+    commands[ev.DIAG] = "the suite's diag tier (cuda-bindings + NVML sampler + sysfs AER counters)"
+    if diag is None:
+        absent[ev.DIAG] = "the diag tier was not selected (it runs with -m diag)"
+    else:
+        files[ev.DIAG] = json.dumps(_bounded_diag(diag, diag_limit_s), indent=1, sort_keys=True)
     # Imported here: the Docker SDK and the ollama client (pydantic, httpx) cost a replay ~0.3 s to import.
     from gpuaccept.sources.docker_engine import collect_docker
     from gpuaccept.sources.ollama_api import collect_ollama
@@ -98,6 +105,15 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     if container is not None and container.enabled:
         meta["container"] = container.name
     return ev.Evidence(files=files, absent=absent, meta=meta)
+
+
+def _bounded_diag(diag: Callable[[], dict], limit_s: float) -> dict:
+    """The diag tier's record; past its deadline (a GPU that stopped answering) a record saying so."""
+    try:
+        return within(limit_s, "the diag tier", diag)
+    except DeadlineExceeded:
+        return {"schema": 1, "error": f"the diag tier did not finish within {limit_s:g} s: a GPU or the driver "
+                                      "stopped answering (see GPU-XID and the kernel log)"}
 
 
 def _no_benchmark(files: dict[str, str], absent: dict[str, str], ollama: OllamaSpec) -> str | None:

@@ -202,3 +202,43 @@ def enable_persistence(index: int, timeout_s: float) -> str | None:
         name = error_name(err)
         return "NVML refused: run as root (NO_PERMISSION)" if name == "NO_PERMISSION" else f"NVML {name}: {err}"
     return None
+
+
+def link_counters(timeout_s: float) -> dict[str, Any]:
+    """For the diag tier, before and after its load: each GPU's bus id, PCIe replay counter and volatile ECC
+    counts (None where NVML cannot tell, with the reason in ``unreported``); ``error`` when NVML failed."""
+
+    def work() -> dict[str, Any]:
+        pynvml.nvmlInit()
+        try:
+            gpus = []
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                h = pynvml.nvmlDeviceGetHandleByIndex(index)
+                g: dict[str, Any] = {"index": index}
+                un: dict[str, str] = {}
+                _read(g, un, "bus_id", lambda handle: _text(pynvml.nvmlDeviceGetPciInfo(handle).busId), h)
+                _read(g, un, "pcie_replay", pynvml.nvmlDeviceGetPcieReplayCounter, h)
+                for key, kind in (("ecc_corrected", pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED),
+                                  ("ecc_uncorrected", pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED)):
+                    _read(g, un, key, pynvml.nvmlDeviceGetTotalEccErrors, h, kind, pynvml.NVML_VOLATILE_ECC)
+                for key in ("bus_id", "pcie_replay", "ecc_corrected", "ecc_uncorrected"):
+                    g.setdefault(key, None)
+                g["unreported"] = un
+                gpus.append(g)
+            return {"gpus": gpus, "error": ""}
+        finally:
+            with contextlib.suppress(pynvml.NVMLError):
+                pynvml.nvmlShutdown()
+
+    try:
+        return within(timeout_s, "NVML", work)
+    except DeadlineExceeded as err:
+        return {"gpus": [], "error": str(err)}
+    except _Fatal as err:
+        return {"gpus": [], "error": f"NVML {err.name}: {err.detail}"}
+    except pynvml.NVMLError as err:
+        return {"gpus": [], "error": f"NVML {error_name(err)}: {err}"}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,8 +1,8 @@
 """NVML sampled in a background thread while the benchmark runs (with nvml.py, the only pynvml users).
 
 Each sample reads, for every GPU: utilization, memory used, the compute processes with their memory
-(host PIDs: the model runner among them; memory None when NVML cannot tell), current PCIe generation and width, temperature, power and the
-clocks event (throttle) reasons. A field NVML will not give is left out of that sample (None); a hung
+(host PIDs: the model runner among them; memory None when NVML cannot tell), current PCIe generation and width, temperature, power, the
+clocks event (throttle) reasons and the SM clock. A field NVML will not give is left out of that sample (None); a hung
 driver stops the sampling, not the run.
 """
 
@@ -48,6 +48,7 @@ def read_gpu(index: int, handle: Any) -> dict[str, Any]:
         "temp_c": _read(pynvml.nvmlDeviceGetTemperature, handle, pynvml.NVML_TEMPERATURE_GPU),
         "power_w": None if power is None else power / 1000.0,
         "throttle": _read(pynvml.nvmlDeviceGetCurrentClocksEventReasons, handle),
+        "sm_clock_mhz": _read(pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_SM),
     }
 
 

@@ -1,0 +1,158 @@
+"""The diag tier from start to end: its ``diag.json`` evidence, whatever happens on the way.
+
+Order: link counters, then the PCIe copies (each GPU alone, then all at once, then device-to-device),
+peer copies, the memory test, the soak, and the link counters again; the NVML sampler runs throughout.
+A phase that fails records its CUDA error and the next one still runs; nothing here raises for an
+expected condition (no bindings, no driver, a card that faults): the reason is written instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from gpuaccept.diag import kernels
+from gpuaccept.diag.cuda import Cuda, CudaError, Unavailable, bindings_version
+from gpuaccept.parse.pci_ids import normalise_bus_id
+from gpuaccept.profile import DiagSpec
+from gpuaccept.sources import aer
+from gpuaccept.sources.nvml import link_counters
+
+SCHEMA = 1
+MIB = 2**20
+
+
+def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Callable[[str], None] = lambda _l: None,
+             seed: int | None = None) -> dict[str, Any]:
+    from gpuaccept.diag import memtest
+    from gpuaccept.sources.nvml_sampler import Sampler
+
+    out: dict[str, Any] = {"schema": SCHEMA, "error": "", "settings": spec.evidence(), "cuda": {}, "gpus": [],
+                           "counters_before": {}, "counters_after": {}, "bandwidth": {}, "p2p": {}, "memtest": [],
+                           "soak": {}, "samples": [], "sampler_error": ""}
+    try:
+        out["cuda"] = {"bindings": bindings_version(), **kernels.describe()}
+        cuda = Cuda.open()
+        out["cuda"]["driver_api"] = int(cuda("cuDriverGetVersion"))
+    except (Unavailable, kernels.StalePtx, CudaError) as err:
+        out["error"] = str(err)
+        return out
+    except Exception as err:  # the bindings themselves failed in an unforeseen way
+        out["error"] = f"the CUDA driver could not be opened ({type(err).__name__}: {err})"
+        return out
+    before = link_counters(timeout_s)
+    if before["error"]:
+        out["error"] = f"NVML could not list the GPUs: {before['error']}"
+        return out
+    bus_ids = {g["index"]: normalise_bus_id(g["bus_id"]) for g in before["gpus"] if g["bus_id"]}
+    out["counters_before"] = {**before, "aer": _aer(host, bus_ids, timeout_s)}
+    from gpuaccept.diag.device import close_gpus, open_gpus
+
+    try:
+        gpus, missing = open_gpus(cuda, bus_ids)
+    except Exception as err:  # CudaError, StalePtx, or the bindings' own surprise: the tier cannot go on
+        out["error"] = f"the GPUs could not be opened through CUDA: {err}"
+        return out
+    out["gpus"] = [{"index": i, "bus_id": bus_ids.get(i, ""), "cuda_ordinal": None, "name": "", "missing": why}
+                   for i, why in missing.items()]
+    out["gpus"] += [{"index": g.index, "bus_id": g.bus_id, "cuda_ordinal": g.ordinal, "name": g.name, "missing": ""}
+                    for g in gpus]
+    out["gpus"].sort(key=lambda g: g["index"])
+    sampler = Sampler(spec.sample_hz).start()
+    try:
+        out["bandwidth"] = _phase(progress, "bandwidth", lambda: _bandwidth(cuda, gpus, spec, sampler.now, progress))
+        out["p2p"] = _phase(progress, "p2p", lambda: _p2p(cuda, gpus, spec))
+        seed = seed if seed is not None else memtest.new_seed()
+        for gpu in gpus:
+            out["memtest"].append(_phase(progress, f"GPU{gpu.index} memtest", lambda g=gpu: {
+                "index": g.index, **memtest.run(cuda, g, max(spec.memtest_share, 0.95), seed, progress)}, index=gpu.index))
+        out["soak"] = _phase(progress, "soak", lambda: _soak(cuda, gpus, spec, sampler.now, progress))
+    finally:
+        out["samples"] = sampler.stop()
+        out["sampler_error"] = sampler.error
+        close_gpus(cuda, gpus)
+    after = link_counters(timeout_s)
+    out["counters_after"] = {**after, "aer": _aer(host, bus_ids, timeout_s)}
+    return out
+
+
+def _phase(progress: Callable[[str], None], name: str, work: Callable[[], dict[str, Any]], index: int | None = None
+           ) -> dict[str, Any]:
+    """One phase's record; a CUDA error ends the phase (recorded) and not the tier."""
+    try:
+        return {"error": "", **work()}
+    except CudaError as err:
+        why = str(err)
+    except Exception as err:  # a defect of the suite's own: recorded as such, and the report is still written
+        why = f"internal error of the suite ({type(err).__name__}: {err})"
+    progress(f"{name} stopped: {why}")
+    return {**({"index": index} if index is not None else {}), "error": why}
+
+
+def _aer(host, bus_ids: dict[int, str], timeout_s: float) -> dict[str, Any]:
+    counts, why = aer.read(host, list(bus_ids.values()), timeout_s)
+    return {"counts": counts, "missing": why}
+
+
+def _bandwidth(cuda: Cuda, gpus, spec: DiagSpec, now, progress) -> dict[str, Any]:
+    from gpuaccept.diag import bandwidth
+
+    size = spec.copy_mib * MIB
+    buffers = {}
+    try:
+        for gpu in gpus:
+            buffers[gpu.index] = bandwidth.allocate(cuda, gpu, size)
+        result: dict[str, Any] = {"copy_bytes": size, "alone": [], "together": [], "d2d": []}
+        for gpu in gpus:
+            progress(f"GPU{gpu.index} pinned copies, alone")
+            row = {"index": gpu.index}
+            for direction in ("h2d", "d2h"):
+                row[direction] = bandwidth.copies(cuda, [gpu], buffers, direction, size, spec.copy_seconds, now)[gpu.index]
+            result["alone"].append(row)
+            result["d2d"].append({"index": gpu.index,
+                                  **bandwidth.copies(cuda, [gpu], buffers, "d2d", size, spec.copy_seconds, now)[gpu.index]})
+        if len(gpus) > 1:
+            progress(f"pinned copies on all {len(gpus)} GPUs at once")
+            together = {d: bandwidth.copies(cuda, gpus, buffers, d, size, spec.copy_seconds, now) for d in ("h2d", "d2h")}
+            result["together"] = [{"index": g.index, "h2d": together["h2d"][g.index], "d2h": together["d2h"][g.index]}
+                                  for g in gpus]
+        return result
+    finally:
+        for gpu in gpus:
+            if gpu.index in buffers:
+                bandwidth.release(cuda, gpu, buffers[gpu.index])
+
+
+def _p2p(cuda: Cuda, gpus, spec: DiagSpec) -> dict[str, Any]:
+    from gpuaccept.diag import bandwidth
+
+    if len(gpus) < 2:
+        return {"pairs": []}
+    size = spec.copy_mib * MIB
+    buffers = {}
+    try:
+        for gpu in gpus:
+            buffers[gpu.index] = bandwidth.allocate(cuda, gpu, size)
+        pairs = []
+        for a in gpus:
+            for b in gpus:
+                if a.index != b.index:
+                    pairs.append(bandwidth.peer(cuda, a, b, buffers, size, spec.copy_seconds / 2))
+        return {"pairs": pairs}
+    finally:
+        for gpu in gpus:
+            if gpu.index in buffers:
+                with contextlib.suppress(CudaError):
+                    bandwidth.release(cuda, gpu, buffers[gpu.index])
+
+
+def _soak(cuda: Cuda, gpus, spec: DiagSpec, now, progress) -> dict[str, Any]:
+    from gpuaccept.diag import soak
+
+    began = now()
+    try:
+        return soak.run(cuda, gpus, spec.soak_s, spec.soak_buffer_mib, now, progress)
+    except CudaError as err:  # the load itself failed: when it stopped is part of the evidence
+        return {"requested_s": spec.soak_s, "start_t": round(began, 3), "end_t": round(now(), 3), "gpus": [],
+                "error": str(err)}
