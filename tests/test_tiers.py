@@ -8,9 +8,9 @@ from tests.conftest import HOSTS
 
 
 @pytest.mark.parametrize(("expression", "words"), [
-    ("quik", "quik is not a tier; the tiers are: quick, load"),
-    ("not quick and not load", "selects no tier"),
-    ("quick or", "the tiers are: quick, load"),
+    ("quik", "quik is not a tier; the tiers are: quick, load, diag"),
+    ("not quick and not load and not diag", "selects no tier"),
+    ("quick or", "the tiers are: quick, load, diag"),
 ])
 def test_a_bad_tier_expression_is_a_usage_error(run_suite, expression, words):
     run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", expression)
@@ -22,3 +22,32 @@ def test_a_bad_tier_expression_is_a_usage_error(run_suite, expression, words):
 def test_a_tier_selects_its_requirements(run_suite):
     run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
     assert run.ret == 0 and "OLL-THROUGHPUT" not in run.outcomes() and "GPU-COUNT" in run.outcomes()
+
+
+DIAG_IDS = {"PCIE-BANDWIDTH", "PCIE-REPLAY", "GPU-MEMTEST", "GPU-SOAK", "GPU-P2P"}
+
+
+def test_a_bare_run_leaves_the_diag_tier_out_and_says_so(run_suite):
+    # The diag tier loads the cards for minutes: only -m diag runs it.
+    run = run_suite("--replay", str(HOSTS / "dual-p40"))
+    assert not DIAG_IDS & set(run.outcomes())
+    assert "GPU-COUNT" in run.outcomes() and "OLL-THROUGHPUT" in run.outcomes()
+    assert "deselected" in run.stdout
+
+
+def test_minus_m_diag_selects_only_the_diag_tier(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "diag")
+    assert set(run.outcomes()) == DIAG_IDS
+
+
+def test_quick_or_diag_selects_both(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick or diag")
+    assert DIAG_IDS <= set(run.outcomes()) and "GPU-COUNT" in run.outcomes()
+    assert "OLL-THROUGHPUT" not in run.outcomes()
+
+
+@pytest.mark.parametrize("value", ["2", "nan", "-600", "ten"])
+def test_a_bad_soak_time_is_a_usage_error(run_suite, value):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "diag", "--soak-seconds", value)
+    assert run.ret == 4
+    assert "--soak-seconds" in run.stderr + run.stdout

@@ -36,6 +36,12 @@ def _tier_problem(host: HostFacts, requirement: str) -> Verdict | None:
     elif "did not finish" in diag.error:
         cause, fix = ("a GPU or the driver stopped answering under the tier's load",
                       "check GPU-XID and `dmesg | grep -i xid`; reseat the card and its power cable, then run again")
+    elif "CUDA_ERROR_NO_DEVICE" in diag.error:  # NVML lists GPUs (checked above), CUDA is shown none
+        hidden = diag.cuda.get("visible_devices")
+        cause = ("CUDA is shown no GPU although NVML lists them"
+                 + (f": CUDA_VISIBLE_DEVICES={hidden!r} in the suite's environment hides them" if hidden is not None
+                    else " (a container or cgroup without the GPU devices, or CUDA_VISIBLE_DEVICES)"))
+        fix = "run the suite with CUDA_VISIBLE_DEVICES unset, on the host itself (not in a container without GPUs)"
     elif "PTX" in diag.error or "kernels" in diag.error:
         cause, fix = ("the suite's kernels could not be loaded", "reinstall the suite (pip install -e '.[diag]')")
     else:
@@ -286,9 +292,10 @@ def gpu_soak(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return failed(f"{measured}; still warming {rate:.1f} C/min in the last quarter", expected,
                       "the cooling does not keep up: the card would pass its limit under a longer load",
                       "raise the chassis airflow through the passive heatsinks")
-    if not full:
-        return warned(measured, expected, f"the soak ran {soak.ran_s:.0f} s of the profile's {spec.soak_s:g} s "
-                      "(--soak-seconds): a passive card's plateau is not shown", "run the full soak before accepting")
+    if not full:  # nothing failed in the time it ran, but a short soak proves no plateau: never an acceptance
+        return not_evaluated(f"{measured}: the soak ran {soak.ran_s:.0f} s of the profile's {spec.soak_s:g} s "
+                             "(--soak-seconds); nothing failed in that time, but a passive card's plateau is not "
+                             "shown: run the full soak to accept the card")
     return passed(measured, expected)
 
 

@@ -9,6 +9,7 @@ expected condition (no bindings, no driver, a card that faults): the reason is w
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,9 @@ def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Calla
                            "counters_before": {}, "counters_after": {}, "bandwidth": {}, "p2p": {}, "memtest": [],
                            "soak": {}, "samples": [], "sampler_error": ""}
     try:
-        out["cuda"] = {"bindings": bindings_version(), **kernels.describe()}
+        # CUDA_VISIBLE_DEVICES decides which GPUs CUDA shows: kept, so a missing GPU can be explained
+        out["cuda"] = {"bindings": bindings_version(), **kernels.describe(),
+                       "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
         cuda = Cuda.open()
         out["cuda"]["driver_api"] = int(cuda("cuDriverGetVersion"))
     except (Unavailable, kernels.StalePtx, CudaError) as err:
