@@ -27,6 +27,8 @@ NVML_REMOTE = ("NVML reads only the machine it runs on: on a remote host the GPU
                f"({ev.SMI_XML})")
 BENCHMARK_REMOTE = ("the load tier's benchmark samples the GPUs through NVML on the machine it runs on, so it does "
                     "not run against a remote host: run the suite on the server itself for the load tier")
+DIAG_REMOTE = ("the diag tier drives the cards through CUDA on the machine it runs on, so it does not run against a "
+               "remote host: run `pytest acceptance/ -m diag` on the server itself")
 PROBE_MARK = "gpuaccept-reachable"
 
 
@@ -110,7 +112,7 @@ def collect_remote(host, spec: str, timeout_s: float, container: ContainerSpec |
     """Every evidence file a remote host can give; raises Unreachable when it answers nothing at all."""
     hostname = probe(host, timeout_s)
     files: dict[str, str] = {}
-    absent: dict[str, str] = {ev.NVML: NVML_REMOTE}
+    absent: dict[str, str] = {ev.NVML: NVML_REMOTE, ev.DIAG: DIAG_REMOTE}
     commands: dict[str, str] = {}
     for name in host_commands.COMMANDS:
         if name == ev.SYSFS_PCI and ev.LSPCI in files:
