@@ -51,6 +51,9 @@ def _tier_problem(host: HostFacts, requirement: str) -> Verdict | None:
 
 
 def _diag_gpu(host: HostFacts, index: int, requirement: str) -> tuple[GpuFacts, DiagFacts, DiagGpu] | Verdict:
+    # A tier that could not start is judged first: with -m diag alone, no driver requirement runs to say why.
+    if host.diag is not None and host.diag.error:
+        return _tier_problem(host, requirement)
     gpu = gpu_or_verdict(host, index)
     if isinstance(gpu, Verdict):
         return gpu
