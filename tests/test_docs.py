@@ -63,7 +63,7 @@ def readme_outline(text: str) -> dict[str, object]:
         "code blocks": FENCE.findall(text),
         # each README links to the other one; every other link is the same in both
         "links": sorted(set(re.findall(r"\]\(([^)]+)\)", prose)) - {"README.md", "README.zh-CN.md"}),
-        "requirement IDs": sorted(r[0] for r in rows if re.fullmatch(r"[A-Z]+-[A-Z0-9-]+( \*\(load\)\*)?", r[0])),
+        "requirement IDs": sorted(r[0] for r in rows if re.fullmatch(r"[A-Z]+-[A-Z0-9-]+( \*\((load|diag)\)\*)?", r[0])),
         "options": sorted((r[0], r[1]) for r in rows if re.fullmatch(r"`--[^`]+`", r[0])),
         "exit codes": sorted((r[0], r[1]) for r in rows if r[0].isdigit()),
         "self-tests": sorted(set(re.findall(r"`(tests/[\w/]+\.py::\w+)`", prose))),

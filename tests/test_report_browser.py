@@ -214,22 +214,28 @@ def painted_colours(driver, svg) -> dict[str, int]:
     return dict(zip(COLOURS[:2], counts, strict=True))
 
 
-def test_every_row_on_the_first_screen_is_readable(run_suite, chromium):
-    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"))
-    shown(chromium, run.run_dir / "report.html")
-    pairs = chromium.execute_script("""
+TEXTS = ('.gpuaccept td, .gpuaccept th, .gpuaccept p, .gpuaccept h3, .gpuaccept li, .gpuaccept-verdict .verdict, '
+         '.gpuaccept-verdict p, #environment td, .filters span, #results-table td, #results-table th, #results-table a')
+
+
+def text_colours(driver, selector: str = TEXTS) -> list:
+    """(text, its colour, the colour behind it) of every element with text that ``selector`` finds."""
+    return driver.execute_script("""
         const rgb = c => { const m = c.match(/\\d+(\\.\\d+)?/g).map(Number);
                            return '#' + m.slice(0, 3).map(v => v.toString(16).padStart(2, '0')).join(''); };
-        const texts = '.gpuaccept td, .gpuaccept th, .gpuaccept p, .gpuaccept h3, .gpuaccept li, '
-                      + '.gpuaccept-verdict .verdict, .gpuaccept-verdict p, #environment td, .filters span, '
-                      + '#results-table td, #results-table th, #results-table a';
-        return [...document.querySelectorAll(texts)]
+        return [...document.querySelectorAll(arguments[0])]
             .filter(e => e.innerText.trim()).map(e => {
                 let bg = e, c;
                 while (bg && ((c = getComputedStyle(bg).backgroundColor) === 'rgba(0, 0, 0, 0)' || c === 'transparent'))
                     bg = bg.parentElement;
                 return [e.innerText.slice(0, 40), rgb(getComputedStyle(e).color), bg ? rgb(c) : '#ffffff'];
-            })""")
+            })""", selector)
+
+
+def test_every_row_on_the_first_screen_is_readable(run_suite, chromium):
+    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"))
+    shown(chromium, run.run_dir / "report.html")
+    pairs = text_colours(chromium)
     assert len(pairs) > 200  # both tiers' cells, the banner, pytest-html's environment and results tables
     backgrounds = {bg for _, _, bg in pairs}
     assert first_screen.ROWS["fail"] in backgrounds and first_screen.ROWS["pass"] in backgrounds
@@ -279,3 +285,52 @@ def test_interrupted_run_says_so_first_and_shows_what_it_left_unjudged(chromium,
     rows = attention_rows(chromium)
     cut = [r for r in rows if r.text.startswith("PCIE-WIDTH gpu0 NOT EVALUATED")]
     assert len(cut) == 1 and in_first_screen(chromium, cut[0]) and "interrupted" in cut[0].text
+
+
+def test_a_diag_run_shows_the_diag_tier_with_its_charts(run_suite, chromium, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from gpuaccept.report import diag_charts
+    from tests import diag_evidence
+
+    evidence = diag_evidence.dual_p40_with_diag(tmp_path / "with-diag")
+    run = run_suite("--replay", str(evidence), "-m", "quick or diag")
+    assert run.ret == 0, run.stdout[-3000:]
+    shown(chromium, run.run_dir / "report.html")
+    assert banner(chromium).text.startswith("ACCEPTED")
+    (section,) = chromium.find_elements(By.CSS_SELECTOR, ".gpuaccept-diag")
+    chromium.execute_script("arguments[0].scrollIntoView()", section)
+    assert section.is_displayed() and section.find_element(By.TAG_NAME, "h3").text == "Diag tier"
+    rows = section.find_elements(By.CSS_SELECTOR, "table.gpuaccept-tier tr")[1:]
+    assert [r.text.split()[:2] for r in rows] == [[rid, "PASS"] for rid in
+                                                  ("PCIE-BANDWIDTH", "PCIE-REPLAY", "GPU-MEMTEST", "GPU-SOAK", "GPU-P2P")]
+    charts = section.find_elements(By.TAG_NAME, "svg")
+    assert [c.get_attribute("aria-label") for c in charts] == [
+        *(diag_charts.SOAK_TILE.format(title=t) for t in ("temperature", "power", "SM clock")), diag_charts.BANDWIDTH]
+    drawn = chromium.execute_script("""
+        return arguments[0].map(svg => ({
+            box: (r => [r.width, r.height])(svg.getBoundingClientRect()),
+            lines: [...svg.querySelectorAll('polyline.gpu-line')].map(p => [p.dataset.gpu, p.getTotalLength()]),
+            refs: svg.querySelectorAll('line.ref').length,
+            bars: [...svg.querySelectorAll('rect.bar')].map(b => b.getBoundingClientRect().width),
+            floor: svg.querySelectorAll('line.floor').length}))""", charts)
+    for chart in charts:
+        assert chart.is_displayed()
+    for soak in drawn[:3]:
+        assert soak["box"][0] >= 300 and soak["box"][1] > 100
+        assert [g for g, _ in soak["lines"]] == ["GPU0", "GPU1"] and all(length > 100 for _, length in soak["lines"])
+    assert [d["refs"] for d in drawn[:3]] == [1, 2, 0]  # slowdown - margin; the power limit and its floor
+    copies = drawn[3]
+    assert len(copies["bars"]) == 8 and min(copies["bars"]) > 100 and copies["floor"] == 1
+    assert "floor 10" in charts[3].text and "GPU1" in charts[3].text
+    link = section.find_element(By.CSS_SELECTOR, "table.diag-link")
+    assert link.is_displayed() and link.text.count("Gen3 x16 (6 samples)") == 4
+    poor = [(t, fg, bg) for t, fg, bg in text_colours(chromium, ".gpuaccept-diag td, .gpuaccept-diag th, "
+                                                                ".gpuaccept-diag p, .gpuaccept-diag h3")
+            if contrast(fg, bg) < 4.5]
+    assert not poor, poor
+
+    # The same evidence without -m diag: the opt-in tier did not run, so no section of it.
+    bare = run_suite("--replay", str(evidence))
+    shown(chromium, bare.run_dir / "report.html")
+    assert chromium.find_elements(By.CSS_SELECTOR, ".gpuaccept-diag") == []

@@ -50,10 +50,11 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def series(bench: Benchmark, metric: Metric) -> dict[str, list[tuple[float, float]]]:
-    """GPU label -> its (time, value) points; samples without a finite time or value are skipped."""
+def series(source: Any, metric: Metric) -> dict[str, list[tuple[float, float]]]:
+    """GPU label -> its (time, value) points from ``source.samples`` (a benchmark's, the diag tier's); samples
+    without a finite time or value are skipped."""
     out: dict[str, list[tuple[float, float]]] = {}
-    for sample in bench.samples:
+    for sample in getattr(source, "samples", ()) or ():
         t = _number(getattr(sample, "t", None))
         if t is None:
             continue
@@ -165,22 +166,55 @@ def metric_svg(bench: Benchmark, metric: Metric, memory_total_mib: dict[int, flo
                width: int = 320) -> str:
     """One metric for every GPU: lines, the measured runs shaded, a legend with each GPU's mean."""
     data = series(bench, metric)
-    if not any(data.values()):
-        return ""
     t_max, shade = _time_range(bench)
     totals = [v / 1024 for v in (memory_total_mib or {}).values() if _number(v)] if metric.title == "memory used" else []
+    return line_svg(data, TILE.format(title=metric.title), f"GPU {metric.title}", metric.unit,
+                    _y_max(metric, data, totals), t_max, shade, width=width)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A horizontal line across a chart at a limit the verdict used (a temperature, a power limit), labelled."""
+
+    value: float
+    label: str
+
+
+REF_COLOUR = "#1a1a1a"  # none of the GPUs' colours: a limit never reads as a GPU's line
+REF_DASHES = ("1 2", "6 3")  # a chart's second limit (power: the floor under the limit) dashed otherwise
+
+
+def line_svg(data: dict[str, list[tuple[float, float]]], label: str, title: str, unit: str, y_max: float,
+             t_max: float, shade: tuple[float, float], refs: tuple[Ref, ...] = (), width: int = 320,
+             mean_over: tuple[float, float] | None = None) -> str:
+    """Every GPU's line over time, ``shade`` shaded, ``refs`` drawn across; the legend gives each GPU's mean
+    inside ``mean_over`` (default: the shaded span). Empty when no GPU has a point to draw."""
+    if not any(data.values()):
+        return ""
+    refs = tuple(r for r in refs if _number(r.value) is not None)
     columns = 1 if len(data) <= 3 else 2  # a legend entry needs about half the chart's width
-    legend_rows = math.ceil(len(data) / columns)
-    box = Box(42, 20, width - 52, 78)
+    legend_rows = math.ceil(len(data) / columns) + len(refs)
+    left = max(42, 6 + 5.5 * len(f"{y_max:.0f}{unit}"))  # room for the axis's top label ("1608 MHz")
+    box = Box(left, 20, width - left - 10, 78)
     height = int(box.top + box.height + 20 + 14 * legend_rows + 6)
-    label = TILE.format(title=metric.title)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="gpu-chart" width="{width}" height="{height}" '
              f'font-family="sans-serif" role="img" aria-label="{escape(label)}">']
-    parts += _panel(data, box, _y_max(metric, data, totals), t_max, f"GPU {metric.title}", metric.unit, shade)
+    parts += _panel(data, box, y_max, t_max, title, unit, shade)
+    for n, ref in enumerate(refs):
+        ry = box.top + box.height - box.height * (min(max(ref.value, 0.0), y_max) / y_max if y_max else 0)
+        parts.append(f'<line class="ref" x1="{box.left}" y1="{ry:.1f}" x2="{box.left + box.width}" y2="{ry:.1f}" '
+                     f'stroke="{REF_COLOUR}" stroke-width="1.5" stroke-dasharray="{REF_DASHES[n % 2]}"/>')
     axis_y = box.top + box.height + 11
     parts.append(f'<text x="{box.left}" y="{axis_y}" font-size="9" fill="#1a1a1a">0 s</text>')
     parts.append(f'<text x="{box.left + box.width}" y="{axis_y}" font-size="9" text-anchor="end" fill="#1a1a1a">{t_max:.1f} s</text>')
-    parts += _legend(data, box.left, axis_y + 12, metric.unit, shade, columns, (width - box.left) / columns)
+    parts += _legend(data, box.left, axis_y + 12, unit, mean_over or shade, columns, (width - box.left) / columns)
+    ref_top = axis_y + 12 + 14 * math.ceil(len(data) / columns)
+    for n, ref in enumerate(refs):  # listed under the GPUs: a label on the line itself would hide samples
+        ly = ref_top + 14 * n
+        parts.append(f'<line x1="{box.left:.1f}" y1="{ly:.1f}" x2="{box.left + 26:.1f}" y2="{ly:.1f}" '
+                     f'stroke="{REF_COLOUR}" stroke-width="1.5" stroke-dasharray="{REF_DASHES[n % 2]}"/>')
+        parts.append(f'<text class="ref-label" x="{box.left + 32:.1f}" y="{ly + 4:.1f}" font-size="11" fill="#1a1a1a">'
+                     f"{escape(ref.label)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 

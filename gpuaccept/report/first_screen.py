@@ -3,8 +3,9 @@
 In order: the run's verdict in a banner (ACCEPTED, NOT ACCEPTED, INCOMPLETE; REPLAY and the evidence's
 provenance when it is one) with its counts; the requirements that failed or could not be evaluated, each
 with its one-paragraph measured / expected / cause / fix; then every requirement by tier, the load tier
-with the benchmark's charts. pytest-html puts its title and environment table before its summary section,
-where this block is inserted: the style below moves that section to the top of the page.
+with the benchmark's charts, the diag tier (when it ran) with its soak and copy charts. pytest-html puts
+its title and environment table before its summary section, where this block is inserted: the style
+below moves that section to the top of the page.
 
 Every text here comes from evidence or options and is escaped.
 """
@@ -56,6 +57,8 @@ span.error, span.failed, span.xpassed, .error .col-result, .failed .col-result, 
 .gpuaccept-quick {{ flex: 1 1 600px; }}
 .gpuaccept-load {{ flex: 0 1 660px; }}
 .gpuaccept-charts {{ display: flex; flex-wrap: wrap; gap: 2px 8px; max-width: 660px; }}
+.gpuaccept-diag {{ flex: 1 1 1000px; }}
+.gpuaccept-diag .gpuaccept-charts {{ max-width: none; }}
 </style>"""
 
 
@@ -115,8 +118,9 @@ def tier_table(cases: list[dict[str, Any]], tier: str) -> str:
             "<tr><th>Requirement</th><th>Outcome</th><th>Checks</th><th>Measured</th></tr>" + "".join(rows) + "</table>")
 
 
-def tiers(cases: list[dict[str, Any]], charts: list[str], bench_note: str = "") -> str:
-    """The quick tier beside the load tier; the load tier's section carries the benchmark's charts."""
+def tiers(cases: list[dict[str, Any]], charts: list[str], bench_note: str = "", diag: str = "") -> str:
+    """The quick tier beside the load tier; the load tier's section carries the benchmark's charts. The diag
+    tier, opt-in, has a section only when its tests ran; ``diag`` is its charts' markup (already escaped)."""
     sections = []
     quick = tier_table(cases, "quick")
     if quick:
@@ -127,4 +131,7 @@ def tiers(cases: list[dict[str, Any]], charts: list[str], bench_note: str = "") 
         sections.append(f'<section class="gpuaccept-load"><h3>Load tier</h3>{load}'
                         f'<p>Per GPU over the benchmark (shaded: the measured runs; legend: each GPU\'s mean there)</p>'
                         f'<div class="gpuaccept-charts">{shown}</div></section>')
+    active = tier_table(cases, "diag")
+    if active:
+        sections.append(f'<section class="gpuaccept-diag"><h3>Diag tier</h3>{active}{diag}</section>')
     return f'<div class="gpuaccept-tiers">{"".join(sections)}</div>' if sections else ""
