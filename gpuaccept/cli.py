@@ -103,7 +103,7 @@ def overview() -> str:
     options = "\n".join(_item(f"{o.name} {o.metavar}".strip(), o.help + (f" [ini {o.ini}]" if o.ini else ""))
                         for o in acceptance_options())
     tiers = "\n".join(_item(f"-m {tier}", TIER_HELP.get(tier, "")) for tier in TIERS)
-    tiers += "\n" + _item(f"-m \"{' or '.join(TIERS)}\"", "every tier (the same as no -m)")
+    tiers += "\n" + _item(f"-m \"{' or '.join(TIERS)}\"", "every tier (no -m runs every tier but diag)")
     codes = "\n".join(_item(code, text, 18) for code, text in exit_codes())
     return f"""Hardware acceptance for GPU inference servers.
 
