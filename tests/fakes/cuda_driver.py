@@ -164,7 +164,7 @@ class FakeDriver:
         self.t0 = time.monotonic()
         self.written = {}
         self.write_state()
-        return (R[self.spec["init_error"]],) if self.spec.get("init_error") else (OK,)
+        return (getattr(R, self.spec["init_error"]),) if self.spec.get("init_error") else (OK,)
 
     def cuGetErrorName(self, err: Any) -> tuple:
         return OK, R(int(err)).name.encode()
@@ -410,7 +410,7 @@ class FakeDriver:
         device.launches[name] = device.launches.get(name, 0) + 1
         error = device.faults.get("error")
         if error and error["kernel"] == name and device.launches[name] == error["after"]:
-            device.sticky = R[error["result"]]  # reported at the next synchronisation, and from then on
+            device.sticky = getattr(R, error["result"])  # reported at the next synchronisation, and from then on
             device.ecc_uncorrected += int(error["result"] == "CUDA_ERROR_ECC_UNCORRECTABLE")
             return (OK,)
         try:
@@ -463,7 +463,8 @@ class FakeDriver:
         out = {"index": spec.get("nvml_index", d.ordinal), "pcie_gen": link["gen"], "pcie_width": link["width"],
                "pcie_replay": spec.get("replays_before", 0) + d.replays, "util_pct": 0,
                "temp_c": spec["temp_idle_c"], "power_w": spec["power_idle_w"], "throttle": 0,
-               "sm_clock_mhz": spec["sm_clock_idle_mhz"], "ecc_uncorrected_volatile": d.ecc_uncorrected}
+               "sm_clock_mhz": spec["sm_clock_idle_mhz"], "ecc_uncorrected_volatile": d.ecc_uncorrected,
+               "ecc_corrected_volatile": 0}
         if d.burn_since is None:
             return out
         ran = time.monotonic() - d.burn_since

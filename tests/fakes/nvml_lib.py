@@ -232,8 +232,9 @@ class FakeNvmlLib:
 
     def _nvmlDeviceGetTotalEccErrors(self, h, error_type, counter_type, ptr):
         key = "ecc_uncorrected_volatile" if counter_type == pynvml.NVML_VOLATILE_ECC else "ecc_uncorrected_aggregate"
-        if key in self._state(h):  # errors the simulated CUDA driver raised during the run
-            return self._live_scalar(h, ptr, key, c_ulonglong)
+        live = "ecc_corrected_volatile" if error_type == pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED else key
+        if live in self._state(h):  # errors the simulated CUDA driver raised during the run
+            return self._live_scalar(h, ptr, live, c_ulonglong)
         return self._scalar(h, ptr, key, c_ulonglong)
 
     def _nvmlDeviceGetPersistenceMode(self, h, ptr):
