@@ -84,3 +84,35 @@ def test_nvml_that_cannot_start_is_the_tiers_error(driver, monkeypatch):
 
     monkeypatch.setattr(pynvml.nvmlLib, "init_error", pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
     assert run_diag(SPEC)["error"].startswith("NVML could not list the GPUs: NVML")
+
+
+def test_described_memory_checks_as_the_kernel_would():
+    """The simulation's check against kernels.cu's loop run word by word, on a small buffer with stuck bits."""
+    from gpuaccept.diag.memtest import patterns
+    from tests.fakes.cuda_memory import Allocation, describe, pattern
+
+    n, stuck = 1000, {7: (0x10, 0), 500: (0x80000001, 0x80000000), 999: (0xFFFFFFFF, 0x12345678)}
+    model, words = Allocation(0, 4 * n, stuck=dict(stuck)), [0] * n
+
+    def store(i, word):  # a cell keeps what was written, except its stuck bits
+        mask, bits = stuck.get(i, (0, 0))
+        words[i] = (word & ~mask) | (bits & mask)
+
+    for _, steps in patterns(seed=99):
+        for kernel, kind, arg, invert in steps:
+            if kernel == "fill":
+                model.write_all(describe(kind, arg))
+                for i in range(n):
+                    store(i, pattern(i, kind, arg))
+                continue
+            found = [(i, pattern(i, kind, arg), words[i]) for i in range(n) if words[i] != pattern(i, kind, arg)]
+            assert model.check(n, kind, arg, 16) == (len(found), found[:16])
+            if invert:
+                model.write_all(describe(kind, arg, True))
+                for i in range(n):
+                    store(i, pattern(i, kind, arg) ^ 0xFFFFFFFF)
+    # Memory holding another period-32 pattern than the one checked: counted per residue class, still exact.
+    fresh = Allocation(0, 4 * n, stuck=dict(stuck))  # reads as zeros
+    zeros = [fresh.stored(i) for i in range(n)]
+    found = [(i, pattern(i, 1, 3), zeros[i]) for i in range(n) if zeros[i] != pattern(i, 1, 3)]
+    assert fresh.check(n, 1, 3, 16) == (len(found), found[:16])

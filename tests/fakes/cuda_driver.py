@@ -115,7 +115,7 @@ class FakeDriver:
         self.handles = itertools.count(0x1000)
         self.streams: dict[int, Stream] = {}
         self.events: dict[int, tuple[Device, float]] = {}
-        self.modules: dict[int, Device] = {}
+        self.modules: dict[int, tuple[Device, set[str]]] = {}  # handle -> (device, its PTX's entry points)
         self.functions: dict[int, tuple[Device, str]] = {}
         self.current: Device | None = None
         self.t0 = time.monotonic()
@@ -231,15 +231,15 @@ class FakeDriver:
         if (int(isa[1]), int(isa[2])) > newest:
             return (R.CUDA_ERROR_UNSUPPORTED_PTX_VERSION, None)
         handle = next(self.handles)
-        self.modules[handle] = self.current
-        self.entries = set(re.findall(r"^\.visible \.entry (\w+)\(", text, re.M))
+        self.modules[handle] = (self.current, set(re.findall(r"^\.visible \.entry (\w+)\(", text, re.M)))
         return OK, real.CUmodule(handle)
 
     def cuModuleGetFunction(self, module: Any, name: bytes) -> tuple:
-        if name.decode() not in self.entries or name.decode() not in SIGNATURES:
+        device, entries = self.modules[int(module)]
+        if name.decode() not in entries or name.decode() not in SIGNATURES:
             return (R.CUDA_ERROR_NOT_FOUND, None)
         handle = next(self.handles)
-        self.functions[handle] = (self.modules[int(module)], name.decode())
+        self.functions[handle] = (device, name.decode())
         return OK, real.CUfunction(handle)
 
     # --- memory --------------------------------------------------------------------------------
