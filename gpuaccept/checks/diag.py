@@ -241,6 +241,9 @@ def gpu_soak(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return found
     gpu, diag, _ = found
     soak, spec = diag.soak, profile.diag
+    memtest = next((m for m in diag.memtest if m.index == index), None)
+    if memtest is not None and memtest.error and all(g.index != index for g in soak.gpus):
+        return not_evaluated(f"{gpu.label}: not soaked, its memory test stopped ({memtest.error}): see GPU-MEMTEST")
     if soak.error:
         return failed(f"{gpu.label}: the soak's load stopped after {soak.ran_s:.0f} s: {soak.error}",
                       f"{spec.soak_s:g} s under full load", "the card faulted or lost power under sustained load",

@@ -70,7 +70,12 @@ def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Calla
         for gpu in gpus:
             out["memtest"].append(_phase(progress, f"GPU{gpu.index} memtest", lambda g=gpu: {
                 "index": g.index, **memtest.run(cuda, g, max(spec.memtest_share, 0.95), seed, progress)}, index=gpu.index))
-        out["soak"] = _phase(progress, "soak", lambda: _soak(cuda, gpus, spec, sampler.now, progress))
+        # A card whose memory test ended in a CUDA error has a dead context (the error is sticky): soaking it
+        # would only stop the soak of the others, and GPU-SOAK would blame every card for one card's fault.
+        faulted = {m["index"] for m in out["memtest"] if m.get("error")}
+        soaked = [g for g in gpus if g.index not in faulted]
+        if soaked:
+            out["soak"] = _phase(progress, "soak", lambda: _soak(cuda, soaked, spec, sampler.now, progress))
     finally:
         out["samples"] = sampler.stop()
         out["sampler_error"] = sampler.error

@@ -8,18 +8,21 @@ logged by either end, so the upstream port (the GPU's parent in the sysfs tree) 
 from __future__ import annotations
 
 import re
+import shlex
 
 from gpuaccept.sources import host as host_commands
 
 _BDF = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 _LINE = re.compile(r"^(?P<gpu>\S+) (?P<device>\S+) (?P<kind>correctable|nonfatal|fatal) (?P<count>\d{1,18})$")
 MAX_BYTES = 64 * 1024
+#: Where the kernel lists PCI devices; the self-tests point it at a sysfs tree of their own.
+DEVICES = "/sys/bus/pci/devices"
 
 
 def command(bus_ids: list[str]) -> str:
     """A shell loop printing ``<gpu> <device> <kind> <total>`` per readable counter (bus ids checked first)."""
     ids = " ".join(b for b in bus_ids if _BDF.match(b))
-    return (f"for g in {ids}; do p=$(readlink -f /sys/bus/pci/devices/$g) || continue; "
+    return (f"for g in {ids}; do p=$(readlink -f {shlex.quote(DEVICES)}/$g) || continue; "
             "for d in \"$p\" \"${p%/*}\"; do for k in correctable nonfatal fatal; do f=\"$d/aer_dev_$k\"; "
             "[ -r \"$f\" ] && echo \"$g ${d##*/} $k $(awk '/^TOTAL_ERR/ {print $2}' \"$f\")\"; done; done; done; true")
 

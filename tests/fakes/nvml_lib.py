@@ -232,6 +232,9 @@ class FakeNvmlLib:
 
     def _nvmlDeviceGetTotalEccErrors(self, h, error_type, counter_type, ptr):
         key = "ecc_uncorrected_volatile" if counter_type == pynvml.NVML_VOLATILE_ECC else "ecc_uncorrected_aggregate"
+        live = "ecc_corrected_volatile" if error_type == pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED else key
+        if live in self._state(h):  # errors the simulated CUDA driver raised during the run
+            return self._live_scalar(h, ptr, live, c_ulonglong)
         return self._scalar(h, ptr, key, c_ulonglong)
 
     def _nvmlDeviceGetPersistenceMode(self, h, ptr):
@@ -264,7 +267,19 @@ class FakeNvmlLib:
         return self._scalar(h, ptr, "pcie_gen_max")
 
     def _nvmlDeviceGetCurrPcieLinkWidth(self, h, ptr):
+        if "pcie_width" in self._state(h):  # a link that trains narrower under load
+            return self._live_scalar(h, ptr, "pcie_width")
         return self._scalar(h, ptr, "pcie_width_current")
+
+    def _nvmlDeviceGetPcieReplayCounter(self, h, ptr):
+        if "pcie_replay" in self._state(h):  # replays counted while the simulated driver copies
+            return self._live_scalar(h, ptr, "pcie_replay")
+        return self._scalar(h, ptr, "pcie_replay")
+
+    def _nvmlDeviceGetClockInfo(self, h, clock_type, ptr):
+        if clock_type != pynvml.NVML_CLOCK_SM:
+            return pynvml.NVML_ERROR_NOT_SUPPORTED
+        return self._live_scalar(h, ptr, "sm_clock_mhz")
 
     def _nvmlDeviceGetMaxPcieLinkWidth(self, h, ptr):
         return self._scalar(h, ptr, "pcie_width_max")
@@ -345,4 +360,6 @@ _SIGNATURES: dict[str, tuple] = {
     "nvmlDeviceGetTemperature": (_P, c_uint, _P),
     "nvmlDeviceGetPowerUsage": (_P, _P),
     "nvmlDeviceGetCurrentClocksEventReasons": (_P, _P),
+    "nvmlDeviceGetPcieReplayCounter": (_P, _P),
+    "nvmlDeviceGetClockInfo": (_P, c_uint, _P),
 }

@@ -1,0 +1,53 @@
+"""The diag tier's shipped PTX: built from this kernels.cu, loadable by every driver the suite serves.
+
+kernels.ptx is committed (the tested host compiles nothing); its first line carries kernels.cu's
+SHA-256, and rebuilding it with NVRTC 12.1 (the [ptx] extra) must give the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from gpuaccept.diag import build_ptx, kernels
+
+HERE = Path(build_ptx.__file__).parent
+
+
+def test_shipped_ptx_is_built_from_this_source():
+    ptx = kernels.ptx()
+    assert ptx.endswith(b"\0") and ptx.count(b"\0") == 1  # cuModuleLoadData reads a C string
+    text = ptx[:-1].decode()
+    assert text.split("\n", 1)[0] == build_ptx.header((HERE / "kernels.cu").read_bytes(), (12, 1)).rstrip("\n")
+    assert sorted(re.findall(r"^\.visible \.entry (\w+)\(", text, re.M)) == sorted(kernels.NAMES)
+    described = kernels.describe()
+    assert described["nvrtc"] == "12.1" and described["arch"] == "compute_61" and described["ptx_isa"] == "8.1"
+
+
+def test_ptx_loads_on_pascal_and_on_drivers_from_r530():
+    text = (HERE / "kernels.ptx").read_text()
+    version = re.search(r"^\.version (\d+)\.(\d+)$", text, re.M)
+    assert version and (int(version[1]), int(version[2])) <= (8, 1)  # PTX ISA 8.1: CUDA 12.1, drivers >= R530
+    assert re.search(r"^\.target sm_61$", text, re.M)  # Pascal: the driver compiles it up for newer cards
+
+
+def test_a_changed_source_without_a_rebuild_is_refused(tmp_path, monkeypatch):
+    shutil.copy(HERE / "kernels.ptx", tmp_path / "kernels.ptx")
+    (tmp_path / "kernels.cu").write_bytes((HERE / "kernels.cu").read_bytes() + b"\n// changed\n")
+    monkeypatch.setattr(kernels, "_files", lambda: tmp_path)
+    with pytest.raises(kernels.StalePtx, match="python -m gpuaccept.diag.build_ptx"):
+        kernels.ptx()
+
+
+def test_nvrtc_rebuilds_the_shipped_file_byte_for_byte():
+    pytest.importorskip("cuda.bindings.nvrtc")
+    try:
+        nvrtc = metadata.version("nvidia-cuda-nvrtc-cu12")
+    except metadata.PackageNotFoundError:
+        pytest.skip("NVRTC is not installed: pip install -e '.[ptx]'")
+    assert nvrtc.startswith("12.1."), f"the shipped PTX is NVRTC 12.1's; {nvrtc} writes another"
+    assert build_ptx.build().encode() == (HERE / "kernels.ptx").read_bytes()
