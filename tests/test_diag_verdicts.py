@@ -67,7 +67,7 @@ def test_slow_link_also_fails_the_link_generation(run_suite):
     assert {c.name for c in run.cases if c.outcome == "failed"} == {"test_pcie_generation[gpu1]",
                                                                   "test_pcie_copy_bandwidth[gpu1]"}
     # The benchmark saw Gen3, the copies Gen1: a link that trains up for one load only is not healthy.
-    assert "Gen3 (the benchmark), Gen1 (the diag copies)" in run.messages("PCIE-GEN")
+    assert "Gen3 under load (the benchmark), Gen1 under load (the diag copies)" in run.messages("PCIE-GEN")
 
 
 def test_a_bare_replay_leaves_the_diag_tier_out(run_suite):

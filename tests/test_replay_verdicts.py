@@ -43,7 +43,7 @@ EXPECTED = {
     "dual-p40-xid-79": ({"GPU-XID"}, ["Xid 79", "fell off the bus", "power cable"]),
     # The diag variants (tests/test_diag_verdicts.py runs their tier); a bare run still reads the copies'
     # link samples, so the slow link fails PCIE-GEN here.
-    "dual-p40-diag-slow-link": ({"PCIE-GEN"}, ["Gen1 (the diag copies)", "remove the riser"]),
+    "dual-p40-diag-slow-link": ({"PCIE-GEN"}, ["Gen1 under load (the diag copies)", "remove the riser"]),
     "dual-p40-diag-replay-errors": (set(), []),
     "dual-p40-diag-memory-mismatch": (set(), []),
     "dual-p40-diag-throttling": (set(), []),

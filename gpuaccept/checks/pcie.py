@@ -73,8 +73,8 @@ def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
         # The under-load half: while the model runs and while the copies move data, the link must train up to
         # its maximum. Each load is judged on its own: a link that reaches Gen3 for one and not the other is flaky.
         reached = {w: max(v) for w, v in (("the benchmark", loaded), ("the diag copies", copying)) if v}
-        measured = (f"{gpu.label} link Gen{gpu.pcie_gen_max} max, under load "
-                    + ", ".join(f"Gen{g} ({w})" for w, g in reached.items()))
+        measured = (f"{gpu.label} link Gen{gpu.pcie_gen_max} max, "
+                    + ", ".join(f"Gen{g} under load ({w})" for w, g in reached.items()))
         if min(reached.values()) < gpu.pcie_gen_max:
             return failed(measured, expected + f", Gen{gpu.pcie_gen_max} under load",
                           "the link does not train up under load: signal problems (riser, slot, seating) or a "
