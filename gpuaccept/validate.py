@@ -41,6 +41,12 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "ttft_s": (0, 10**6), "t": (0, 10**7), "measure_from": (0, 10**7), "measure_to": (0, 10**7),
     "baseline_at": (0, 10**7),
     "size": (0, 10**15), "size_vram": (0, 10**15), "context_length": (0, 10**9),  # bytes, tokens
+    # diag.json: no copy moves 10^5 GB/s, no card has a petabyte, no counter runs negative
+    "gbps": (0, 10**5), "seconds": (0, 10**7), "copies": _COUNT, "start_t": (0, 10**7), "end_t": (0, 10**7),
+    "requested_s": (0, 10**7), "launches": _COUNT, "launch_ms": (0, 10**7), "copy_bytes": (0, 10**15),
+    "free_bytes": (0, 10**15), "total_bytes": (0, 10**15), "tested_bytes": (0, 10**15), "bytes_moved": (0, 10**18),
+    "mismatches": _COUNT, "pcie_replay": _COUNT, "ecc_corrected": _COUNT, "ecc_uncorrected": _COUNT,
+    "sm_clock_mhz": (0, 10**5), "cuda_ordinal": (0, 1023),
 }
 
 

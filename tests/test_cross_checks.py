@@ -196,6 +196,7 @@ def test_a_container_listing_one_uuid_twice_is_not_evaluated(tmp_path):
 
 def test_a_benchmark_of_another_model_judges_nothing(run_suite, tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
+    (folder / "diag.json").unlink()  # its copies would judge PCIE-GEN's under-load half without the benchmark
     edit_json(folder / "benchmark.json", lambda b: b.update(model="llama3.1:8b"))
     run = run_suite("--replay", str(folder))
     for rid in (*LOAD, "PCIE-GEN"):

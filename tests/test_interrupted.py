@@ -291,9 +291,10 @@ def test_a_full_disk_at_the_start_is_a_usage_error(tmp_path, size):
 
 
 def test_a_disk_that_fills_while_the_report_is_written(tmp_path):
-    # Room for the evidence and junit.xml (about 120 kB without the benchmark's samples), not for report.html.
+    # Room for the evidence and junit.xml (about 120 kB without the benchmark's and the diag tier's samples),
+    # not for report.html.
     quick = tmp_path / "quick-evidence"
-    shutil.copytree(HOSTS / "dual-p40", quick, ignore=shutil.ignore_patterns("benchmark.json"))
+    shutil.copytree(HOSTS / "dual-p40", quick, ignore=shutil.ignore_patterns("benchmark.json", "diag.json"))
     with tmpfs(tmp_path / "full", "size=256k") as reports:
         done = run_replay(tmp_path, reports, quick)
         (folder,) = _folders(reports)

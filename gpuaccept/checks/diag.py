@@ -128,10 +128,17 @@ def pcie_bandwidth(host: HostFacts, index: int, profile: Profile) -> Verdict:
     return failed(f"{measured} ({shown} below the floor)", expected, cause, fix)
 
 
+def _foreign(host: HostFacts) -> str:
+    """diag.json's GPUs whose bus id is not the one NVML gives that index: a record of other cards."""
+    known = {g.index: g.bus_id for g in host.gpus}
+    return ", ".join(f"{g.bus_id} as GPU{g.index}" for g in host.diag.gpus
+                     if g.bus_id and known.get(g.index) and g.bus_id != known[g.index])
+
+
 def copy_link_samples(host: HostFacts, index: int) -> list[int]:
     """PCIe generations NVML sampled on GPU ``index`` while its own pinned copies ran (for PCIE-GEN)."""
     diag = host.diag
-    if diag is None or diag.error:
+    if diag is None or diag.error or _foreign(host):  # another machine's links say nothing of these
         return []
     alone = next((r for r in diag.bandwidth.alone if r.index == index), None)
     if alone is None:
@@ -199,6 +206,8 @@ def gpu_memtest(host: HostFacts, index: int, profile: Profile) -> Verdict:
     share = profile.diag.memtest_share
     expected = f"0 mismatches over >= {share:.0%} of free memory, no new uncorrectable ECC errors"
     ecc = _ecc_growth(diag, index)
+    if ecc.startswith("went back"):  # volatile counts restart with the driver: what they say is lost
+        return not_evaluated(f"{gpu.label}: ECC {ecc}: the driver was reloaded during the tier")
     if result.error:
         return failed(f"{gpu.label}: the memory test stopped: {result.error}" + (f"; {ecc}" if ecc else ""), expected,
                       "the memory or the card faulted under the test", "replace the card (RMA) if it happens again "
@@ -229,6 +238,11 @@ def _ecc_growth(diag: DiagFacts, index: int) -> str:
     before, after = diag.counters_before.of(index), diag.counters_after.of(index)
     if before is None or after is None:
         return ""
+    pairs = (("uncorrected", before.ecc_uncorrected, after.ecc_uncorrected),
+             ("corrected", before.ecc_corrected, after.ecc_corrected))
+    back = [f"{name} {b} -> {a}" for name, b, a in pairs if b is not None and a is not None and a < b]
+    if back:
+        return "went back: " + "; ".join(back)
     grew = [f"ECC {name} {b} -> {a}" for name, b, a in (
         ("uncorrected", before.ecc_uncorrected, after.ecc_uncorrected),
         ("corrected", before.ecc_corrected, after.ecc_corrected)) if b is not None and a is not None and a > b]
@@ -335,6 +349,9 @@ def gpu_p2p(host: HostFacts, profile: Profile) -> Verdict:
     if problem is not None:
         return problem
     diag = host.diag
+    foreign = _foreign(host)
+    if foreign:
+        return not_evaluated(f"diag.json tested {foreign}: the record is of other cards")
     tested = [g for g in diag.gpus if not g.missing]
     if len(tested) < 2:
         return skipped(f"{len(tested)} GPU tested: no pair to copy between")

@@ -70,10 +70,12 @@ def pcie_gen(host: HostFacts, index: int, profile: Profile) -> Verdict:
     loaded = [g.pcie_gen for s in bench.measured() for g in s.gpus
               if g.index == index and g.pcie_gen and (g.util_pct or 0) > 0] if bench is not None and other_run is None else []
     if loaded or copying:
-        # The under-load half: while the model runs or the copies move data, the link must train up to its maximum.
-        during = " and ".join(w for w, v in (("the benchmark", loaded), ("the diag copies", copying)) if v)
-        measured = f"{gpu.label} link Gen{gpu.pcie_gen_max} max, Gen{max(loaded + copying)} under load ({during})"
-        if max(loaded + copying) < gpu.pcie_gen_max:
+        # The under-load half: while the model runs and while the copies move data, the link must train up to
+        # its maximum. Each load is judged on its own: a link that reaches Gen3 for one and not the other is flaky.
+        reached = {w: max(v) for w, v in (("the benchmark", loaded), ("the diag copies", copying)) if v}
+        measured = (f"{gpu.label} link Gen{gpu.pcie_gen_max} max, "
+                    + ", ".join(f"Gen{g} under load ({w})" for w, g in reached.items()))
+        if min(reached.values()) < gpu.pcie_gen_max:
             return failed(measured, expected + f", Gen{gpu.pcie_gen_max} under load",
                           "the link does not train up under load: signal problems (riser, slot, seating) or a "
                           "BIOS speed setting", "reseat the card, remove the riser, set the slot speed in the BIOS")
