@@ -77,7 +77,9 @@ def test_healthy_pair_passes_every_diag_requirement(diag):
 
 def test_shortened_soak_is_reported_not_accepted(diag):
     run = diag("--soak-seconds", "5", profile="dual-p40")  # the bundled profile soaks for 600 s
-    assert not_passed(run) == {("GPU-SOAK", "gpu0"): "warn", ("GPU-SOAK", "gpu1"): "warn"}, run.stdout[-4000:]
+    # nothing failed in 5 s, but no plateau is shown: not evaluated, so the run is INCOMPLETE, never accepted
+    assert not_passed(run) == {("GPU-SOAK", "gpu0"): "unevaluated", ("GPU-SOAK", "gpu1"): "unevaluated"}, run.stdout[-4000:]
+    assert run.ret == 6
     assert run.diag["soak"]["requested_s"] == 5 and run.diag["settings"]["soak_s"] == 5
     assert "the soak ran 5 s of the profile's 600 s (--soak-seconds)" in said(run, "GPU-SOAK", "gpu1")
 
