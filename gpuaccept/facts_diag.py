@@ -32,15 +32,10 @@ class LinkCopies:
 
 
 @dataclass(frozen=True)
-class DeviceCopy:
+class DeviceCopy(CopyRate):
     """Device-to-device copies inside one GPU: its memory's practical bandwidth (bytes read and written)."""
 
-    index: int
-    gbps: float
-    seconds: float = 0.0
-    copies: int = 0
-    start_t: float = 0.0
-    end_t: float = 0.0
+    index: int = field(kw_only=True)
 
 
 @dataclass(frozen=True)
