@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -25,6 +26,13 @@ def header(source: bytes, nvrtc_version: tuple[int, int]) -> str:
 
 
 def compile_ptx(source: bytes) -> tuple[str, tuple[int, int]]:
+    # NVRTC sets its calling thread's locale to "C" (uselocale) and leaves it so: on the main thread every later
+    # open() would read ASCII only. A thread of its own takes that locale with it when it ends.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_compile, source).result()
+
+
+def _compile(source: bytes) -> tuple[str, tuple[int, int]]:
     from cuda.bindings import nvrtc
 
     def ok(result):
