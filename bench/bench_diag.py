@@ -6,7 +6,8 @@
 2. Memory test throughput: bytes the pattern kernels read and wrote per second, as a share of the
    device-to-device copy bandwidth (bytes read and written) on the same GPU.
 3. Sampler rate during the soak: samples per second the NVML sampler achieved while every GPU burned,
-   asked for 2 Hz (the profile's rate) and 20 Hz.
+   asked for 2 Hz (the profile's rate) and 20 Hz, with the FP32 load alone and, on cards with tensor
+   cores, with the tensor-core load beside it; the power each load drew.
 Needs a GPU, PyTorch and cuda-bindings. Usage: python bench/bench_diag.py [--gpu N] [--copy-mib M]
 """
 
@@ -86,15 +87,24 @@ def main() -> int:
     print(f"memtest over {result['tested_bytes'] / 2**30:.1f} GiB, {len(result['patterns'])} patterns: "
           f"{result['gbps']:.0f} GB/s moved = {result['gbps'] / d2d:.2f} of the device-to-device rate, "
           f"{result['mismatches']} mismatches, {result['seconds']:.1f} s")
-    for hz in (2.0, 20.0):
+    tensor = {g.index: g.functions.pop("burn_tc", None) for g in gpus}
+    for hz, with_tensor in ((2.0, False), (20.0, False), (2.0, True), (20.0, True)):
+        if with_tensor and not any(tensor.values()):
+            break  # a card without tensor cores: the FP32 load is the whole soak
+        for g in gpus:
+            if with_tensor and tensor[g.index] is not None:
+                g.functions["burn_tc"] = tensor[g.index]
         sampler = Sampler(hz).start()
         s = soak.run(cuda, gpus, 10.0, 256, sampler.now)
         samples = sampler.stop()
         inside = [x for x in samples if s["start_t"] <= x["t"] <= s["end_t"]]
         span = s["end_t"] - s["start_t"]
         power = [g["power_w"] for x in inside for g in x["gpus"] if g["power_w"] is not None]
-        print(f"sampler asked for {hz:4.0f} Hz during a {span:.1f} s soak: achieved {len(inside) / span:.2f} Hz; "
-              f"power median {statistics.median(power):.0f} W, peak {max(power):.0f} W")
+        clocks = [g["sm_clock_mhz"] for x in inside for g in x["gpus"] if g["sm_clock_mhz"]]
+        load = "FP32 FMA + tensor-core MMA" if with_tensor else "FP32 FMA"
+        print(f"{load} soak, sampler asked for {hz:4.0f} Hz over {span:.1f} s: achieved {len(inside) / span:.2f} Hz; "
+              f"power median {statistics.median(power):.0f} W, peak {max(power):.0f} W; "
+              f"SM clock median {statistics.median(clocks) if clocks else 0:.0f} MHz")
     close_gpus(cuda, gpus)
     return 0
 

@@ -94,6 +94,7 @@ class SoakGpu:
     index: int
     launches: int = 0
     launch_ms: float = 0.0
+    load: str = ""  # "FP32 FMA", or "FP32 FMA + tensor-core MMA" on cards that have tensor cores
 
 
 @dataclass(frozen=True)

@@ -50,4 +50,13 @@ def test_nvrtc_rebuilds_the_shipped_file_byte_for_byte():
     except metadata.PackageNotFoundError:
         pytest.skip("NVRTC is not installed: pip install -e '.[ptx]'")
     assert nvrtc.startswith("12.1."), f"the shipped PTX is NVRTC 12.1's; {nvrtc} writes another"
-    assert build_ptx.build().encode() == (HERE / "kernels.ptx").read_bytes()
+    for module in build_ptx.MODULES:
+        assert build_ptx.build(module).encode() == (HERE / f"{module}.ptx").read_bytes(), module
+
+
+def test_tensor_core_ptx_is_its_own_module_for_ampere_and_later():
+    # mma.sync needs sm_80; the Pascal module must not carry it, or no P40 could load the kernels at all
+    text = kernels.ptx("kernels_tc")[:-1].decode()
+    assert re.search(r"^\.target sm_80$", text, re.M) and "mma.sync.aligned.m16n8k16" in text
+    assert re.findall(r"^\.visible \.entry (\w+)\(", text, re.M) == list(kernels.TENSOR_NAMES)
+    assert "mma" not in (HERE / "kernels.ptx").read_text()

@@ -299,9 +299,11 @@ def gpu_soak(host: HostFacts, index: int, profile: Profile) -> Verdict:
     if p90 is None:
         return not_evaluated(f"{measured}: NVML reported no power during the soak")
     if p90 < spec.soak_power_share * limit_w:
-        return failed(measured, expected,
+        load = next((g.load for g in soak.gpus if g.index == index and g.load), "")
+        return failed(measured + (f" under {load}" if load else ""), expected,
                       "the card cannot draw its power: a missing or loose 8-pin EPS cable, a PSU or power cap limit "
-                      "(see PWR-LIMIT), or a card whose full power needs more than the suite's FP32 load",
+                      "(see PWR-LIMIT)" + ("" if "tensor" in load else ", or a card whose full power needs a load "
+                                                                       "the suite's kernels do not give it"),
                       "check the power cable and PSU; compare the enforced limit with the default (PWR-LIMIT)")
     drop = _clock_drop(clocks, spec.clock_drop_share)
     if drop:

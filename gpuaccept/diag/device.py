@@ -24,6 +24,7 @@ class Gpu:
     context: Any
     sms: int
     functions: dict[str, Any] = field(default_factory=dict)
+    load: str = "FP32 FMA"  # what the soak's compute load is on this card (with tensor cores where it has them)
 
     @property
     def blocks(self) -> int:
@@ -64,8 +65,23 @@ def open_gpus(cuda: Cuda, nvml_bus_ids: dict[int, str]) -> tuple[list[Gpu], dict
                 cuda("cuDevicePrimaryCtxRelease", device)
             continue
         gpu.functions = {n: cuda("cuModuleGetFunction", module, n.encode()) for n in kernels.NAMES}
+        gpu.load = _tensor_load(cuda, gpu)
         gpus.append(gpu)
     return gpus, missing
+
+
+def _tensor_load(cuda: Cuda, gpu: Gpu) -> str:
+    """Cards with tensor cores reach their power limit only with them busy: load kernels_tc there too.
+
+    Where the driver will not load it, the soak runs the FP32 load alone and the record says why."""
+    if cuda.attribute(gpu.device, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR") < kernels.TENSOR_MIN_CC:
+        return "FP32 FMA"
+    try:
+        module = cuda("cuModuleLoadData", kernels.ptx("kernels_tc"))
+        gpu.functions.update({n: cuda("cuModuleGetFunction", module, n.encode()) for n in kernels.TENSOR_NAMES})
+    except (CudaError, kernels.StalePtx) as err:
+        return f"FP32 FMA (the tensor-core load did not load: {err})"
+    return "FP32 FMA + tensor-core MMA"
 
 
 def close_gpus(cuda: Cuda, gpus: list[Gpu]) -> None:

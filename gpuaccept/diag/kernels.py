@@ -1,4 +1,4 @@
-"""The shipped PTX (``kernels.ptx``), checked against the source it was built from (``kernels.cu``)."""
+"""The shipped PTX (``kernels.ptx``, ``kernels_tc.ptx``), each checked against the source it was built from."""
 
 from __future__ import annotations
 
@@ -7,25 +7,28 @@ import re
 from importlib import resources
 
 NAMES = ("fill", "check", "burn")
-_HEADER = re.compile(r"^// gpuaccept kernels\.cu sha256=(?P<sha>[0-9a-f]{64}) nvrtc=(?P<nvrtc>\S+) arch=(?P<arch>\S+)$")
+TENSOR_NAMES = ("burn_tc",)  # kernels_tc: compute capability 8.0 and later only
+TENSOR_MIN_CC = 8
+_HEADER = re.compile(r"^// gpuaccept (?P<module>\w+)\.cu sha256=(?P<sha>[0-9a-f]{64}) nvrtc=(?P<nvrtc>\S+) "
+                     r"arch=(?P<arch>\S+)$")
 
 
 class StalePtx(Exception):
-    """kernels.ptx was not rebuilt after kernels.cu changed (python -m gpuaccept.diag.build_ptx)."""
+    """A PTX file was not rebuilt after its source changed (python -m gpuaccept.diag.build_ptx)."""
 
 
 def _files():
     return resources.files("gpuaccept.diag")
 
 
-def ptx() -> bytes:
-    """The PTX text, NUL-terminated as cuModuleLoadData wants it; StalePtx if it is not kernels.cu's."""
-    text = (_files() / "kernels.ptx").read_bytes()
-    source = (_files() / "kernels.cu").read_bytes()
+def ptx(module: str = "kernels") -> bytes:
+    """The PTX text, NUL-terminated as cuModuleLoadData wants it; StalePtx if it is not its source's."""
+    text = (_files() / f"{module}.ptx").read_bytes()
+    source = (_files() / f"{module}.cu").read_bytes()
     first = text.split(b"\n", 1)[0].decode(errors="replace")
     m = _HEADER.match(first)
-    if m is None or m["sha"] != hashlib.sha256(source).hexdigest():
-        raise StalePtx("kernels.ptx was not built from this kernels.cu: run python -m gpuaccept.diag.build_ptx")
+    if m is None or m["module"] != module or m["sha"] != hashlib.sha256(source).hexdigest():
+        raise StalePtx(f"{module}.ptx was not built from this {module}.cu: run python -m gpuaccept.diag.build_ptx")
     return text + b"\0"
 
 
