@@ -34,7 +34,7 @@ def test_every_diag_set_is_covered():
 
 
 def test_live_h100_capture_replays_to_its_live_verdicts(run_suite):
-    # The real capture (120 s soak on an H100): copies at 55 GB/s, no link errors, 0 mismatches over 95 % of
+    # The real capture (210 s soak on an H100): copies at 55 GB/s, no link errors, 0 mismatches over 95 % of
     # free memory; the shortened soak is not evaluated and the run is INCOMPLETE, as it was live.
     run = run_suite("--replay", str(HOSTS / "h100-live-diag"), "--profile", "single-h100", "-m", "diag")
     verdicts = {c.requirement: c.properties.get("verdict") for c in run.cases}
@@ -42,8 +42,9 @@ def test_live_h100_capture_replays_to_its_live_verdicts(run_suite):
                         "GPU-SOAK": "unevaluated", "GPU-P2P": "skip"}, run.stdout[-3000:]
     assert run.ret == 6
     measured = {c.requirement: c.properties.get("measured", "") for c in run.cases}
-    assert "alone 55.2 H2D / 55.2 D2H GB/s" in measured["PCIE-BANDWIDTH"]
-    assert "ran 120 s of the profile's 600 s" in run.messages("GPU-SOAK")
+    assert "alone 55.3 H2D / 55.2 D2H GB/s" in measured["PCIE-BANDWIDTH"]
+    assert "ran 210 s of the profile's 600 s" in run.messages("GPU-SOAK")
+    assert "388 W of 700 W (55%)" in run.messages("GPU-SOAK")
 
 
 def test_healthy_pair_passes_every_diag_requirement(run_suite):
