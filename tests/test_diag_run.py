@@ -116,3 +116,18 @@ def test_described_memory_checks_as_the_kernel_would():
     zeros = [fresh.stored(i) for i in range(n)]
     found = [(i, pattern(i, 1, 3), zeros[i]) for i in range(n) if zeros[i] != pattern(i, 1, 3)]
     assert fresh.check(n, 1, 3, 16) == (len(found), found[:16])
+
+
+@pytest.mark.parametrize("share", [0.9, 0.95, 0.99])
+def test_the_memory_test_takes_at_least_the_share_asked_for(share):
+    from gpuaccept.diag import memtest
+
+    class Driver:
+        def __call__(self, name, *args):
+            assert name == "cuMemAlloc"
+            return 1
+
+    for free in (22784 * 2**20 - 12345 * 4096, 80549 * 2**20 - 777 * 4096):
+        want = int(free * share)
+        taken = sum(size for _, size in memtest._take(Driver(), want))
+        assert want <= taken < want + 2 * 2**20, (share, free, taken)

@@ -6,6 +6,7 @@ PCIE-BANDWIDTH carries the failure with its fix and the others are not evaluated
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from gpuaccept.checks.inventory import gpu_or_verdict
@@ -65,12 +66,37 @@ def _diag_gpu(host: HostFacts, index: int, requirement: str) -> tuple[GpuFacts, 
     if tested is None:
         return not_evaluated(f"{gpu.label} is not in diag.json (it lists GPUs {[g.index for g in diag.gpus]}): "
                              "the record is of another host or another run")
-    if tested.bus_id and gpu.bus_id and tested.bus_id != gpu.bus_id:
+    if not tested.bus_id:
+        return not_evaluated(f"{gpu.label}: diag.json does not say which card it tested as GPU{index} (no bus id): "
+                             "the record cannot be matched to this card")
+    if gpu.bus_id and tested.bus_id != gpu.bus_id:
         return not_evaluated(f"{gpu.label}: diag.json tested {tested.bus_id} as GPU{index}: the record is of "
                              "other cards")
     if tested.missing:
         return not_evaluated(f"{gpu.label}: the diag tier could not test it: {tested.missing}")
     return gpu, diag, tested
+
+
+# The settings that shape a measurement (not the floors it is judged against): a record made with other
+# values than the profile's measured something else. soak_s is left out: a shortened soak is GPU-SOAK's to report.
+MEASURED_WITH = {"PCIE-BANDWIDTH": ("copy_mib", "copy_seconds"), "GPU-P2P": ("copy_mib", "copy_seconds"),
+                 "GPU-SOAK": ("soak_buffer_mib", "sample_hz")}
+
+
+def _other_settings(diag: DiagFacts, profile: Profile, requirement: str) -> Verdict | None:
+    """Not evaluated when diag.json was measured with other settings than the profile's, naming them."""
+    settings = diag.settings if isinstance(diag.settings, dict) else {}
+    changed = []
+    for key in MEASURED_WITH.get(requirement, ()):
+        if key not in settings:
+            continue
+        value, want = settings[key], getattr(profile.diag, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isclose(value, want, rel_tol=1e-9):
+            changed.append(f"{key} {value!r} in diag.json, {want!r} in the profile")
+    if not changed:
+        return None
+    return not_evaluated(f"diag.json was measured with other settings than the profile's [diag]: {'; '.join(changed)}: "
+                         "run -m diag again with this profile")
 
 
 def _link(gpu: GpuFacts) -> str:
@@ -82,6 +108,9 @@ def pcie_bandwidth(host: HostFacts, index: int, profile: Profile) -> Verdict:
     if isinstance(found, Verdict):
         return found
     gpu, diag, _ = found
+    other = _other_settings(diag, profile, OWNER)
+    if other is not None:
+        return other
     bw = diag.bandwidth
     if bw.error:
         return failed(f"{gpu.label}: the copies stopped: {bw.error}", "pinned copies to complete",
@@ -169,19 +198,22 @@ def pcie_replay(host: HostFacts, index: int, profile: Profile) -> Verdict:
     aer_before, aer_after = diag.counters_before.aer, diag.counters_after.aer
     mine_before = aer_before.counts.get(tested.bus_id, {})
     mine_after = aer_after.counts.get(tested.bus_id, {})
-    if mine_after:
-        for device, kinds in sorted(mine_after.items()):
-            for kind, count in sorted(kinds.items()):
-                was = mine_before.get(device, {}).get(kind)
-                if was is None:
-                    continue
-                if count < was:
-                    return not_evaluated(f"{gpu.label}: AER {kind} count at {device} went from {was} to {count}")
-                if count > was:
-                    where = "the GPU" if device == tested.bus_id else f"the port above it ({device})"
-                    growth.append(f"AER {kind} errors at {where} {was} -> {count} (+{count - was})")
-    else:
-        unread.append(f"kernel AER counters ({aer_after.missing or aer_before.missing or 'none for this GPU'})")
+    compared = 0
+    for device, kinds in sorted(mine_after.items()):
+        for kind, count in sorted(kinds.items()):
+            was = mine_before.get(device, {}).get(kind)
+            if was is None:  # read after the tier only: nothing to compare it with
+                continue
+            compared += 1
+            if count < was:
+                return not_evaluated(f"{gpu.label}: AER {kind} count at {device} went from {was} to {count}")
+            if count > was:
+                where = "the GPU" if device == tested.bus_id else f"the port above it ({device})"
+                growth.append(f"AER {kind} errors at {where} {was} -> {count} (+{count - was})")
+    if not compared:
+        why = (aer_before.missing or aer_after.missing
+               or ("read after the tier only, not before it" if mine_after else "none for this GPU"))
+        unread.append(f"kernel AER counters ({why})")
     expected = "no new replays and no new AER errors during the tier"
     if growth:
         return failed(f"{gpu.label}: " + "; ".join(growth), expected,
@@ -212,7 +244,10 @@ def gpu_memtest(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return failed(f"{gpu.label}: the memory test stopped: {result.error}" + (f"; {ecc}" if ecc else ""), expected,
                       "the memory or the card faulted under the test", "replace the card (RMA) if it happens again "
                       "after a reseat and a reboot; check GPU-XID")
-    tested = f"{result.tested_bytes / GIB:.1f} GiB ({result.coverage:.0%} of {result.free_bytes / GIB:.1f} GiB free)"
+    if result.tested_bytes > result.free_bytes or (result.total_bytes and result.free_bytes > result.total_bytes):
+        return not_evaluated(f"{gpu.label}: diag.json's memory test is contradictory: {result.tested_bytes} bytes "
+                             f"tested of {result.free_bytes} free and {result.total_bytes} in all")
+    tested = f"{result.tested_bytes / GIB:.1f} GiB ({result.coverage:.1%} of {result.free_bytes / GIB:.1f} GiB free)"
     if result.mismatches:
         first = result.first[0] if result.first else None
         at = (f"; first at {first.address} in {first.pattern}: expected {first.expected}, read {first.read}" if first else "")
@@ -224,7 +259,7 @@ def gpu_memtest(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return failed(f"{gpu.label}: {ecc} during the test of {tested}", expected,
                       "the memory produced errors ECC could not correct", "replace the card (RMA); see GPU-RETIRED")
     if not result.patterns or result.coverage < share:
-        return not_evaluated(f"{gpu.label}: the test covered {tested}, below the profile's {share:.0%} "
+        return not_evaluated(f"{gpu.label}: the test covered {tested}, {result.coverage:.2%}, below the profile's {share:.2%} "
                              "(diag.memtest_share): other processes held memory; stop them and run -m diag again")
     measured = (f"{gpu.label}: 0 mismatches in {tested}, {len(result.patterns)} patterns (seed {result.seed}), "
                 f"{result.gbps:.0f} GB/s")
@@ -262,9 +297,21 @@ def gpu_soak(host: HostFacts, index: int, profile: Profile) -> Verdict:
         return failed(f"{gpu.label}: the soak's load stopped after {soak.ran_s:.0f} s: {soak.error}",
                       f"{spec.soak_s:g} s under full load", "the card faulted or lost power under sustained load",
                       "check GPU-XID and the kernel log; reseat the card's 8-pin EPS cable, check the PSU")
+    other = _other_settings(diag, profile, "GPU-SOAK")
+    if other is not None:
+        return other
+    loaded = next((g for g in soak.gpus if g.index == index), None)
+    if loaded is None or not loaded.launches:
+        return not_evaluated(f"{gpu.label}: diag.json records no load on it during the soak "
+                             f"(soaked: {[g.index for g in soak.gpus if g.launches] or 'none'})")
     mine = diag.samples_of(index, soak.start_t, soak.end_t)
     if not mine:
         return not_evaluated(f"{gpu.label}: no NVML samples during the soak ({diag.sampler_error or 'none recorded'})")
+    gap = _sample_gap(_times(diag, index, soak.start_t, soak.end_t), soak.start_t, soak.end_t)
+    if gap:
+        return not_evaluated(f"{gpu.label}: the NVML samples do not cover the soak ({gap}"
+                             + (f"; {diag.sampler_error}" if diag.sampler_error else "") + "): what the card did in "
+                             "between is not known; run -m diag again")
     limit_w = gpu.power_enforced_limit_w
     if not limit_w:
         return not_evaluated(f"{gpu.label}: the enforced power limit is not known ({gpu.why_missing('power_enforced_limit_w')})")
@@ -321,6 +368,19 @@ def gpu_soak(host: HostFacts, index: int, profile: Profile) -> Verdict:
     return passed(measured, expected)
 
 
+def _sample_gap(times: list[float], start: float, end: float) -> str:
+    """The longest stretch of the soak without a sample, when longer than 5 % of it (at least 15 s): a sampler
+    that stopped or stalled."""
+    allowed = max(15.0, 0.05 * (end - start))
+    edges = [start, *sorted(times), end]
+    worst = max(range(len(edges) - 1), key=lambda i: edges[i + 1] - edges[i])
+    length = edges[worst + 1] - edges[worst]
+    if length <= allowed:
+        return ""
+    return (f"none from {edges[worst] - start:.0f} s to {edges[worst + 1] - start:.0f} s of its {end - start:.0f} s, "
+            f"more than {allowed:.0f} s")
+
+
 def _times(diag: DiagFacts, index: int, start: float, end: float) -> list[float]:
     return [s.t for s in diag.samples if start <= s.t <= end for g in s.gpus if g.index == index]
 
@@ -354,7 +414,15 @@ def gpu_p2p(host: HostFacts, profile: Profile) -> Verdict:
     foreign = _foreign(host)
     if foreign:
         return not_evaluated(f"diag.json tested {foreign}: the record is of other cards")
+    unnamed = [g.index for g in diag.gpus if not g.bus_id]
+    if unnamed:
+        return not_evaluated(f"diag.json does not say which cards it tested as GPU{unnamed} (no bus id)")
     tested = [g for g in diag.gpus if not g.missing]
+    untested = [g for g in host.gpus if all(t.index != g.index for t in tested)]
+    if len(host.gpus) >= 2 and untested:
+        return not_evaluated(f"the diag tier did not test {', '.join(g.label for g in untested)} "
+                             f"(diag.json tested GPUs {[g.index for g in tested]}): the peer copies of every pair "
+                             "are not known; see PCIE-BANDWIDTH for why")
     if len(tested) < 2:
         return skipped(f"{len(tested)} GPU tested: no pair to copy between")
     if diag.p2p.error:
@@ -362,6 +430,17 @@ def gpu_p2p(host: HostFacts, profile: Profile) -> Verdict:
                       "the driver refused peer copies", "check `nvidia-smi topo -p2p r` and the IOMMU/ACS settings")
     if not diag.p2p.pairs:
         return not_evaluated("diag.json holds no peer copies although it tested several GPUs")
+    wanted = {(a.index, b.index) for a in tested for b in tested if a.index != b.index}
+    copied = [(p.a, p.b) for p in diag.p2p.pairs]
+    strays = sorted(set(copied) - wanted)
+    lacking = sorted(wanted - set(copied))
+    if strays or lacking or len(copied) != len(set(copied)):
+        problems = ([f"copies between GPUs it did not test ({', '.join(f'GPU{a}->GPU{b}' for a, b in strays)})"]
+                    if strays else [])
+        problems += [f"no copy GPU{a}->GPU{b}" for a, b in lacking]
+        problems += ["a pair listed twice"] if len(copied) != len(set(copied)) else []
+        return not_evaluated(f"diag.json's peer copies do not cover each direction of every tested pair once: "
+                             f"{'; '.join(problems)}")
     floor = profile.diag.p2p_floor_gbps
     shown = ", ".join(f"GPU{p.a}->GPU{p.b} {p.gbps:.1f} GB/s ({'peer' if p.peer_access else 'through host memory'})"
                       for p in diag.p2p.pairs)

@@ -22,6 +22,7 @@ SOLID, WALK_ONES, WALK_ZEROS, RANDOM = 0, 1, 2, 3  # kernels.cu's pattern kinds
 SLOTS = 16  # mismatches recorded with their address; all are counted
 MIB = 2**20
 _MIN_CHUNK = 64 * MIB
+_PAGE = 2 * MIB  # the driver's allocation granularity
 _MAX_CHUNK = 2048 * MIB
 
 # (label, steps): a step is (kernel, kind, word, invert). A fill writes the pattern; a check reads it back
@@ -39,18 +40,21 @@ def patterns(seed: int) -> list[tuple[str, list[tuple[str, int, int, int]]]]:
 
 
 def _take(cuda: Cuda, want: int) -> list[tuple[Any, int]]:
-    """Chunks adding up to ``want`` bytes, smaller ones when the driver refuses a large one."""
+    """Chunks adding up to at least ``want`` bytes (rounded up to the driver's 2 MiB pages, so the share asked
+    for is covered), smaller ones when the driver refuses a large one."""
     chunks: list[tuple[Any, int]] = []
     taken, size = 0, _MAX_CHUNK
-    while taken + _MIN_CHUNK <= want and size >= _MIN_CHUNK:
-        size = min(size, (want - taken) // _MIN_CHUNK * _MIN_CHUNK)
+    while taken < want:
+        size = min(size, -(-(want - taken) // _PAGE) * _PAGE)
         try:
             chunks.append((cuda("cuMemAlloc", size), size))
             taken += size
         except CudaError as err:
             if err.name != "CUDA_ERROR_OUT_OF_MEMORY":
                 raise
-            size //= 2
+            if size <= _MIN_CHUNK:
+                break
+            size = max(_MIN_CHUNK, size // 2 // _PAGE * _PAGE)
     return chunks
 
 
