@@ -131,3 +131,35 @@ def test_the_memory_test_takes_at_least_the_share_asked_for(share):
         want = int(free * share)
         taken = sum(size for _, size in memtest._take(Driver(), want))
         assert want <= taken < want + 2 * 2**20, (share, free, taken)
+
+
+def test_a_stop_ends_the_soak_within_a_round_and_is_recorded(driver):
+    # Ctrl-C or the tier's deadline sets the stop: the cards must go idle, not burn on for the soak's time.
+    import dataclasses
+    import threading
+    import time
+
+    driver()
+    stop = threading.Event()
+    threading.Timer(3.0, stop.set).start()
+    began = time.monotonic()
+    out = run_diag(dataclasses.replace(SPEC, soak_s=120), seed=1, stop=stop)
+    assert time.monotonic() - began < 30
+    assert "the soak was stopped after" in out["soak"]["error"] or "did not run" in out["soak"]["error"]
+
+
+def test_the_diag_deadline_tells_the_tier_to_stop():
+    import threading
+
+    from gpuaccept.sources import live
+
+    seen = threading.Event()
+
+    def tier(stop: threading.Event) -> dict:
+        if stop.wait(10):
+            seen.set()
+        return {}
+
+    record = live._bounded_diag(tier, 0.2)
+    assert "did not finish within 0.2 s" in record["error"]
+    assert seen.wait(5)  # the abandoned tier was told to stop, and did

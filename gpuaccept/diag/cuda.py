@@ -19,6 +19,10 @@ class Unavailable(Exception):
     """The tier cannot run here: no bindings, no driver library, or the driver refused to start."""
 
 
+class Stopped(Exception):
+    """The run asked the tier to stop (Ctrl-C, a signal, or the tier's deadline): the cards must not keep working."""
+
+
 class CudaError(Exception):
     def __init__(self, call: str, name: str, text: str = "") -> None:
         self.call, self.name = call, name

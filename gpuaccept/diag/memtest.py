@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpuaccept.diag.cuda import Cuda, CudaError
+from gpuaccept.diag.cuda import Cuda, CudaError, Stopped
 from gpuaccept.diag.device import THREADS, Gpu
 
 SOLID, WALK_ONES, WALK_ZEROS, RANDOM = 0, 1, 2, 3  # kernels.cu's pattern kinds
@@ -58,7 +59,8 @@ def _take(cuda: Cuda, want: int) -> list[tuple[Any, int]]:
     return chunks
 
 
-def run(cuda: Cuda, gpu: Gpu, share: float, seed: int, progress: Callable[[str], None] = lambda _l: None) -> dict[str, Any]:
+def run(cuda: Cuda, gpu: Gpu, share: float, seed: int, progress: Callable[[str], None] = lambda _l: None,
+        stop: threading.Event | None = None) -> dict[str, Any]:
     gpu.use(cuda)
     free, total = (int(v) for v in cuda("cuMemGetInfo"))
     chunks = _take(cuda, int(free * share))
@@ -72,6 +74,9 @@ def run(cuda: Cuda, gpu: Gpu, share: float, seed: int, progress: Callable[[str],
     try:
         cuda("cuEventRecord", start, stream)
         for label, steps in patterns(seed):
+            if stop is not None and stop.is_set():
+                raise Stopped(f"GPU{gpu.index}'s memory test was stopped before {label} (the run was interrupted "
+                              "or the tier's deadline passed)")
             labels.append(label)
             progress(f"GPU{gpu.index} memtest: {label} over {tested / MIB:.0f} MiB")
             for pointer, size in chunks:
@@ -104,6 +109,7 @@ def run(cuda: Cuda, gpu: Gpu, share: float, seed: int, progress: Callable[[str],
                 cuda("cuMemFree", pointer)
         with contextlib.suppress(CudaError):
             cuda("cuMemFree", result_buffer)
+        with contextlib.suppress(CudaError):  # apart: a failed free must not leak the stream
             cuda("cuStreamDestroy", stream)
     return {"index": gpu.index, "free_bytes": free, "total_bytes": total, "tested_bytes": tested,
             "patterns": labels, "seed": seed, "mismatches": mismatches, "first": first,

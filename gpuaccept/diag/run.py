@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from gpuaccept.diag import kernels
-from gpuaccept.diag.cuda import Cuda, CudaError, Unavailable, bindings_version
+from gpuaccept.diag.cuda import Cuda, CudaError, Stopped, Unavailable, bindings_version
 from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.profile import DiagSpec
 from gpuaccept.sources import aer
@@ -25,7 +26,10 @@ MIB = 2**20
 
 
 def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Callable[[str], None] = lambda _l: None,
-             seed: int | None = None) -> dict[str, Any]:
+             seed: int | None = None, stop: threading.Event | None = None) -> dict[str, Any]:
+    """``stop``: set by the run when it is interrupted or out of time; every phase checks it, so the cards go
+    idle within a soak round instead of burning on after the run has ended."""
+    stop = stop or threading.Event()
     from gpuaccept.diag import memtest
     from gpuaccept.sources.nvml_sampler import Sampler
 
@@ -64,18 +68,21 @@ def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Calla
     out["gpus"].sort(key=lambda g: g["index"])
     sampler = Sampler(spec.sample_hz).start()
     try:
-        out["bandwidth"] = _phase(progress, "bandwidth", lambda: _bandwidth(cuda, gpus, spec, sampler.now, progress))
-        out["p2p"] = _phase(progress, "p2p", lambda: _p2p(cuda, gpus, spec))
+        out["bandwidth"] = _phase(progress, "bandwidth", lambda: _bandwidth(cuda, gpus, spec, sampler.now, progress),
+                                  stop=stop)
+        out["p2p"] = _phase(progress, "p2p", lambda: _p2p(cuda, gpus, spec), stop=stop)
         seed = seed if seed is not None else memtest.new_seed()
         for gpu in gpus:
             out["memtest"].append(_phase(progress, f"GPU{gpu.index} memtest", lambda g=gpu: {
-                "index": g.index, **memtest.run(cuda, g, max(spec.memtest_share, 0.95), seed, progress)}, index=gpu.index))
+                "index": g.index, **memtest.run(cuda, g, max(spec.memtest_share, 0.95), seed, progress, stop)},
+                index=gpu.index, stop=stop))
         # A card whose memory test ended in a CUDA error has a dead context (the error is sticky): soaking it
         # would only stop the soak of the others, and GPU-SOAK would blame every card for one card's fault.
         faulted = {m["index"] for m in out["memtest"] if m.get("error")}
         soaked = [g for g in gpus if g.index not in faulted]
         if soaked:
-            out["soak"] = _phase(progress, "soak", lambda: _soak(cuda, soaked, spec, sampler.now, progress))
+            out["soak"] = _phase(progress, "soak", lambda: _soak(cuda, soaked, spec, sampler.now, progress, stop),
+                                 stop=stop)
     finally:
         out["samples"] = sampler.stop()
         out["sampler_error"] = sampler.error
@@ -85,12 +92,14 @@ def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Calla
     return out
 
 
-def _phase(progress: Callable[[str], None], name: str, work: Callable[[], dict[str, Any]], index: int | None = None
-           ) -> dict[str, Any]:
+def _phase(progress: Callable[[str], None], name: str, work: Callable[[], dict[str, Any]], index: int | None = None,
+           stop: threading.Event | None = None) -> dict[str, Any]:
     """One phase's record; a CUDA error ends the phase (recorded) and not the tier."""
     try:
+        if stop is not None and stop.is_set():
+            raise Stopped(f"{name} did not run: the run was interrupted or the tier's deadline passed")
         return {"error": "", **work()}
-    except CudaError as err:
+    except (CudaError, Stopped) as err:
         why = str(err)
     except Exception as err:  # a defect of the suite's own: recorded as such, and the report is still written
         why = f"internal error of the suite ({type(err).__name__}: {err})"
@@ -155,12 +164,12 @@ def _p2p(cuda: Cuda, gpus, spec: DiagSpec) -> dict[str, Any]:
                     bandwidth.release(cuda, gpu, buffers[gpu.index])
 
 
-def _soak(cuda: Cuda, gpus, spec: DiagSpec, now, progress) -> dict[str, Any]:
+def _soak(cuda: Cuda, gpus, spec: DiagSpec, now, progress, stop: threading.Event) -> dict[str, Any]:
     from gpuaccept.diag import soak
 
     began = now()
     try:
-        return soak.run(cuda, gpus, spec.soak_s, spec.soak_buffer_mib, now, progress)
-    except CudaError as err:  # the load itself failed: when it stopped is part of the evidence
+        return soak.run(cuda, gpus, spec.soak_s, spec.soak_buffer_mib, now, progress, stop)
+    except (CudaError, Stopped) as err:  # the load itself failed: when it stopped is part of the evidence
         return {"requested_s": spec.soak_s, "start_t": round(began, 3), "end_t": round(now(), 3), "gpus": [],
                 "error": str(err)}

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpuaccept.diag.cuda import Cuda, CudaError
+from gpuaccept.diag.cuda import Cuda, CudaError, Stopped
 from gpuaccept.diag.device import THREADS, Gpu
 
 ROUND_S = 0.25
@@ -25,7 +26,7 @@ MIB = 2**20
 
 
 def run(cuda: Cuda, gpus: list[Gpu], seconds: float, buffer_mib: int, now: Callable[[], float],
-        progress: Callable[[str], None] = lambda _l: None) -> dict[str, Any]:
+        progress: Callable[[str], None] = lambda _l: None, stop: threading.Event | None = None) -> dict[str, Any]:
     size = buffer_mib * MIB
     words = size // 4
     state: dict[int, dict[str, Any]] = {}
@@ -52,6 +53,9 @@ def run(cuda: Cuda, gpus: list[Gpu], seconds: float, buffer_mib: int, now: Calla
         progress(f"soak: {len(gpus)} GPU(s) under load for {seconds:g} s")
         last_note = began
         while now() - began < seconds:
+            if stop is not None and stop.is_set():  # checked every round: the cards go idle within ROUND_S
+                raise Stopped(f"the soak was stopped after {now() - began:.0f} s (the run was interrupted or the "
+                              "tier's deadline passed)")
             for gpu in gpus:
                 gpu.use(cuda)
                 s = state[gpu.index]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import socket
+import threading
 from collections.abc import Callable
 
 import gpuaccept
@@ -40,13 +41,14 @@ def host_command(host, name: str, timeout_s: float, commands: tuple[str, ...] | 
 
 
 def collect_live(host, timeout_s: float, container: ContainerSpec | None = None, ollama: OllamaSpec | None = None,
-                 benchmark: Callable[[], dict] | None = None, diag: Callable[[], dict] | None = None,
-                 diag_limit_s: float = 0.0) -> ev.Evidence:
+                 benchmark: Callable[[], dict] | None = None, diag: Callable[[threading.Event], dict] | None = None,
+                 diag_limit_s: float = 0.0, later: str = "") -> ev.Evidence:
     """Collect every evidence file from this machine; never raises for an expected condition.
 
     ``container``: the Ollama container to look at; ``ollama``: the Ollama API to ask; None (or a profile
     that disables them) skips them. ``benchmark``: runs the load tier's benchmark, when that tier is selected;
     ``diag``: runs the diag tier (before the benchmark, on otherwise idle cards), abandoned after ``diag_limit_s``.
+    ``later``: why a selected tier does not run in this collection (remediation first: a later one runs it).
     """
     files: dict[str, str] = {ev.NVML: json.dumps(snapshot_with_timeout(timeout_s), indent=2, sort_keys=True)}
     absent: dict[str, str] = {}
@@ -62,7 +64,7 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
             files[name] = outcome.text
     commands[ev.DIAG] = "the suite's diag tier (cuda-bindings + NVML sampler + sysfs AER counters)"
     if diag is None:
-        absent[ev.DIAG] = "the diag tier was not selected (it runs with -m diag)"
+        absent[ev.DIAG] = later or "the diag tier was not selected (it runs with -m diag)"
     else:
         files[ev.DIAG] = json.dumps(_bounded_diag(diag, diag_limit_s), indent=1, sort_keys=True)
     # Imported here: the Docker SDK and the ollama client (pydantic, httpx) cost a replay ~0.3 s to import.
@@ -75,7 +77,8 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
         absent.update(api_absent)
         commands.update(api_commands)
         commands[ev.BENCHMARK] = "the suite's benchmark (ollama client + NVML sampler)"
-        why_not = "the load tier was not selected (-m quick)" if benchmark is None else _no_benchmark(files, absent, ollama)
+        why_not = (later or "the load tier was not selected (-m quick)") if benchmark is None else \
+            _no_benchmark(files, absent, ollama)
         if why_not is not None:
             absent[ev.BENCHMARK] = f"{why_not}, so no benchmark ran"
         else:
@@ -107,13 +110,21 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     return ev.Evidence(files=files, absent=absent, meta=meta)
 
 
-def _bounded_diag(diag: Callable[[], dict], limit_s: float) -> dict:
-    """The diag tier's record; past its deadline (a GPU that stopped answering) a record saying so."""
+def _bounded_diag(diag: Callable[[threading.Event], dict], limit_s: float) -> dict:
+    """The diag tier's record; past its deadline (a GPU that stopped answering) a record saying so.
+
+    Interrupted (Ctrl-C, a signal) or out of time, the tier is told to stop: its cards go idle within a soak
+    round instead of burning on after the run has ended or while the next collector runs."""
+    stop = threading.Event()
     try:
-        return within(limit_s, "the diag tier", diag)
+        return within(limit_s, "the diag tier", lambda: diag(stop))
     except DeadlineExceeded:
+        stop.set()
         return {"schema": 1, "error": f"the diag tier did not finish within {limit_s:g} s: a GPU or the driver "
                                       "stopped answering (see GPU-XID and the kernel log)"}
+    except BaseException:
+        stop.set()
+        raise
 
 
 def _no_benchmark(files: dict[str, str], absent: dict[str, str], ollama: OllamaSpec) -> str | None:

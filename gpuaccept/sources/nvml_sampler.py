@@ -75,7 +75,7 @@ class Sampler:
         self._stop.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
-            self.error = f"NVML stopped answering during the benchmark (no answer within {timeout_s:g} s)"
+            self.error = f"NVML stopped answering while sampling (no answer within {timeout_s:g} s)"
         return list(self.samples)
 
     def _loop(self) -> None:
@@ -93,7 +93,7 @@ class Sampler:
                 tick += self.period
                 self._stop.wait(max(0.0, tick - time.monotonic()))
         except pynvml.NVMLError as err:
-            self.error = f"NVML failed during the benchmark: {err}"
+            self.error = f"NVML failed while sampling: {err}"
         finally:
             with contextlib.suppress(pynvml.NVMLError):
                 pynvml.nvmlShutdown()
