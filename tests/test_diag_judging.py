@@ -125,3 +125,12 @@ def test_coverage_just_under_the_share_says_by_how_much(tmp_path):
             m["tested_bytes"] = int(m["free_bytes"] * 0.8999)
     verdict = checks.gpu_memtest(judged(tmp_path, under), 0, PROFILE)
     assert verdict.outcome == "unevaluated" and "89.99%, below the profile's 90.00%" in verdict.message
+
+
+
+def test_a_soak_window_over_the_copies_is_contradictory(tmp_path):
+    # The soak runs after the copies: a window that starts before they ended is a record that contradicts itself.
+    def early(d: dict) -> None:
+        d["soak"]["start_t"] = 0.0
+    verdict = checks.gpu_soak(judged(tmp_path, early), 0, PROFILE)
+    assert verdict.outcome == "unevaluated" and "is not after the copies" in verdict.message, verdict

@@ -319,6 +319,11 @@ def gpu_soak(host: HostFacts, index: int, profile: Profile) -> Verdict:
     if loaded is None or not loaded.launches:
         return not_evaluated(f"{gpu.label}: diag.json records no load on it during the soak "
                              f"(soaked: {[g.index for g in soak.gpus if g.launches] or 'none'})")
+    copies_end = max((r.end_t for row in (*diag.bandwidth.alone, *diag.bandwidth.together) for r in (row.h2d, row.d2h)),
+                     default=0.0)
+    if soak.end_t <= soak.start_t or soak.start_t < copies_end:  # the soak runs last: its window cannot hold the copies
+        return not_evaluated(f"{gpu.label}: the soak's window {soak.start_t:g}-{soak.end_t:g} s is not after the "
+                             f"copies (which ended at {copies_end:g} s): diag.json contradicts itself")
     mine = diag.samples_of(index, soak.start_t, soak.end_t)
     if not mine:
         return not_evaluated(f"{gpu.label}: no NVML samples during the soak ({diag.sampler_error or 'none recorded'})")

@@ -3,8 +3,10 @@
 The memory is taken in chunks up to ``share`` of what the driver reports free; every chunk gets each
 pattern, and a mismatch is counted with its device address, the word expected and the word read.
 Patterns, after memtest86 and DCGM's memtest: walking ones and walking zeros (one bit per word, moved
-through all 32 positions), moving inversions of two words and their complements, and a seeded random
-pattern (the seed is recorded, so a failure can be repeated).
+through all 32 positions), inversions of two words (each word written, read back while its complement is
+written, read back again), and a seeded random pattern (the seed is recorded, so a failure can be
+repeated). GPU threads visit the words in grid order, not memtest86's ascending-then-descending address
+order, so faults that need that order (some coupling faults) are not targeted.
 """
 
 from __future__ import annotations
