@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpuaccept.checks.agreement import benchmark_mismatch, link_disagreement
-from gpuaccept.checks.diag import copy_link_samples
+from gpuaccept.checks.diag_evidence import copy_link_samples
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import GpuFacts, HostFacts
