@@ -21,7 +21,7 @@ from gpuaccept import evidence as ev
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.deadline import DeadlineExceeded, within
-from gpuaccept.sources.live import HOST_SLACK_S, host_command
+from gpuaccept.sources.live import HOST_SLACK_S, gather, journal_log
 
 NVML_REMOTE = ("NVML reads only the machine it runs on: on a remote host the GPUs come from nvidia-smi -q -x "
                f"({ev.SMI_XML})")
@@ -67,14 +67,8 @@ def loopback(url: str) -> bool:
 
 def _docker(host, timeout_s: float, container: ContainerSpec, files: dict, absent: dict, commands: dict) -> None:
     name = shlex.quote(container.name)
-    asks = {ev.DOCKER_INFO: "docker info --format '{{json .}}'", ev.DOCKER_INSPECT: f"docker inspect {name}"}
-    for evidence_name, command in asks.items():
-        outcome = host_command(host, evidence_name, timeout_s, (command,))
-        commands[evidence_name] = command
-        if outcome.text is None:
-            absent[evidence_name] = outcome.reason or "not collected"
-        else:
-            files[evidence_name] = outcome.text
+    gather(host, timeout_s, ((ev.DOCKER_INFO, ("docker info --format '{{json .}}'",)),
+                              (ev.DOCKER_INSPECT, (f"docker inspect {name}",))), files, absent, commands)
     absent[ev.DOCKER_PROBE] = ("the GPU probe container (docker run --gpus all) is not started on a remote host: "
                                "the suite changes nothing there")
     if ev.DOCKER_INSPECT not in files:
@@ -82,14 +76,8 @@ def _docker(host, timeout_s: float, container: ContainerSpec, files: dict, absen
         absent.setdefault(ev.CONTAINER_SMI, why)
         absent.setdefault(ev.OLLAMA_LOG, why)
         return
-    for evidence_name, command in ((ev.CONTAINER_SMI, f"docker exec {name} nvidia-smi -L"),
-                                   (ev.OLLAMA_LOG, f"docker logs {name} 2>&1")):
-        outcome = host_command(host, evidence_name, timeout_s, (command,))
-        commands[evidence_name] = command
-        if outcome.text is None:
-            absent[evidence_name] = outcome.reason or "not collected"
-        else:
-            files[evidence_name] = outcome.text
+    gather(host, timeout_s, ((ev.CONTAINER_SMI, (f"docker exec {name} nvidia-smi -L",)),
+                              (ev.OLLAMA_LOG, (f"docker logs {name} 2>&1",))), files, absent, commands)
 
 
 def _ollama(ollama: OllamaSpec, files: dict, absent: dict, commands: dict) -> None:
@@ -114,24 +102,11 @@ def collect_remote(host, spec: str, timeout_s: float, container: ContainerSpec |
     files: dict[str, str] = {}
     absent: dict[str, str] = {ev.NVML: NVML_REMOTE, ev.DIAG: DIAG_REMOTE}
     commands: dict[str, str] = {}
-    for name in host_commands.COMMANDS:
-        if name == ev.SYSFS_PCI and ev.LSPCI in files:
-            continue  # lspci already gave the same devices with more detail
-        outcome = host_command(host, name, timeout_s)
-        commands[name] = outcome.command
-        if outcome.text is None:
-            absent[name] = outcome.reason or "not collected"
-        else:
-            files[name] = outcome.text
+    gather(host, timeout_s, ((name, None) for name in host_commands.COMMANDS), files, absent, commands)
     if container is not None and container.enabled:
         _docker(host, timeout_s, container, files, absent, commands)
     if ollama is not None and ollama.enabled:
-        if ev.OLLAMA_LOG not in files:
-            outcome = host_command(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
-            if outcome.text is not None and "inference compute" in outcome.text:
-                files[ev.OLLAMA_LOG] = outcome.text
-                commands[ev.OLLAMA_LOG] = outcome.command
-                absent.pop(ev.OLLAMA_LOG, None)
+        journal_log(host, timeout_s, files, absent, commands)
         _ollama(ollama, files, absent, commands)
     meta = {"hostname": hostname or spec, "captured_at": _now(), "suite_version": gpuaccept.__version__,
             "mode": "live", "commands": commands, "fleet_host": spec}

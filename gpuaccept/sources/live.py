@@ -40,6 +40,35 @@ def host_command(host, name: str, timeout_s: float, commands: tuple[str, ...] | 
                                      tried[-1])
 
 
+def gather(host, timeout_s: float, asks, files: dict[str, str], absent: dict[str, str], commands: dict[str, str]) -> None:
+    """Each evidence file of ``asks`` ((name, commands), None for its usual ones) into ``files``, or into
+    ``absent`` with the reason; the command that answered (or last failed) into ``commands``."""
+    for name, tried in asks:
+        if name == ev.SYSFS_PCI and ev.LSPCI in files:
+            continue  # lspci already gave the same devices with more detail
+        outcome = host_command(host, name, timeout_s, tried)
+        commands[name] = outcome.command
+        if outcome.text is None:
+            absent[name] = outcome.reason or "not collected"
+        else:
+            files[name] = outcome.text
+
+
+def journal_log(host, timeout_s: float, files: dict[str, str], absent: dict[str, str], commands: dict[str, str]) -> None:
+    """An Ollama installed as a systemd service (not in Docker) logs to the journal: read there when no
+    container gave the server log, and say why when the journal has no Ollama start-up either."""
+    if ev.OLLAMA_LOG in files:
+        return
+    outcome = host_command(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
+    if outcome.text is not None and "inference compute" in outcome.text:
+        files[ev.OLLAMA_LOG] = outcome.text
+        commands[ev.OLLAMA_LOG] = outcome.command
+        absent.pop(ev.OLLAMA_LOG, None)
+    else:
+        journal = outcome.reason or "the journal holds no Ollama start-up"
+        absent[ev.OLLAMA_LOG] = f"{absent[ev.OLLAMA_LOG]}; {journal}" if ev.OLLAMA_LOG in absent else journal
+
+
 def collect_live(host, timeout_s: float, container: ContainerSpec | None = None, ollama: OllamaSpec | None = None,
                  benchmark: Callable[[], dict] | None = None, diag: Callable[[threading.Event], dict] | None = None,
                  diag_limit_s: float = 0.0, later: str = "") -> ev.Evidence:
@@ -53,15 +82,7 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     files: dict[str, str] = {ev.NVML: json.dumps(snapshot_with_timeout(timeout_s), indent=2, sort_keys=True)}
     absent: dict[str, str] = {}
     commands: dict[str, str] = {ev.NVML: "NVML snapshot (nvidia-ml-py)"}
-    for name in host_commands.COMMANDS:
-        if name == ev.SYSFS_PCI and ev.LSPCI in files:
-            continue  # lspci already gave the same devices with more detail
-        outcome = host_command(host, name, timeout_s)
-        commands[name] = outcome.command
-        if outcome.text is None:
-            absent[name] = outcome.reason or "not collected"
-        else:
-            files[name] = outcome.text
+    gather(host, timeout_s, ((name, None) for name in host_commands.COMMANDS), files, absent, commands)
     commands[ev.DIAG] = "the suite's diag tier (cuda-bindings + NVML sampler + sysfs AER counters)"
     if diag is None:
         absent[ev.DIAG] = later or "the diag tier was not selected (it runs with -m diag)"
@@ -89,15 +110,8 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
         files.update(docker_files)
         absent.update(docker_absent)
         commands.update(docker_commands)
-    if ollama is not None and ollama.enabled and ev.OLLAMA_LOG not in files:
-        outcome = host_command(host, ev.OLLAMA_LOG, timeout_s, host_commands.FALLBACKS[ev.OLLAMA_LOG])
-        if outcome.text is not None and "inference compute" in outcome.text:
-            files[ev.OLLAMA_LOG] = outcome.text
-            commands[ev.OLLAMA_LOG] = outcome.command
-            absent.pop(ev.OLLAMA_LOG, None)
-        else:
-            journal = outcome.reason or "the journal holds no Ollama start-up"
-            absent[ev.OLLAMA_LOG] = f"{absent[ev.OLLAMA_LOG]}; {journal}" if ev.OLLAMA_LOG in absent else journal
+    if ollama is not None and ollama.enabled:
+        journal_log(host, timeout_s, files, absent, commands)
     meta = {
         "hostname": socket.gethostname(),
         "captured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
