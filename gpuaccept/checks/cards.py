@@ -29,37 +29,31 @@ def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
                       "check the profile (--expect-gpus N) or remove the extra card")
     if on_bus is not None and on_bus > seen:
         return failed(f"NVML sees {seen} GPU(s) but {on_bus} are on the PCI bus", expected,
-                      _init_failure_cause(host), "see GPU-PCI-COUNT for the card the driver did not bring up")
+                      _init_failure(host)[0], "see GPU-PCI-COUNT for the card the driver did not bring up")
     return failed(f"NVML sees {seen} GPU(s)", expected,
                   "a card is not seated or not powered (the P40 needs the 8-pin EPS/CPU cable), or is disabled "
                   "in the BIOS", "power off, reseat the card in another slot if needed, connect its power cable")
 
 
-def _init_failure_cause(host: HostFacts) -> str:
+def _init_failure(host: HostFacts) -> tuple[str, str]:
+    """Why the driver did not bring a card up, from the kernel's notices, and that cause's own fix (not a list
+    of guesses): one (cause, fix) per notice, the first that the kernel log shows."""
     kernel = host.kernel
+    reseat = ("power off, reseat the card and its 8-pin EPS power cable (try another slot or riser); if "
+              "`dmesg | grep NVRM` still shows the failure, replace (RMA) the card")
     if kernel.notices_of("open-kmod-unsupported"):
-        return "the open kernel module refuses these cards (they have no GSP): see DRV-KMOD-FLAVOR"
+        return ("the open kernel module refuses these cards (they have no GSP): see DRV-KMOD-FLAVOR",
+                "install the proprietary (non -open) driver packages and reboot: see DRV-KMOD-FLAVOR")
     if kernel.notices_of("bar1-zero"):
-        return "the kernel could not map BAR1 (\"BAR1 is 0M\"): Above 4G Decoding is off in the BIOS"
+        return ("the kernel could not map BAR1 (\"BAR1 is 0M\"): Above 4G Decoding is off in the BIOS",
+                "enable Above 4G Decoding (and Resizable BAR where offered) in the BIOS, then reboot")
     if kernel.notices_of("rm-init-adapter-failed"):
         buses = ", ".join(sorted({n.bus_id or "?" for n in kernel.notices_of("rm-init-adapter-failed")}))
-        return f"the driver failed to initialise the card (dmesg: RmInitAdapter failed on {buses})"
+        return f"the driver failed to initialise the card (dmesg: RmInitAdapter failed on {buses})", reseat
     if kernel.notices_of("fallen-off-bus"):
-        return "a card fell off the bus (dmesg)"
-    return "the driver did not initialise the card (look for RmInitAdapter or BAR errors in dmesg)"
-
-
-def _init_failure_fix(host: HostFacts) -> str:
-    """The fix for the cause _init_failure_cause names: one cause, its own fix (not a list of guesses)."""
-    kernel = host.kernel
-    if kernel.notices_of("open-kmod-unsupported"):
-        return "install the proprietary (non -open) driver packages and reboot: see DRV-KMOD-FLAVOR"
-    if kernel.notices_of("bar1-zero"):
-        return "enable Above 4G Decoding (and Resizable BAR where offered) in the BIOS, then reboot"
-    if kernel.notices_of("rm-init-adapter-failed") or kernel.notices_of("fallen-off-bus"):
-        return ("power off, reseat the card and its 8-pin EPS power cable (try another slot or riser); if "
-                "`dmesg | grep NVRM` still shows the failure, replace (RMA) the card")
-    return ("check `dmesg | grep NVRM` for the card's error; enable Above 4G Decoding in the BIOS if BAR1 "
+        return "a card fell off the bus (dmesg)", reseat
+    return ("the driver did not initialise the card (look for RmInitAdapter or BAR errors in dmesg)",
+            "check `dmesg | grep NVRM` for the card's error; enable Above 4G Decoding in the BIOS if BAR1 "
             "could not be mapped; bind the card to the nvidia driver")
 
 
@@ -94,11 +88,11 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     missing = [d for d in bus if d.bus_id not in in_nvml]
     if missing or len(bus) != len(host.gpus):
         names = ", ".join(f"{d.bus_id} (driver in use: {d.driver_in_use or 'none'})" for d in missing) or listing
-        fix = _init_failure_fix(host)
+        cause, fix = _init_failure(host)
         if any(d.driver_in_use and d.driver_in_use != "nvidia" for d in missing):
             fix = "unbind the card from the driver shown (e.g. vfio-pci passthrough) and bind it to nvidia"
         return failed(f"{len(bus)} NVIDIA GPU(s) on the bus but {len(host.gpus)} in NVML; not in NVML: {names}",
-                      expected, _init_failure_cause(host), fix)
+                      expected, cause, fix)
     if len(bus) > want:
         return failed(f"{len(bus)} NVIDIA GPUs on the PCI bus ({listing})", expected,
                       "more cards are installed than the profile names", "check the profile or remove the card")
