@@ -170,3 +170,10 @@ class DiagFacts:
     def samples_of(self, index: int, start: float, end: float) -> list:
         """This GPU's samples taken between ``start`` and ``end``."""
         return [g for s in self.samples if start <= s.t <= end for g in s.gpus if g.index == index]
+
+    def copy_samples(self, index: int) -> list:
+        """This GPU's samples taken while its own pinned copies ran (alone, each way)."""
+        alone = next((r for r in self.bandwidth.alone if r.index == index), None)
+        if alone is None:
+            return []
+        return [g for r in (alone.h2d, alone.d2h) for g in self.samples_of(index, r.start_t, r.end_t)]

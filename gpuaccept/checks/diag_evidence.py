@@ -111,7 +111,4 @@ def copy_link_samples(host: HostFacts, index: int) -> list[int]:
     diag = host.diag
     if diag is None or diag.error or foreign(host):  # another machine's links say nothing of these
         return []
-    alone = next((r for r in diag.bandwidth.alone if r.index == index), None)
-    if alone is None:
-        return []
-    return [s.pcie_gen for r in (alone.h2d, alone.d2h) for s in diag.samples_of(index, r.start_t, r.end_t) if s.pcie_gen]
+    return [s.pcie_gen for s in diag.copy_samples(index) if s.pcie_gen]

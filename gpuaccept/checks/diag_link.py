@@ -48,7 +48,7 @@ def pcie_bandwidth(host: HostFacts, index: int, profile: Profile) -> Verdict:
     low = {k: v for k, v in figures.items() if v < floor}
     if not low:
         return passed(measured, expected)
-    during = [s for r in (alone.h2d, alone.d2h) for s in diag.samples_of(index, r.start_t, r.end_t)]
+    during = diag.copy_samples(index)
     gens = [s.pcie_gen for s in during if s.pcie_gen]
     widths = [s.pcie_width for s in during if s.pcie_width]
     trained = f"Gen{min(gens)} x{min(widths)}" if gens and widths else ""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from gpuaccept.diag.cuda import Cuda, CudaError
@@ -38,13 +39,29 @@ def release(cuda: Cuda, gpu: Gpu, buffers: Buffers) -> None:
             cuda(call, pointer)
 
 
-def _enqueue(cuda: Cuda, direction: str, b: Buffers, size: int, stream: Any) -> None:
-    if direction == "h2d":
-        cuda("cuMemcpyHtoDAsync", b.device, b.host, size, stream)
-    elif direction == "d2h":
-        cuda("cuMemcpyDtoHAsync", b.host, b.device, size, stream)
-    else:
-        cuda("cuMemcpyDtoDAsync", b.device2, b.device, size, stream)
+@contextlib.contextmanager
+def held(cuda: Cuda, gpus: list[Gpu], size: int) -> Iterator[dict[int, Buffers]]:
+    """Each GPU's copy buffers for the time of a phase, released whatever ends it (a CUDA error included)."""
+    buffers: dict[int, Buffers] = {}
+    try:
+        for gpu in gpus:
+            buffers[gpu.index] = allocate(cuda, gpu, size)
+        yield buffers
+    finally:
+        for gpu in gpus:
+            if gpu.index in buffers:
+                with contextlib.suppress(CudaError):  # a dead context cannot even be made current
+                    release(cuda, gpu, buffers[gpu.index])
+
+
+def _enqueue(cuda: Cuda, direction: str, b: Buffers, size: int, stream: Any, times: int = 1) -> None:
+    for _ in range(times):
+        if direction == "h2d":
+            cuda("cuMemcpyHtoDAsync", b.device, b.host, size, stream)
+        elif direction == "d2h":
+            cuda("cuMemcpyDtoHAsync", b.host, b.device, size, stream)
+        else:
+            cuda("cuMemcpyDtoDAsync", b.device2, b.device, size, stream)
 
 
 def copies(cuda: Cuda, gpus: list[Gpu], buffers: dict[int, Buffers], direction: str, size: int, min_seconds: float,
@@ -53,26 +70,17 @@ def copies(cuda: Cuda, gpus: list[Gpu], buffers: dict[int, Buffers], direction: 
 
     Device-to-device figures count the bytes read and written (2 x size), as bandwidthTest does.
     """
-    streams, repeats = {}, {}
-    for gpu in gpus:  # one untimed copy each: warms the engines and sizes the timed run
-        gpu.use(cuda)
-        streams[gpu.index] = cuda.stream()
-        start, end = cuda.event(), cuda.event()
-        cuda("cuEventRecord", start, streams[gpu.index])
-        _enqueue(cuda, direction, buffers[gpu.index], size, streams[gpu.index])
-        cuda("cuEventRecord", end, streams[gpu.index])
-        once = max(cuda.elapsed_s(start, end), 1e-6)
-        repeats[gpu.index] = min(1000, max(3, math.ceil(min_seconds / once)))
-    events = {}
-    began = now()
+    streams, repeats, events = {}, {}, {}
     for gpu in gpus:
         gpu.use(cuda)
-        start, end = cuda.event(), cuda.event()
-        cuda("cuEventRecord", start, streams[gpu.index])
-        for _ in range(repeats[gpu.index]):
-            _enqueue(cuda, direction, buffers[gpu.index], size, streams[gpu.index])
-        cuda("cuEventRecord", end, streams[gpu.index])
-        events[gpu.index] = (start, end)
+        stream = streams[gpu.index] = cuda.stream()
+        repeats[gpu.index] = _repeats(cuda, stream, partial(_enqueue, cuda, direction, buffers[gpu.index], size, stream),
+                                      min_seconds)
+    began = now()
+    for gpu in gpus:  # every GPU's copies queued before any is waited for: they run at once
+        gpu.use(cuda)
+        events[gpu.index] = cuda.record(streams[gpu.index], partial(_enqueue, cuda, direction, buffers[gpu.index], size,
+                                                                    streams[gpu.index], repeats[gpu.index]))
     result = {}
     for gpu in gpus:
         gpu.use(cuda)
@@ -102,21 +110,20 @@ def peer(cuda: Cuda, a: Gpu, b: Gpu, buffers: dict[int, Buffers], size: int, min
                 raise
     a.use(cuda)
     stream = cuda.stream()
-    start, end = cuda.event(), cuda.event()
     src, dst = buffers[a.index].device, buffers[b.index].device2
 
-    def copy() -> None:
-        cuda("cuMemcpyPeerAsync", dst, b.context, src, a.context, size, stream)
+    def copy(times: int = 1) -> None:
+        for _ in range(times):
+            cuda("cuMemcpyPeerAsync", dst, b.context, src, a.context, size, stream)
 
-    cuda("cuEventRecord", start, stream)
-    copy()
-    cuda("cuEventRecord", end, stream)
-    repeats = min(1000, max(3, math.ceil(min_seconds / max(cuda.elapsed_s(start, end), 1e-6))))
-    cuda("cuEventRecord", start, stream)
-    for _ in range(repeats):
-        copy()
-    cuda("cuEventRecord", end, stream)
-    seconds = cuda.elapsed_s(start, end)
+    repeats = _repeats(cuda, stream, copy, min_seconds)
+    seconds = cuda.elapsed_s(*cuda.record(stream, partial(copy, repeats)))
     with contextlib.suppress(CudaError):
         cuda("cuStreamDestroy", stream)
     return {"a": a.index, "b": b.index, "peer_access": can, "gbps": round(size * repeats / seconds / GB, 3)}
+
+
+def _repeats(cuda: Cuda, stream: Any, copy: Callable[[], None], min_seconds: float) -> int:
+    """One untimed copy warms the engines and sizes the timed run: enough copies to last ``min_seconds``."""
+    once = max(cuda.elapsed_s(*cuda.record(stream, copy)), 1e-6)
+    return min(1000, max(3, math.ceil(min_seconds / once)))

@@ -7,6 +7,7 @@ at exactly this seam (``install``): the same calls, the same ``(CUresult, value.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from typing import Any
 
 #: The driver module in use: cuda.bindings.driver, or a simulation the self-tests install.
@@ -109,6 +110,14 @@ class Cuda:
 
     def stream(self) -> Any:
         return self("cuStreamCreate", 1)  # CU_STREAM_NON_BLOCKING: never serialised with another stream
+
+    def record(self, stream: Any, work: Callable[[], None]) -> tuple[Any, Any]:
+        """Two new events on ``stream`` around what ``work()`` queues there (read them with ``elapsed_s``)."""
+        start, end = self.event(), self.event()
+        self("cuEventRecord", start, stream)
+        work()
+        self("cuEventRecord", end, stream)
+        return start, end
 
     def elapsed_s(self, start: Any, end: Any) -> float:
         self("cuEventSynchronize", end)

@@ -8,7 +8,6 @@ expected condition (no bindings, no driver, a card that faults): the reason is w
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -116,10 +115,7 @@ def _bandwidth(cuda: Cuda, gpus, spec: DiagSpec, now, progress) -> dict[str, Any
     from gpuaccept.diag import bandwidth
 
     size = spec.copy_mib * MIB
-    buffers = {}
-    try:
-        for gpu in gpus:
-            buffers[gpu.index] = bandwidth.allocate(cuda, gpu, size)
+    with bandwidth.held(cuda, gpus, size) as buffers:
         result: dict[str, Any] = {"copy_bytes": size, "alone": [], "together": [], "d2d": []}
         for gpu in gpus:
             progress(f"GPU{gpu.index} pinned copies, alone")
@@ -135,10 +131,6 @@ def _bandwidth(cuda: Cuda, gpus, spec: DiagSpec, now, progress) -> dict[str, Any
             result["together"] = [{"index": g.index, "h2d": together["h2d"][g.index], "d2h": together["d2h"][g.index]}
                                   for g in gpus]
         return result
-    finally:
-        for gpu in gpus:
-            if gpu.index in buffers:
-                bandwidth.release(cuda, gpu, buffers[gpu.index])
 
 
 def _p2p(cuda: Cuda, gpus, spec: DiagSpec) -> dict[str, Any]:
@@ -147,21 +139,9 @@ def _p2p(cuda: Cuda, gpus, spec: DiagSpec) -> dict[str, Any]:
     if len(gpus) < 2:
         return {"pairs": []}
     size = spec.copy_mib * MIB
-    buffers = {}
-    try:
-        for gpu in gpus:
-            buffers[gpu.index] = bandwidth.allocate(cuda, gpu, size)
-        pairs = []
-        for a in gpus:
-            for b in gpus:
-                if a.index != b.index:
-                    pairs.append(bandwidth.peer(cuda, a, b, buffers, size, spec.copy_seconds / 2))
-        return {"pairs": pairs}
-    finally:
-        for gpu in gpus:
-            if gpu.index in buffers:
-                with contextlib.suppress(CudaError):
-                    bandwidth.release(cuda, gpu, buffers[gpu.index])
+    with bandwidth.held(cuda, gpus, size) as buffers:
+        return {"pairs": [bandwidth.peer(cuda, a, b, buffers, size, spec.copy_seconds / 2)
+                          for a in gpus for b in gpus if a.index != b.index]}
 
 
 def _soak(cuda: Cuda, gpus, spec: DiagSpec, now, progress, stop: threading.Event) -> dict[str, Any]:

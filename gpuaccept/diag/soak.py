@@ -14,6 +14,7 @@ import ctypes
 import math
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from gpuaccept.diag.cuda import Cuda, CudaError, Stopped
@@ -36,19 +37,13 @@ def run(cuda: Cuda, gpus: list[Gpu], seconds: float, buffer_mib: int, now: Calla
             s = state[gpu.index] = {"burn": cuda.stream(), "copy": cuda.stream(), "a": cuda("cuMemAlloc", size),
                                     "b": cuda("cuMemAlloc", size), "c": cuda("cuMemAlloc", size)}
             cuda("cuMemsetD32Async", s["a"], 0x3F800000, words, s["burn"])  # 1.0f: finite values throughout
-            start, end = cuda.event(), cuda.event()
-            cuda("cuEventRecord", start, s["burn"])
-            _burn(cuda, gpu, s, words)
-            cuda("cuEventRecord", end, s["burn"])
-            s["per_launch"] = max(cuda.elapsed_s(start, end), 1e-5)
+            s["per_launch"] = max(cuda.elapsed_s(*cuda.record(s["burn"], partial(_burn, cuda, gpu, s, words))), 1e-5)
             s["launches"] = max(1, math.ceil(ROUND_S / s["per_launch"]))
             s["done"] = 0
             if "burn_tc" in gpu.functions:
                 s["tensor"] = cuda.stream()
-                cuda("cuEventRecord", start, s["tensor"])
-                _burn_tc(cuda, gpu, s)
-                cuda("cuEventRecord", end, s["tensor"])
-                s["tc_launches"] = max(1, math.ceil(ROUND_S / max(cuda.elapsed_s(start, end), 1e-5)))
+                once = cuda.elapsed_s(*cuda.record(s["tensor"], partial(_burn_tc, cuda, gpu, s)))
+                s["tc_launches"] = max(1, math.ceil(ROUND_S / max(once, 1e-5)))
         began = now()
         progress(f"soak: {len(gpus)} GPU(s) under load for {seconds:g} s")
         last_note = began
