@@ -6,7 +6,10 @@ GPU facts come from ``nvml.json`` (the suite's own snapshot) when present, else 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+import math
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -126,7 +129,32 @@ class _Reader:
         return self.parse(name, lambda text: conform(shape, load_json(text)))
 
 
-def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
+#: The tiers whose evidence ``build_facts`` reads by default: all of them.
+ALL_TIERS = frozenset({"quick", "load", "diag"})
+
+
+def build_facts(evidence: ev.Evidence, *, mode: str, source: str, tiers: frozenset[str] = ALL_TIERS) -> HostFacts:
+    """The facts of the evidence. ``tiers``: the tiers the run selected (``-m``). Without the diag tier,
+    ``diag.json`` is read only for what the other tiers judge (its copies' link samples, for PCIE-GEN); the
+    file itself stays whole in the evidence. The benchmark's samples are PCIE-GEN's too: always read."""
+    with _collector_paused():
+        return _build(evidence, mode, source, tiers)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector waits while the evidence is decoded: the facts are trees of frozen
+    values (no cycles to find), and its passes over 10^5 new objects grew faster than the samples did."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(evidence: ev.Evidence, mode: str, source: str, tiers: frozenset[str]) -> HostFacts:
     r = _Reader(evidence)
     nvml, gpus, driver_user, cuda, topo_nvml = _gpus(r)
     facts = HostFacts(
@@ -146,7 +174,7 @@ def build_facts(evidence: ev.Evidence, *, mode: str, source: str) -> HostFacts:
         provenance=_provenance(r.evidence),
         smi=_smi(r, nvml),
         host_info=_host_info(r),
-        **_diag(r),
+        **_diag(r, whole="diag" in tiers),
     )
     return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
@@ -406,12 +434,45 @@ def _ollama(r: _Reader) -> OllamaFacts:
     return OllamaFacts(**values)
 
 
-def _diag(r: _Reader) -> dict[str, Any]:
-    """diag.json as facts, or why there are none (absent, or unreadable: then also listed in ``unreadable``)."""
+def _diag(r: _Reader, whole: bool = True) -> dict[str, Any]:
+    """diag.json as facts, or why there are none (absent, or unreadable: then also listed in ``unreadable``).
+
+    ``whole`` False (the diag tier is not selected): only what the other tiers judge is validated and kept,
+    the record and the samples taken during the pinned copies (PCIE-GEN's under-load half); the soak's
+    samples, most of the file, are left unread."""
+    parse = _diag_record if whole else _diag_copies
     try:
-        facts = r.parse(ev.DIAG, lambda text: from_dict(DiagFacts, load_json(text)))
+        facts = r.parse(ev.DIAG, parse)
     except Unreadable as err:
         return {"diag": None, "diag_missing": str(err)}
     if facts is None:
         return {"diag": None, "diag_missing": r.why_absent(ev.DIAG)}
     return {"diag": facts, "diag_missing": None}
+
+
+def _diag_record(text: str) -> DiagFacts:
+    return from_dict(DiagFacts, load_json(text))
+
+
+def _diag_copies(text: str) -> DiagFacts:
+    raw = load_json(text)
+    samples = raw.get("samples") if isinstance(raw, dict) else None
+    windows = _copy_windows(raw)
+    if windows is None or not isinstance(samples, list):
+        return from_dict(DiagFacts, raw)  # not the expected shape: judged whole, so it is refused as it would be
+
+    def outside(sample: Any) -> bool:  # only a well-formed time outside every window is left out
+        t = sample.get("t") if isinstance(sample, dict) else None
+        return isinstance(t, (int, float)) and not isinstance(t, bool) and not any(a <= t <= b for a, b in windows)
+
+    return from_dict(DiagFacts, {**raw, "samples": [s for s in samples if not outside(s)]})
+
+
+def _copy_windows(raw: Any) -> list[tuple[float, float]] | None:
+    """(start, end) of each GPU's own pinned copies in a raw diag record, or None when they cannot be read."""
+    try:
+        alone = raw["bandwidth"]["alone"]
+        windows = [(float(rate["start_t"]), float(rate["end_t"])) for copies in alone for rate in (copies["h2d"], copies["d2h"])]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return windows if all(math.isfinite(a) and math.isfinite(b) for a, b in windows) else None
