@@ -126,7 +126,7 @@ class Evidence:
         self.absent = redact.data(self.absent)
         self.meta = redact.data(self.meta)
         for name, text in self.files.items():
-            (path / name).write_text(text, encoding="utf-8")
+            redact.write_redacted(path / name, text)
         meta = {**self.meta, "absent": self.absent, "unreadable": self.unreadable}
         (path / HOST).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

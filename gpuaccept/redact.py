@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import html
 import json
 import re
@@ -64,7 +66,14 @@ _AFTER_KEY_NOT_SECRET = {"ID", "LENGTH", "VALUES", "HEADS"}  # AWS_ACCESS_KEY_ID
 
 def is_secret(name: str) -> bool:
     """Whether a variable, JSON key or header of this name holds a secret (the module docstring's rules)."""
-    upper = str(name).upper()
+    name = str(name)
+    if len(name) > 256:  # no variable is named so: judged, not remembered
+        return _is_secret(name)
+    return _is_secret_cached(name)
+
+
+def _is_secret(upper: str) -> bool:
+    upper = upper.upper()
     if any(word in upper for word in _ANYWHERE):
         return True
     parts = [p for p in _PARTS.split(upper) if p]
@@ -81,6 +90,9 @@ def is_secret(name: str) -> bool:
         if p.endswith("AUTH") or (i > 0 and p in ("PAT", "PWD")):
             return True
     return False
+
+
+_is_secret_cached = functools.lru_cache(maxsize=4096)(_is_secret)  # names repeat: a file of samples has a dozen
 
 
 def is_proxy(name: str) -> bool:
@@ -196,8 +208,36 @@ def _env_map(body: str, marker: str) -> str:
     return " ".join(out)
 
 
-def _free(value: str, marker: str) -> str:
+# Every rule above needs one of these in the text it changes: a secret word in a name (PASS, PWD, PAT,
+# SECRET, CREDENTIAL, COOKIE, TOKEN, KEY, AUTH, and their Unicode spellings: ``PAß``.upper() is PASS), a
+# proxy name, a scheme word (Bearer, Basic) or the @ of a URL's credentials. A line without any of them is
+# copied as it is, unread by the rules: that keeps a 64 MiB kernel log to one scan.
+_WORDS = "pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy|bearer|basic|@"
+# Non-ASCII letters that upper-case, lower-case, case-fold or match case-insensitively into ASCII letters
+# (``ß``.upper() is SS, ``ſ`` matches s): each is a candidate wherever it stands.
+_TWINS = "\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a\ufb00-\ufb06"
+_CANDIDATE = re.compile(f"(?i){_WORDS}|[{_TWINS}]")
+_ASCII_CANDIDATE = re.compile(_WORDS)  # on lower-cased ASCII text: the same hits, several times faster
+
+
+def _candidates(value: str):
+    """Where ``value`` holds a candidate (match objects; ASCII text is searched lower-cased, same length)."""
+    return _ASCII_CANDIDATE.finditer(value.lower()) if value.isascii() else _CANDIDATE.finditer(value)
+
+
+def _has_candidate(value: str) -> bool:
+    return next(_candidates(value), None) is not None
+
+
+
+_MAX_NESTING = 8  # NAME=NAME=...: deeper than this, a value holding a candidate goes whole (never recursion)
+_BLOCK = 1 << 20  # lines are redacted in blocks of about this many characters: memory stays bounded
+
+
+def _free(value: str, marker: str, depth: int = 0) -> str:
     """Text without a server config map: secret shapes, URLs, headers, flags, then NAME=value pairs."""
+    if not _has_candidate(value):
+        return value
     value = _flags(url(_shaped(value, marker), marker), marker)
 
     def header(m: re.Match) -> str:
@@ -208,7 +248,10 @@ def _free(value: str, marker: str) -> str:
         return f"{m.group(1)}{m.group(2)}{m.group(3) + ' ' if m.group(3) else ''}{marker}{rest}"
 
     value = (_HEADER if marker == REDACTED else _HEADER_MARKUP).sub(header, value)
+    return _ASSIGN.sub(_assigner(marker, depth), value)
 
+
+def _assigner(marker: str, depth: int):
     def assign(m: re.Match) -> str:
         name, sep, found = m.groups()
         quote = found[0] if found[:1] in ("'", '"') else ""
@@ -216,19 +259,59 @@ def _free(value: str, marker: str) -> str:
         if _HEADER_NAME.fullmatch(name):
             return m.group(0)  # done above, its scheme word kept
         # Another name's value can hold a pair itself: msg="... password=x", url=https://h/?token=x.
-        secret = is_secret(name) or is_proxy(name)
-        inner = named(name, inner, marker) if secret else _ASSIGN.sub(assign, inner)
+        if is_secret(name) or is_proxy(name):
+            inner = named(name, inner, marker)
+        elif not _has_candidate(inner):
+            return m.group(0)
+        elif depth >= _MAX_NESTING:  # a=a=a=...: no value of a real log nests so deep; on the safe side
+            inner = marker
+        else:
+            inner = _ASSIGN.sub(_assigner(marker, depth + 1), inner)
         return f"{name}{sep}{quote}{inner}{quote}"
 
-    return _ASSIGN.sub(assign, value)
+    return assign
 
 
-def _text(value: str, marker: str) -> str:
+def _line_text(value: str, marker: str) -> str:
     out, pos = [], 0
     for m in _ENV_MAP.finditer(value):
         out += [_free(value[pos:m.start(2)], marker), _env_map(m.group(2), marker)]
         pos = m.end(2)
     out.append(_free(value[pos:], marker))
+    return "".join(out)
+
+
+def _text(value: str, marker: str) -> str:
+    """Every rule but the PEM block is one line's: the PEM blocks go first over the whole text, then only
+    the lines that hold a candidate are read by the rules, in blocks (one linear pass, bounded memory)."""
+    if len(value) <= _BLOCK:
+        return _line_text(value, marker) if _has_candidate(value) else value
+    if "PRIVATE KEY-----" in value:
+        value = _PEM.sub(marker, value)
+    out: list[str] = []
+    done = 0  # value[:done] is in out
+    block_start = block_end = -1
+    at = 0
+    for m in _candidates(value):
+        if m.start() < at:
+            continue  # on a line already in the block
+        start = value.rfind("\n", 0, m.start()) + 1
+        end = value.find("\n", m.end())
+        end = len(value) if end < 0 else end + 1
+        if block_start >= 0 and start <= block_end and end - block_start <= _BLOCK:
+            block_end = end
+        else:
+            if block_start >= 0:
+                out += [value[done:block_start], _line_text(value[block_start:block_end], marker)]
+                done = block_end
+            block_start, block_end = start, end
+        at = end
+    if block_start >= 0:
+        out += [value[done:block_start], _line_text(value[block_start:block_end], marker)]
+        done = block_end
+    if not out:
+        return value
+    out.append(value[done:])
     return "".join(out)
 
 
@@ -260,10 +343,43 @@ def data(value: Any, key: str = "") -> Any:
     return value
 
 
+_BLANK = " \t\r\n"
+
+
+def _only_plain_keys(content: str) -> bool:
+    """Whether every candidate in JSON text lies inside an object key that is not secret (``"patterns":``).
+
+    Only such a key changes nothing: ``data`` keeps keys and redacts by a key's name only when it is secret;
+    a candidate in a value, or anywhere in text with backslashes (escapes blur where strings end), sends the
+    file through ``data``. Without backslashes each quote opens or closes a string, so counting them says
+    whether a position is inside one."""
+    if "\\" in content:
+        return False
+    for seen, m in enumerate(_candidates(content)):
+        if seen >= 64:  # each look counts quotes from the start: past a few, the walk is cheaper
+            return False
+        if content.count('"', 0, m.start()) % 2 == 0:
+            return False  # not inside a string: not JSON as data() would read it
+        start, end = content.rfind('"', 0, m.start()), content.find('"', m.end())
+        if end < 0:
+            return False
+        after = end + 1
+        while after < len(content) and content[after] in _BLANK:
+            after += 1
+        key = content[start + 1:end]
+        if content[after:after + 1] != ":" or is_secret(key) or is_proxy(key):
+            return False
+    return True
+
+
 def evidence_file(name: str, content: str) -> str:
     """An evidence file with secrets redacted: JSON value by value (it stays valid JSON), other text by lines.
 
     A file with nothing to redact comes back unchanged, byte for byte."""
+    if "\\u" not in content and not _has_candidate(content):
+        return content  # no rule can change it (JSON's \u escapes could spell a name: those files are read)
+    if name.endswith(".json") and _only_plain_keys(content):
+        return content
     if name.endswith(".json"):
         try:
             parsed = json.loads(content)
@@ -289,7 +405,10 @@ def _report_data(value: Any) -> Any:
         return [_report_data(v) for v in value]
     if isinstance(value, str) and (m := _DATA_URL.match(value)):
         try:
-            decoded = base64.b64decode(m.group(3), validate=True).decode("utf-8")
+            raw = base64.b64decode(m.group(3), validate=True)
+            if _CLEAN_TEXTS and hashlib.sha256(raw).hexdigest() in _CLEAN_TEXTS:
+                return value  # an attachment made from evidence written redacted by this run
+            decoded = raw.decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             return value  # an image: nothing written there by the suite
         name = "x.json" if m.group(2).endswith("json") else "x.txt"
@@ -349,6 +468,33 @@ def junit_xml(content: str) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>' + ElementTree.tostring(root, encoding="unicode")
 
 
+# Files this process wrote already redacted (evidence): path -> SHA-256 of what was written. The last pass
+# skips a file whose bytes are still exactly those; anything else in the folder it reads and redacts.
+_WRITTEN_REDACTED: dict[str, str] = {}
+
+
+def write_redacted(path: Path, content: str) -> None:
+    """Write ``content`` (already redacted by this module) and remember it, so the last pass need not
+    read it again."""
+    data = content.encode("utf-8")
+    path.write_bytes(data)
+    _WRITTEN_REDACTED[str(path.resolve())] = hashlib.sha256(data).hexdigest()
+
+
+def written_redacted(path: Path, data: bytes) -> bool:
+    """Whether ``data`` is exactly what ``write_redacted`` wrote at ``path`` in this process."""
+    return _WRITTEN_REDACTED.get(str(path.resolve())) == hashlib.sha256(data).hexdigest()
+
+
+# Texts made in this process only from files written redacted (the report's evidence attachments): the
+# last pass over report.html skips a data: URL that holds exactly one of them.
+_CLEAN_TEXTS: set[str] = set()
+
+
+def remember_clean(content: str) -> None:
+    _CLEAN_TEXTS.add(hashlib.sha256(content.encode("utf-8")).hexdigest())
+
+
 def run_folder(folder: Path) -> list[str]:
     """The last pass over a finished run folder (before its manifest): every text file redacted in place.
 
@@ -358,7 +504,11 @@ def run_folder(folder: Path) -> list[str]:
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            content = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
+            written = _WRITTEN_REDACTED.get(str(path.resolve()))
+            if written is not None and hashlib.sha256(raw).hexdigest() == written:
+                continue  # written redacted by this run, and unchanged since
+            content = raw.decode("utf-8")
         except (UnicodeDecodeError, OSError):
             continue  # not text the suite wrote
         if path.suffix == ".html":
