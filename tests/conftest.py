@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,31 @@ HOSTS = ROOT / "fixtures" / "hosts"
 CAPTURES = Path(__file__).parent / "data" / "captures"
 
 pytest_plugins = ["pytester"]
+
+# The self-tests spend most of their time in subprocesses and Docker Engines: they run on one xdist worker
+# per CPU core unless the command line says otherwise (-n N, -n 0 for one process, or -p no:xdist).
+WORKERS_ENV = "GPUACCEPT_SELFTEST_WORKERS"  # a number of workers instead of one per core
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    option = config.option
+    if getattr(option, "numprocesses", None) is not None or getattr(option, "dist", "no") != "no" \
+            or option.collectonly or getattr(option, "usepdb", False) or getattr(option, "distload", False):
+        return
+    wanted = os.environ.get(WORKERS_ENV, "")
+    option.numprocesses = int(wanted) if wanted.isdigit() else max(2, os.cpu_count() or 1)
+    option.dist = "loadgroup"  # tests on the shared private engines stay on one worker (see below)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the private Docker Engines clean them of every container: they run on one worker, in turn."""
+    for item in items:
+        if "engines" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("engines"))
 
 
 @dataclass
@@ -66,10 +92,35 @@ def read_junit(path: Path) -> list[Case]:
     return cases
 
 
+# The machine's own services are never a self-test's: these commands answer as if absent, unless a test puts
+# a stand-in of its own first on PATH (tests/test_persistence.py's systemctl).
+HOST_STAND_INS = ("systemctl", "journalctl", "nvidia-smi", "nvidia-ctk", "nvidia-persistenced")
+ABSENT = '#!/bin/sh\necho "$(basename "$0"): not on this test host (a self-test keeps off the machine\'s own)" >&2\nexit 127\n'
+
+
+def hermetic_env(folder: Path) -> dict[str, str]:
+    """The variables that keep a live run of the suite off this machine's Docker Engine, systemd and NVIDIA
+    commands: no Docker socket but a missing one in ``folder`` (tests name their private engine with
+    --docker-host) and the commands above absent. NVML is tests.fakes.nvml_plugin's (never the machine's)."""
+    bin_dir = folder / "host-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in HOST_STAND_INS:
+        (bin_dir / name).write_text(ABSENT)
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "DOCKER_HOST": f"unix://{folder}/no-engine.sock"}
+
+
+def hermetic(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in hermetic_env(folder).items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
-    """Run ``pytest acceptance/`` of this repository in a subprocess, reports under the test's tmp dir."""
+    """Run ``pytest acceptance/`` of this repository in a subprocess, reports under the test's tmp dir,
+    off the machine's own Docker Engine, systemd and NVIDIA stack (``hermetic``)."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    hermetic(pytester.path, monkeypatch)
 
     def _run(*args: str, timeout: float = 120) -> SuiteRun:
         reports = pytester.path / "reports"
@@ -78,7 +129,8 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
 
         before = folders()
         result = pytester.run(sys.executable, "-m", "pytest", str(ROOT / "acceptance"), f"--rootdir={ROOT}",
-                              "-c", str(ROOT / "pyproject.toml"), "--report-dir", str(reports), *args,
+                              "-c", str(ROOT / "pyproject.toml"), "--report-dir", str(reports),
+                              "-p", "tests.fakes.nvml_plugin", *args,
                               timeout=timeout)
         created = sorted(folders() - before)
         run_dir = created[-1] if created else None
@@ -87,6 +139,24 @@ def run_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
         return SuiteRun(result.ret, result.stdout.str(), result.stderr.str(), run_dir, cases)
 
     return _run
+
+
+STANDIN_PROFILE = ROOT / "tests" / "data" / "profiles" / "dual-p40-standin.toml"
+STANDIN_PORT = 21434  # the port that profile names: replaced by a free one wherever a test publishes it
+
+
+def free_port() -> int:
+    """A port no one uses now, from the kernel: two self-test runs on one machine never share one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def standin_profile_text(port: int) -> str:
+    """The stand-in profile with its container's published port and its Ollama URL on ``port``."""
+    text = STANDIN_PROFILE.read_text()
+    return text.replace(f"port = {STANDIN_PORT}", f"port = {port}").replace(
+        f"http://127.0.0.1:{STANDIN_PORT}", f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="session")

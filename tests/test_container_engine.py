@@ -12,16 +12,16 @@ import json
 import docker
 import pytest
 
-from tests.conftest import HOSTS, ROOT
+from tests.conftest import HOSTS, free_port, standin_profile_text
 
 IMAGE = "localhost/ollama-standin:0.32.1"
-PROFILE = str(ROOT / "tests" / "data" / "profiles" / "dual-p40-standin.toml")
+PORT = free_port()  # where the containers publish the API: this process's own, not a fixed one
 CTR = {"CTR-ENGINE", "CTR-TOOLKIT", "CTR-RUNNING", "CTR-GPU-REQUEST", "CTR-SEES-GPUS", "CTR-CONFIG", "CTR-EXPOSURE"}
 UUIDS = [g["uuid"] for g in json.loads((HOSTS / "dual-p40" / "nvml.json").read_text())["gpus"]]
 ALL = docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])
 HEALTHY = {"device_requests": [ALL], "environment": {"OLLAMA_SCHED_SPREAD": "1"},
            "volumes": {"ollama": {"bind": "/root/.ollama", "mode": "rw"}},
-           "ports": {"11434/tcp": ("127.0.0.1", 21434)}, "restart_policy": {"Name": "unless-stopped"}}
+           "ports": {"11434/tcp": ("127.0.0.1", PORT)}, "restart_policy": {"Name": "unless-stopped"}}
 
 pytestmark = pytest.mark.docker
 
@@ -42,12 +42,20 @@ def engine(engines):
     clean()
 
 
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory) -> str:
+    """The stand-in profile on this process's port."""
+    path = tmp_path_factory.mktemp("profile") / "dual-p40-standin.toml"
+    path.write_text(standin_profile_text(PORT))
+    return str(path)
+
+
 @pytest.fixture
-def suite(run_suite, monkeypatch, engines):
+def suite(run_suite, monkeypatch, engines, profile):
     monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(HOSTS / "dual-p40" / "nvml.json"))
 
     def run(*args, engine="toolkit"):
-        return run_suite("-p", "tests.fakes.nvml_plugin", "--profile", PROFILE,
+        return run_suite("-p", "tests.fakes.nvml_plugin", "--profile", profile,
                          "--docker-host", engines[engine].base_url, *args)
 
     return run
@@ -106,7 +114,7 @@ def test_unreachable_engine_fails_engine_and_skips_the_rest(suite, tmp_path):
     ({"environment": {"OLLAMA_SCHED_SPREAD": "1", "OLLAMA_GPU_LAYERS": "99", "OLLAMA_NUM_GPU": "2"}},
      {"CTR-CONFIG"}, ["OLLAMA_GPU_LAYERS", "num_gpu", "OLLAMA_NUM_GPU", "--gpus"]),
     ({"volumes": None}, {"CTR-CONFIG"}, ["not on a volume", "-v ollama:/root/.ollama"]),
-    ({"ports": {"11434/tcp": 21434}}, {"CTR-EXPOSURE"}, ["0.0.0.0:21434", "no authentication", "127.0.0.1"]),
+    ({"ports": {"11434/tcp": PORT}}, {"CTR-EXPOSURE"}, [f"0.0.0.0:{PORT}", "no authentication", "127.0.0.1"]),
     ({"restart_policy": None}, {"CTR-RUNNING"}, ["restart policy no", "docker update --restart"]),
 ], ids=["one-gpu", "no-gpus", "made-up-variables", "no-volume", "exposed", "no-restart-policy"])
 def test_each_misconfiguration_fails_exactly_its_requirements(engine, suite, changes, failing, words):
@@ -149,7 +157,7 @@ def test_missing_container_is_launched_and_a_second_remediate_does_nothing(engin
     c = engine.containers.get("ollama")
     assert c.labels["io.gpuaccept.managed"] == "true"
     assert c.attrs["HostConfig"]["DeviceRequests"][0]["DeviceIDs"] == UUIDS
-    assert c.attrs["HostConfig"]["PortBindings"]["11434/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "21434"}]
+    assert c.attrs["HostConfig"]["PortBindings"]["11434/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(PORT)}]
     again = suite("--remediate")
     assert json.loads((again.run_dir / "remediation.json").read_text())["actions"] == []
     assert engine.containers.get("ollama").id == c.id
@@ -160,7 +168,7 @@ SCENARIOS = {
     "no-gpus": {"device_requests": None},
     "made-up-variables": {"environment": {"OLLAMA_GPU_LAYERS": "99", "OLLAMA_KEEP_ALIVE": "24h"}},
     "no-volume": {"volumes": None},
-    "exposed": {"ports": {"11434/tcp": 21434}},
+    "exposed": {"ports": {"11434/tcp": PORT}},
     "stopped": {},
 }
 
@@ -207,7 +215,7 @@ def test_a_container_the_suite_did_not_launch_is_left_alone(engine, suite):
 
 def test_launch_without_the_image_fails_clearly(engine, suite, tmp_path):
     profile = tmp_path / "p.toml"
-    profile.write_text((ROOT / "tests/data/profiles/dual-p40-standin.toml").read_text().replace(
+    profile.write_text(standin_profile_text(PORT).replace(
         'image = "localhost/ollama-standin:0.32.1"', 'image = "localhost/not-here:1"'))
     run = suite("--remediate", "--profile", str(profile))
     assert "failed to launch container ollama" in run.messages("CTR-RUNNING")

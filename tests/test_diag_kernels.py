@@ -6,6 +6,7 @@ SHA-256, and rebuilding it with NVRTC 12.1 (the [ptx] extra) must give the same 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from importlib import metadata
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gpuaccept.diag import build_ptx, kernels
+from tests.extras import require
 
 HERE = Path(build_ptx.__file__).parent
 
@@ -44,11 +46,14 @@ def test_a_changed_source_without_a_rebuild_is_refused(tmp_path, monkeypatch):
 
 
 def test_nvrtc_rebuilds_the_shipped_file_byte_for_byte():
-    pytest.importorskip("cuda.bindings.nvrtc")
+    require("ptx", module_level=False)
     try:
         nvrtc = metadata.version("nvidia-cuda-nvrtc-cu12")
     except metadata.PackageNotFoundError:
-        pytest.skip("NVRTC is not installed: pip install -e '.[ptx]'")
+        why = "NVRTC is not installed: pip install -e '.[ptx]' (or '.[test]')"
+        if os.environ.get("GPUACCEPT_REQUIRE_CUDA_BINDINGS"):
+            pytest.fail(why + " (GPUACCEPT_REQUIRE_CUDA_BINDINGS is set)", pytrace=False)
+        pytest.skip(why)
     assert nvrtc.startswith("12.1."), f"the shipped PTX is NVRTC 12.1's; {nvrtc} writes another"
     for module in build_ptx.MODULES:
         assert build_ptx.build(module).encode() == (HERE / f"{module}.ptx").read_bytes(), module

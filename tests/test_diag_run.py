@@ -10,8 +10,12 @@ from gpuaccept.diag import cuda, kernels
 from gpuaccept.diag.run import run_diag
 from gpuaccept.profile import DiagSpec
 from tests.conftest import HOSTS
-from tests.fakes.cuda_driver import FakeDriver, dual_p40
+from tests.extras import require
 from tests.fakes.nvml_lib import FakeNvmlLib
+
+require("diag")  # the simulated driver is built on cuda-bindings' own enums and types
+
+from tests.fakes.cuda_driver import FakeDriver, dual_p40  # noqa: E402 - after the extra is known to be there
 
 SPEC = DiagSpec(soak_s=0.3, copy_seconds=0.5, sample_hz=20)  # built directly: the profile's 5 s minimum is not applied
 

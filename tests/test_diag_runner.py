@@ -15,7 +15,11 @@ import time
 import pytest
 
 from tests.conftest import HOSTS, ROOT
-from tests.fakes.cuda_driver import dual_p40
+from tests.extras import require
+
+require("diag")  # the simulated driver is built on cuda-bindings' own enums and types
+
+from tests.fakes.cuda_driver import dual_p40  # noqa: E402 - after the extra is known to be there
 
 PROFILE = str(ROOT / "tests" / "data" / "profiles" / "dual-p40-diag.toml")  # a 5-second soak is its full soak
 DIAG = {"PCIE-BANDWIDTH", "PCIE-REPLAY", "GPU-MEMTEST", "GPU-SOAK", "GPU-P2P"}

@@ -8,7 +8,7 @@ from gpuaccept.catalogue import CATALOGUE
 from tests.conftest import ROOT
 
 INSTALL_RUN = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/pytest acceptance/"
-SELF_TESTS = "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/pytest tests/"
+SELF_TESTS = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest tests/"
 
 
 def test_every_requirement_is_in_the_readme_table():
@@ -26,6 +26,44 @@ def test_both_readmes_give_the_same_commands_and_ci_runs_the_test_command():
     assert SELF_TESTS in (ROOT / ".ci" / "run").read_text()
     for ci in ("github-actions.yml", "gitlab-ci.yml"):
         assert "pytest acceptance/" in (ROOT / "docs" / "ci" / ci).read_text()
+
+
+EXIT_CODE = re.compile(r"^\| (\d) \| ([A-Z ]*) \|", re.MULTILINE)
+
+
+def test_the_ci_examples_state_the_readmes_exit_codes():
+    codes = {int(code): verdict.strip() for code, verdict in EXIT_CODE.findall((ROOT / "README.md").read_text())}
+    assert codes[0] == "ACCEPTED" and codes[1] == "NOT ACCEPTED" and codes[6] == "INCOMPLETE"
+    for ci in ("github-actions.yml", "gitlab-ci.yml"):
+        comments = " ".join(line.lstrip("# ") for line in (ROOT / "docs" / "ci" / ci).read_text().splitlines()
+                            if line.startswith("#"))
+        for code, verdict in codes.items():
+            assert str(code) in comments, f"{ci} does not say what exit {code} means"
+            if verdict:
+                assert f"{code} {verdict}" in comments, f"{ci} gives exit {code} another meaning than {verdict}"
+
+
+RUN_FOLDER_FILES = re.compile(r"^\| `([\w.-]+/?)` \|", re.MULTILINE)
+
+
+def test_the_reports_readme_names_every_file_of_a_run_folder():
+    section = (ROOT / "README.md").read_text().split("## The run folder", 1)[1].split("\n## ", 1)[0]
+    files = RUN_FOLDER_FILES.findall(section)
+    assert "summary.json" in files and "MANIFEST.sha256" in files
+    reports = (ROOT / "reports" / "README.md").read_text()
+    assert [name for name in files if f"`{name}`" not in reports] == []
+
+
+COMMAND = re.compile(r"^(?:\.venv/bin/|python3? |gpuaccept |pytest |cd |sha256sum |ssh-keygen )[^\n]*$", re.MULTILINE)
+
+
+def test_the_chinese_readme_has_every_command_of_the_english_one():
+    def commands(text: str) -> set[str]:
+        return {line.strip() for block in FENCE.findall(text) for line in COMMAND.findall(block)}
+
+    english, chinese = (ROOT / "README.md").read_text(), (ROOT / "README.zh-CN.md").read_text()
+    assert commands(english), "no command found in README.md"
+    assert commands(english) - commands(chinese) == set()
 
 
 def readme_options() -> dict[str, tuple[str, str]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HOSTS, ROOT
+from tests.conftest import HOSTS, ROOT, hermetic_env
 
 NVML = HOSTS / "dual-p40" / "nvml.json"
 STANDIN_PROFILE = str(ROOT / "tests" / "data" / "profiles" / "dual-p40-standin.toml")
@@ -50,14 +50,14 @@ def _folders(reports: Path) -> set[Path]:
 
 def _command(reports: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", str(ROOT / "acceptance"), f"--rootdir={ROOT}", "-c",
-            str(ROOT / "pyproject.toml"), "--report-dir", str(reports), *args]
+            str(ROOT / "pyproject.toml"), "--report-dir", str(reports), "-p", "tests.fakes.nvml_plugin", *args]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     plugins = tmp_path / "plugins"
     plugins.mkdir(exist_ok=True)
     (plugins / "slow_test.py").write_text(SLOW_TEST_PLUGIN)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),
+    return {**os.environ, **hermetic_env(tmp_path), "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)]),
             "SLOW_MARK": str(tmp_path / "slow-step-started"), **extra}
 
 
@@ -154,7 +154,7 @@ def test_signal_while_collecting_evidence_at_session_start(tmp_path, sig):
     bin_dir.mkdir()
     (bin_dir / "lspci").write_text(HANGING_LSPCI)
     (bin_dir / "lspci").chmod(0o755)
-    env = _env(tmp_path, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", GPUACCEPT_FAKE_NVML=str(NVML))
+    env = _env(tmp_path, PATH=f"{bin_dir}{os.pathsep}{hermetic_env(tmp_path)['PATH']}", GPUACCEPT_FAKE_NVML=str(NVML))
     rc, out, folder = stopped_run(tmp_path, reports, ["-p", "tests.fakes.nvml_plugin", "-m", "quick", "--collect-timeout",
                                                       "90", "--docker-host", f"unix://{tmp_path}/none.sock"], sig, env)
     record = assert_interrupted(rc, out, folder, reports, previous, signal.Signals(sig).name,

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import secrets
-import socket
 import tarfile
 
 import docker
@@ -23,7 +22,7 @@ import pytest
 
 from gpuaccept.facts import ContainerFacts, Mount
 from gpuaccept.remedy import model_store
-from tests.conftest import HOSTS, ROOT
+from tests.conftest import HOSTS, ROOT, free_port, standin_profile_text
 
 IMAGE = "localhost/ollama-standin:0.32.1"
 ONE_GPU = [docker.types.DeviceRequest(count=1, capabilities=[["gpu"]])]
@@ -225,12 +224,6 @@ def test_differences_and_broken_references_are_named():
 
 # --- the real suite against the real engine -------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def box(engines, tmp_path, run_suite, monkeypatch):
     """A private container name, volume, port and profile on the toolkit engine; all removed afterwards."""
@@ -238,9 +231,8 @@ def box(engines, tmp_path, run_suite, monkeypatch):
     prefix = f"gpuat-remedy-{secrets.token_hex(3)}"
     port = free_port()
     profile = tmp_path / "profile.toml"
-    text = (ROOT / "tests/data/profiles/dual-p40-standin.toml").read_text()
-    text = text.replace("port = 21434", f'port = {port}\nname = "{prefix}"\nvolume = "{prefix}-home"')
-    profile.write_text(text.replace("http://127.0.0.1:21434", f"http://127.0.0.1:{port}"))
+    text = standin_profile_text(port)
+    profile.write_text(text.replace(f"port = {port}", f'port = {port}\nname = "{prefix}"\nvolume = "{prefix}-home"', 1))
     monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(HOSTS / "dual-p40" / "nvml.json"))
 
     class Box:
