@@ -125,6 +125,11 @@ _BASIC = re.compile(r"(?i)\b(basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])"
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[^\"]*)",
                   re.DOTALL)
 _FLAG = re.compile(r"(?<![\w\-])(--[A-Za-z][\w\-]*)(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
+# What a secret name must hold somewhere (is_secret's words, PROXY, and letters whose case forms are ASCII):
+# the text rules only stop at names that hold one, so a log line full of ordinary key=value pairs costs one scan.
+_NAME_WORD = ("(?=[\\w.\\-]*?(?:(?i:pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy)"
+              "|[\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96-\u1e9a\u1e9e\u212a\ufb00-\ufb06]))")
+_SECRET_FLAG = re.compile(r"(?<![\w\-])(--" + _NAME_WORD + r"[A-Za-z][\w\-]*)(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
 
 
 def _basic_credential(token: str) -> bool:
@@ -145,7 +150,7 @@ def _shaped(value: str, marker: str) -> str:
 
 def _flags(value: str, marker: str) -> str:
     """``--token VALUE`` / ``--token=VALUE`` in a command line: the value of a secret flag goes."""
-    return _FLAG.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}" if is_secret(m.group(1).lstrip("-"))
+    return _SECRET_FLAG.sub(lambda m: f"{m.group(1)}{m.group(2)}{marker}" if is_secret(m.group(1).lstrip("-"))
                      else m.group(0), value)
 
 
@@ -216,13 +221,15 @@ _WORDS = "pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy|bearer|basi
 # Non-ASCII letters that upper-case, lower-case, case-fold or match case-insensitively into ASCII letters
 # (``ß``.upper() is SS, ``ſ`` matches s): each is a candidate wherever it stands.
 _TWINS = "\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a\ufb00-\ufb06"
-_CANDIDATE = re.compile(f"(?i){_WORDS}|[{_TWINS}]")
-_ASCII_CANDIDATE = re.compile(_WORDS)  # on lower-cased ASCII text: the same hits, several times faster
+_CANDIDATE = re.compile(f"(?i:{_WORDS})|[{_TWINS}]")  # the twins case-sensitively: (?i) would make ı match i
+_LOWER_CANDIDATE = re.compile(f"{_WORDS}|[{_TWINS}]")  # on lower-cased text: the same hits, several times faster
 
 
 def _candidates(value: str):
-    """Where ``value`` holds a candidate (match objects; ASCII text is searched lower-cased, same length)."""
-    return _ASCII_CANDIDATE.finditer(value.lower()) if value.isascii() else _CANDIDATE.finditer(value)
+    """Where ``value`` holds a candidate (match objects). The text is searched lower-cased where that keeps
+    every character's place (each character lower-cases to one); else as it is, case-insensitively."""
+    low = value.lower()
+    return _LOWER_CANDIDATE.finditer(low) if len(low) == len(value) else _CANDIDATE.finditer(value)
 
 
 def _has_candidate(value: str) -> bool:
@@ -238,7 +245,16 @@ def _free(value: str, marker: str, depth: int = 0) -> str:
     """Text without a server config map: secret shapes, URLs, headers, flags, then NAME=value pairs."""
     if not _has_candidate(value):
         return value
-    value = _flags(url(_shaped(value, marker), marker), marker)
+    # Each rule runs only where its mark is in the text (all of them where the text is not ASCII).
+    low = value.lower() if value.isascii() else None
+    if low is None or "private key-----" in low:
+        value = _PEM.sub(marker, value)
+    if low is None or "bearer" in low or "basic" in low:
+        value = _shaped(value, marker)
+    if "@" in value:
+        value = url(value, marker)
+    if "--" in value:
+        value = _flags(value, marker)
 
     def header(m: re.Match) -> str:
         # Bearer, Basic, Token and ApiKey credentials are one word; any other value runs to the line's end.
@@ -247,8 +263,38 @@ def _free(value: str, marker: str, depth: int = 0) -> str:
         rest = m.group(4)[cut.start():] if cut else ""
         return f"{m.group(1)}{m.group(2)}{m.group(3) + ' ' if m.group(3) else ''}{marker}{rest}"
 
-    value = (_HEADER if marker == REDACTED else _HEADER_MARKUP).sub(header, value)
-    return _ASSIGN.sub(_assigner(marker, depth), value)
+    if low is None or any(word in low for word in ("authorization", "cookie", "x-api-key", "x-auth-token")):
+        value = (_HEADER if marker == REDACTED else _HEADER_MARKUP).sub(header, value)
+    return _pairs(value, marker, depth)
+
+
+def _name_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_.-"  # what _ASSIGN's [\w.\-] takes
+
+
+def _pairs(value: str, marker: str, depth: int) -> str:
+    """``_ASSIGN.sub`` where a name may be secret: each candidate word's run of name characters is the only
+    place a pair can start (the look-behind forbids a start inside a run), so the pair is tried there and
+    nowhere else. Ordinary pairs are never visited; their values are searched all the same."""
+    assign = _assigner(marker, depth)
+    out, pos = [], 0
+    for m in _candidates(value):
+        if m.start() < pos:
+            continue  # inside a pair already judged
+        start = m.start()
+        while start > pos and _name_char(value[start - 1]):
+            start -= 1
+        if start > 0 and _name_char(value[start - 1]):
+            continue  # the run began inside the pair before: no pair starts here
+        pair = _ASSIGN.match(value, start)
+        if pair is None or pair.end() <= m.start():
+            continue
+        out += [value[pos:start], assign(pair)]
+        pos = pair.end()
+    if not out:
+        return value
+    out.append(value[pos:])
+    return "".join(out)
 
 
 def _assigner(marker: str, depth: int):
@@ -266,7 +312,7 @@ def _assigner(marker: str, depth: int):
         elif depth >= _MAX_NESTING:  # a=a=a=...: no value of a real log nests so deep; on the safe side
             inner = marker
         else:
-            inner = _ASSIGN.sub(_assigner(marker, depth + 1), inner)
+            inner = _pairs(inner, marker, depth + 1)
         return f"{name}{sep}{quote}{inner}{quote}"
 
     return assign
@@ -283,7 +329,7 @@ def _line_text(value: str, marker: str) -> str:
 
 def _text(value: str, marker: str) -> str:
     """Every rule but the PEM block is one line's: the PEM blocks go first over the whole text, then only
-    the lines that hold a candidate are read by the rules, in blocks (one linear pass, bounded memory)."""
+    the lines that hold a candidate are read by the rules, in blocks of adjacent lines (one linear pass)."""
     if len(value) <= _BLOCK:
         return _line_text(value, marker) if _has_candidate(value) else value
     if "PRIVATE KEY-----" in value:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -36,15 +37,40 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         return
     wanted = os.environ.get(WORKERS_ENV, "")
     option.numprocesses = int(wanted) if wanted.isdigit() else max(2, os.cpu_count() or 1)
-    option.dist = "loadgroup"  # tests on the shared private engines stay on one worker (see below)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the private Docker Engines clean them of every container: they run on one worker, in turn."""
-    for item in items:
-        if "engines" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("engines"))
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_once(tmp_path_factory: pytest.TempPathFactory):
+    """The suite runs in a few hundred subprocesses: each would compile every module again where
+    PYTHONDONTWRITEBYTECODE is set. Their bytecode goes to one cache of this session's (never into the
+    checkout or site-packages), so each module compiles once per worker."""
+    cache = tmp_path_factory.getbasetemp() / "pycache"
+    saved = {name: os.environ.get(name) for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _one_test_at_a_time_on_the_engines(request: pytest.FixtureRequest):
+    """Tests on the private Docker Engines empty them of every container: whichever worker (or a second
+    `pytest tests/` sharing the engines) runs one, holds the engines' lock for the whole test."""
+    if "engines" not in request.fixturenames:
+        yield
+        return
+    engines = request.getfixturevalue("engines")
+    lock = Path(engines["toolkit"].folder).parent / "selftests.lock"
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -240,7 +240,8 @@ def test_markup_evidence_and_numbers_under_secret_keys():
 
 @pytest.mark.docker
 def test_live_container_with_secrets_in_its_environment_leaks_none(run_suite, monkeypatch, engines):
-    from tests.test_container_engine import HEALTHY, IMAGE, PROFILE
+    from tests.conftest import STANDIN_PROFILE
+    from tests.test_container_engine import HEALTHY, IMAGE
 
     # A container of its own (name, volume, a free port): the shared engines serve other tests too.
     client = engines["toolkit"].client()
@@ -253,7 +254,7 @@ def test_live_container_with_secrets_in_its_environment_leaks_none(run_suite, mo
                                       ports={"11434/tcp": ("127.0.0.1", None)})
     try:
         monkeypatch.setenv("GPUACCEPT_FAKE_NVML", str(HOSTS / "dual-p40" / "nvml.json"))
-        run = run_suite("-p", "tests.fakes.nvml_plugin", "--profile", PROFILE, "--docker-host",
+        run = run_suite("-p", "tests.fakes.nvml_plugin", "--profile", str(STANDIN_PROFILE), "--docker-host",
                         engines["toolkit"].base_url, "--container", name, "--ollama-url", "http://127.0.0.1:9",
                         "-m", "quick")
     finally:
