@@ -112,7 +112,7 @@ def test_the_plan_says_where_the_models_go():
         "models /data/models on bind mount /srv/d", "models kept at /data/models on bind mount /srv/d")
 
 
-def test_a_failed_step_of_the_put_back_does_not_stop_the_others():
+def test_a_failed_step_of_the_put_back_does_not_stop_the_others_and_the_fix_by_hand_fits_the_state():
     from docker.errors import APIError
 
     from gpuaccept.remedy.apply import _put_back
@@ -120,26 +120,41 @@ def test_a_failed_step_of_the_put_back_does_not_stop_the_others():
     calls = []
 
     class Old:
-        name = "ollama-replaced-X"
+        id, name, status = "old-id", "ollama-replaced-X", "exited"
 
         def reload(self):
             pass
 
         def rename(self, name):
             calls.append(("rename", name))
+            raise APIError("name ollama is in use")
 
         def start(self):
             calls.append(("start",))
 
     class New:
+        id, name = "new-id", "ollama"
+
         def remove(self, force):
             raise APIError("removal of container abc is already in progress")
 
-    text = _put_back(Old(), New(), "ollama", "ollama-replaced-X", was_running=True)
+    class Engine:
+        def __init__(self, *named):
+            self.containers = self
+            self.named = named
+
+        def list(self, all, filters):
+            return [c for c in self.named if c.name == filters["name"]]
+
+    text = _put_back(Old(), New(), "ollama", "ollama-replaced-X", was_running=True, client=Engine(New()))
     assert calls == [("rename", "ollama"), ("start",)]
     assert "could not remove the new container (removal of container abc is already in progress)" in text
-    assert "docker rename ollama-replaced-X ollama" in text
-    assert _put_back(Old(), None, "ollama", "ollama-replaced-X", was_running=False) == "the old container was put back"
+    # The name is held by the new container (it holds no data): only then is a removal by name advised.
+    assert "`docker rm -f ollama; docker rename ollama-replaced-X ollama; docker start ollama`" in text
+    stranger = type("Stranger", (), {"id": "other-id", "name": "ollama"})()
+    text = _put_back(Old(), New(), "ollama", "ollama-replaced-X", was_running=True, client=Engine(stranger))
+    assert "docker rm" not in text and "that this run did not make holds the name" in text
+    assert _put_back(Old(), None, "ollama", "ollama-replaced-X", was_running=False) != "the old container was put back"
 
 
 class Archived:
@@ -390,6 +405,15 @@ def test_a_copy_that_differs_or_fails_puts_the_old_container_back(box, tmp_path,
     old.reload()
     assert (old.name, old.status) == (box.name, "running")
     assert files_in(old, "/data/models") == want
+    # The record proves it, read again after the failure: every source file, each the bytes the copy had read.
+    after = recreate[0]["models"]["after_failure"]
+    assert (after["store"], after["read"], after["sha256"], after["changed_or_missing"]) == (
+        "/data/models", True, want, [])
+    created = [v.name for v in box.engine.volumes.list() if v.name == f"{box.name}-home"]
+    if fault == "target-full":  # the user's own volume: kept
+        assert created == [f"{box.name}-home"]
+    else:  # made by this run, holding only what the copy wrote: gone with the new container
+        assert created == [] and "which this run had created, was removed" in recreate[0]["detail"]
     assert "failed to recreate container " + box.name in run.messages("CTR-GPU-REQUEST")
     if fault == "corrupted-copy":
         blob = next(rel for rel, b in store.items() if b.startswith(MARKER))
@@ -403,3 +427,155 @@ def test_a_copy_that_differs_or_fails_puts_the_old_container_back(box, tmp_path,
     else:
         assert "no space left on device" in recreate[0]["detail"]
     assert "Traceback" not in run.stdout
+
+
+# --- stores the recreate must not write, links it cannot carry, stores it must not overwrite, one at a time ---
+
+def recreate_of(run) -> dict:
+    record = json.loads((run.run_dir / "remediation.json").read_text())
+    (action,) = [a for a in record["actions"] if a["kind"] == "recreate"]
+    return action
+
+
+def identities(folder) -> dict[str, tuple[int, int, int, str]]:
+    """rel path -> (device, inode, size, sha256) of every regular file under a host folder."""
+    found = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        st = path.stat()
+        found[str(path.relative_to(folder))] = (st.st_dev, st.st_ino, st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+@pytest.mark.docker
+def test_a_bind_mount_below_the_home_is_never_written_through(box, tmp_path):
+    # The user's own store: a read-write bind at /root/.ollama/models, nothing mounted at /root/.ollama.
+    models = tmp_path / "models"
+    models.mkdir()
+    store = fake_store()
+    for rel, data in store.items():
+        (models / rel).parent.mkdir(parents=True, exist_ok=True)
+        (models / rel).write_bytes(data)
+    old = box.start({}, {str(models): {"bind": "/root/.ollama/models", "mode": "rw"}})
+    old.exec_run(["sh", "-c", "echo id-key > /root/.ollama/id_ed25519"])  # Ollama's key, on the layer
+    before = identities(models)
+
+    run = box.suite("--remediate")
+    action = recreate_of(run)
+    assert action["status"] == "done", run.stdout[-3000:]
+    # Reality: every file of the bind is the same file (device, inode), the same bytes, and nothing was added.
+    assert identities(models) == before
+    new = box.engine.containers.get(box.name)
+    assert files_in(new, "/root/.ollama/models") == {rel: hashlib.sha256(b).hexdigest() for rel, b in store.items()}
+    assert new.exec_run(["cat", "/root/.ollama/id_ed25519"]).output == b"id-key\n"  # the home was carried
+    # The record says so: the bind was not copied, and was verified unchanged by content and identity.
+    models_record = action["models"]
+    assert models_record["home"]["not_copied"] == ["/root/.ollama/models"]
+    (kept,) = models_record["kept"]
+    assert (kept["path"], kept["mount"], kept["identity_checked"], kept["differences"]) == (
+        "/root/.ollama/models", f"bind {models}", True, [])
+    assert kept["files"] == 3 and "never written" in action["detail"]
+
+
+@pytest.mark.docker
+def test_a_blob_that_links_outside_the_store_stops_the_recreate_naming_it(box):
+    old = box.start({}, {})
+    store = fake_store()
+    blob = next(rel for rel, b in store.items() if b.startswith(MARKER))
+    old.put_archive("/", tar_of({rel: b for rel, b in store.items() if rel != blob}, "root/.ollama/models"))
+    old.put_archive("/", tar_of({"blob-elsewhere": store[blob]}, "data"))
+    assert old.exec_run(["ln", "-s", "/data/blob-elsewhere", f"/root/.ollama/models/{blob}"]).exit_code == 0
+
+    run = box.suite("--remediate")
+    action = recreate_of(run)
+    assert action["status"] == "failed", run.stdout[-3000:]
+    assert f"/root/.ollama/models/{blob} is a symbolic link to /data/blob-elsewhere" in action["detail"]
+    assert "the old container was put back" in action["detail"]
+    assert "refused" in action["models"]
+    # Nothing was lost: the old container is back, its link and the file it points to are there.
+    assert [c.id for c in box.containers()] == [old.id]
+    assert old.exec_run(["cat", f"/root/.ollama/models/{blob}"]).output == store[blob]
+
+
+@pytest.mark.docker
+def test_a_store_copied_into_a_home_volume_never_overwrites_its_models(box):
+    home = f"{box.name}-home"
+    theirs = {rel: (b if not rel.startswith("manifests/") else b.replace(b'"schemaVersion": 2', b'"schemaVersion":2'))
+              for rel, b in fake_store().items()}
+    old = box.start({"OLLAMA_MODELS": "/data/models"}, {home: {"bind": "/root/.ollama", "mode": "rw"}})
+    old.put_archive("/", tar_of(theirs, "root/.ollama/models"))  # the home volume's own models
+    mine = fake_store()  # the same model name, other content, on the layer
+    old.put_archive("/", tar_of(mine, "data/models"))
+    volume_before = files_in(old, "/root/.ollama/models")
+
+    run = box.suite("--remediate")
+    action = recreate_of(run)
+    assert action["status"] == "failed", run.stdout[-3000:]
+    assert "the destination /root/.ollama/models already holds other content under the same name: " \
+           f"/data/models/{MANIFEST} (416 bytes" in action["detail"], action["detail"]
+    assert f"and the destination's {MANIFEST} (415 bytes" in action["detail"]
+    assert "the old container was put back" in action["detail"]
+    assert [c.id for c in box.containers()] == [old.id]
+    assert files_in(old, "/root/.ollama/models") == volume_before  # the volume's manifest is untouched
+    assert files_in(old, "/data/models") == {rel: hashlib.sha256(b).hexdigest() for rel, b in mine.items()}
+
+
+@pytest.mark.docker
+def test_a_second_remediation_of_the_same_container_refuses_in_one_line(box):
+    old = box.start({}, {})
+    lock = box.engine.containers.create(IMAGE, name=f"{box.name}-gpuaccept-remediating", command=["true"],
+                                        labels={"io.gpuaccept.remediating": "2026-12-07T10:00:00+00:00"})
+    try:
+        run = box.suite("--remediate")
+    finally:
+        lock.remove(force=True)
+    action = recreate_of(run)
+    assert action["status"] == "failed"
+    assert action["detail"].startswith(f"another --remediate is changing container {box.name} (its lock, container "
+                                       f"{box.name}-gpuaccept-remediating, was created 2026-12-07T10:00:00+00:00)")
+    assert "docker rm -f" not in action["detail"]
+    old.reload()
+    assert (old.name, old.status) == (box.name, "running") and [c.id for c in box.containers()] == [old.id]
+
+
+def test_a_copy_that_cannot_fit_is_refused_before_the_first_byte(tmp_path):
+    from gpuaccept.remedy.apply import _room_for_the_copy
+
+    class Api:
+        def inspect_container(self, cid, size):
+            return {"SizeRw": 10**15}  # a petabyte on the old container's layer
+
+    class Volumes:
+        def get(self, name):
+            return type("V", (), {"attrs": {"Driver": "local", "Options": None, "Mountpoint": str(tmp_path)}})()
+
+    client = type("C", (), {"api": Api(), "volumes": Volumes()})()
+    old = type("Old", (), {"client": client, "id": "old"})()
+    new = type("New", (), {"client": client})()
+    home = facts({}, Mount("volume", "ollama", "/root/.ollama"))
+    with pytest.raises(model_store.Refused, match=r"volume ollama has .* free; the copy may write up to 1000000.0 GB"):
+        _room_for_the_copy(old, new, home, "/root/.ollama", local=True)
+    assert _room_for_the_copy(old, new, home, "/root/.ollama", local=False)["checked"] is False
+    Api.inspect_container = lambda self, cid, size: {"SizeRw": 1000}
+    room = _room_for_the_copy(old, new, home, "/root/.ollama", local=True)
+    assert room["checked"] and room["needed_at_most"] == 1000 and room["free"] > room["with_margin"]
+
+
+def test_links_are_recorded_a_hard_link_is_a_file_and_a_link_outside_is_named():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("models/blobs/a")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"bytes"))
+        for name, kind, to in (("models/blobs/b", tarfile.LNKTYPE, "models/blobs/a"),
+                               ("models/blobs/c", tarfile.SYMTYPE, "a"),
+                               ("models/blobs/d", tarfile.SYMTYPE, "/data/elsewhere"),
+                               ("models/blobs/e", tarfile.SYMTYPE, "../../up")):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = kind, to
+            tar.addfile(link)
+    tree = read(buffer.getvalue())
+    digest = hashlib.sha256(b"bytes").hexdigest()
+    assert tree.files == {"blobs/a": (5, digest), "blobs/b": (5, digest)}  # the hard link is a file of the store
+    assert tree.hardlinks == {"blobs/b": "blobs/a"}
+    assert tree.symlinks == {"blobs/c": "a", "blobs/d": "/data/elsewhere", "blobs/e": "../../up"}
+    assert [rel for rel, to in tree.symlinks.items() if model_store.outside(rel, to)] == ["blobs/d", "blobs/e"]

@@ -9,10 +9,13 @@ each file), or does not answer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import posixpath
+import stat
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -20,7 +23,7 @@ from typing import Any, NamedTuple
 import docker
 import httpx
 import ollama
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from gpuaccept import ollama_env
 from gpuaccept.checks.container import OLLAMA_PORT
@@ -101,10 +104,46 @@ def _restart_policy(action: Action, host: HostFacts, profile: Profile, timeout_s
     return ""
 
 
+LOCK_LABEL = "io.gpuaccept.remediating"
+
+
+@contextlib.contextmanager
+def _one_at_a_time(client: docker.DockerClient, spec: ContainerSpec, image: str):
+    """The Engine's own lock on the container: a created, never started container named after it. Creating
+    a name is atomic in the Engine, so a second --remediate on the same container, from this machine or
+    another, refuses at once instead of renaming and removing under the first one's feet."""
+    name = f"{spec.name}-gpuaccept-remediating"
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    try:
+        lock = client.containers.create(image, name=name, command=["true"], labels={LOCK_LABEL: stamp},
+                                        network_disabled=True)
+    except APIError as err:
+        if getattr(err, "status_code", None) != 409:
+            raise
+        since = ""
+        with contextlib.suppress(DockerException):
+            since = client.containers.get(name).labels.get(LOCK_LABEL, "")
+        raise RemediationError(f"another --remediate is changing container {spec.name} (its lock, container {name}, "
+                               f"was created {since or 'at an unknown time'}): nothing was done; run again when it "
+                               f"has finished, or `docker rm {name}` if no run is active") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DockerException):
+            lock.remove(force=True)
+
+
 def _launch(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
     spec = profile.container
     client = connect(spec)
     _ensure_image(client, spec.image, progress)
+    with _one_at_a_time(client, spec, spec.image):
+        if any(c.name == spec.name for c in client.containers.list(all=True, filters={"name": spec.name})):
+            raise RemediationError(f"container {spec.name} exists now (another run launched it): nothing was done")
+        return _launch_locked(spec, host, profile, client)
+
+
+def _launch_locked(spec: ContainerSpec, host: HostFacts, profile: Profile, client: docker.DockerClient) -> str:
     _ensure_volume(client, spec.volume)
     kwargs = desired(spec, host, profile, client, old=None)
     new = client.containers.create(**kwargs)
@@ -117,10 +156,18 @@ def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: floa
     spec = profile.container
     client = connect(spec)
     old = client.containers.get(spec.name)
+    with _one_at_a_time(client, spec, old.attrs.get("Image") or spec.image):
+        old.reload()  # as it is now, under the lock
+        return _recreate_locked(old, spec, host, profile, client, progress)
+
+
+def _recreate_locked(old, spec: ContainerSpec, host: HostFacts, profile: Profile, client: docker.DockerClient,
+                     progress: Progress) -> Outcome:
+    if old.name != spec.name:
+        raise RemediationError(f"container {spec.name} changed while the run looked at it: nothing was done")
     kwargs = desired(spec, host, profile, client, old=old.attrs)
     home_kept = bool(parse_inspect([old.attrs], spec.name).stores(spec.models_path))
-    if not home_kept:
-        _ensure_volume(client, spec.volume)
+    created = not home_kept and _ensure_volume(client, spec.volume)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     was_running = old.status == "running"
     replaced = f"{spec.name}-replaced-{stamp}"
@@ -129,19 +176,51 @@ def _recreate(action: Action, host: HostFacts, profile: Profile, timeout_s: floa
     try:
         old.rename(replaced)
         new = client.containers.create(**kwargs)
-        record = _carry_models(old, new, spec, home_kept, progress)
+        record = _carry_models(old, new, spec, home_kept, progress, local=_local_engine(spec))
         new.start()
         answered = _wait_api(spec)
     except BaseException as err:  # a broken stream or Ctrl-C during a long copy too: the old one comes back
-        back = _put_back(old, new, spec.name, replaced, was_running)
+        back = _put_back(old, new, spec.name, replaced, was_running, client)
+        if created:  # it holds only what the copy wrote: removed with the new container, never a source
+            back += "; " + _drop_volume(client, spec.volume)
         if not isinstance(err, Exception):
             raise
-        raise RemediationError(f"{_reason(err) or type(err).__name__}; {back}", getattr(err, "models", None)) from err
+        models = dict(getattr(err, "models", None) or {})
+        models["after_failure"] = _sources_after(old, spec, err, models)
+        raise RemediationError(f"{_reason(err) or type(err).__name__}; {back}", models) from err
     old.remove(v=False)  # volumes stay: v=False
     return Outcome(f"{record['text']}; {answered}", record)
 
 
-def _put_back(old, new, name: str, replaced: str, was_running: bool) -> str:
+def _drop_volume(client: docker.DockerClient, name: str) -> str:
+    try:
+        client.volumes.get(name).remove()
+        return f"volume {name}, which this run had created, was removed with what the copy had written into it"
+    except DockerException as err:
+        return f"volume {name}, which this run had created, could not be removed ({_reason(err)}): `docker volume rm {name}`"
+
+
+def _sources_after(old, spec: ContainerSpec, err: BaseException, models: dict) -> dict[str, Any]:
+    """The old container's store read again after the failure, against what the copy had read of it: the
+    record's proof that no source was touched (sizes and SHA-256 of every file, as the Engine shows them now)."""
+    store = model_store.locate(parse_inspect([old.attrs], spec.name), spec.models_path)
+    try:
+        now = model_store.read_tree(old, store.path)
+    except (DockerException, OSError) as read_err:
+        return {"store": store.path, "read": False, "why": _reason(read_err)}
+    before = dict(models.get("sha256") or {})
+    read_path, partial = getattr(err, "read_before_failure", (None, None)) or (None, None)
+    if partial is not None:
+        prefix = posixpath.relpath(store.path, read_path) if model_store.under(store.path, read_path) else None
+        tree = partial if prefix in (None, ".") else partial.under(prefix)
+        before.update({rel: digest for rel, (_, digest) in tree.files.items()})
+    changed = sorted(rel for rel, digest in before.items() if now.files.get(rel, (0, None))[1] != digest)
+    return {"store": store.path, "read": True, "files": len(now.files), "bytes": now.total,
+            "sha256": {rel: digest for rel, (_, digest) in sorted(now.files.items())},
+            "compared_with_before": len(before), "changed_or_missing": changed}
+
+
+def _put_back(old, new, name: str, replaced: str, was_running: bool, client=None) -> str:
     """Undo a recreate step by step; each step is tried even when one before it failed."""
     problems = []
     for step, call in (("remove the new container", lambda: new is not None and new.remove(force=True)),
@@ -153,8 +232,31 @@ def _put_back(old, new, name: str, replaced: str, was_running: bool) -> str:
             problems.append(f"could not {step} ({_reason(err)})")
     if not problems:
         return "the old container was put back"
-    return ("the old container was kept, untouched, but " + "; ".join(problems) +
-            f": finish by hand (`docker rm -f {name}; docker rename {replaced} {name}; docker start {name}`)")
+    return "the old container was kept, untouched, but " + "; ".join(problems) + ": " + _by_hand(
+        old, new, name, replaced, client)
+
+
+def _by_hand(old, new, name: str, replaced: str, client) -> str:
+    """The commands that finish the put-back, for the state the Engine shows now (never a removal of a
+    container that is not the new one)."""
+    if client is None:
+        return f"check `docker ps -a` for {name} and {replaced} before you change anything"
+    try:
+        old.reload()
+        named = next((c for c in client.containers.list(all=True, filters={"name": name}) if c.name == name), None)
+    except DockerException as err:
+        return f"the Engine's state could not be read again ({_reason(err)}): check `docker ps -a` before you change anything"
+    steps = []
+    if named is not None and new is not None and named.id == new.id:
+        steps.append(f"docker rm -f {name}")  # the new container, which holds no data of its own
+    elif named is not None and named.id != old.id:
+        return (f"a container {name} ({named.id[:12]}) that this run did not make holds the name: the old one is "
+                f"{old.name}; check `docker ps -a` before you change anything")
+    if old.name != name:
+        steps.append(f"docker rename {old.name} {name}")
+    if old.status != "running":
+        steps.append(f"docker start {name}")
+    return f"finish by hand (`{'; '.join(steps)}`)" if steps else "the old container is in place"
 
 
 def _rename_back(old, name: str) -> None:
@@ -163,33 +265,86 @@ def _rename_back(old, name: str) -> None:
         old.rename(name)
 
 
-def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Progress) -> dict:
+def _local_engine(spec: ContainerSpec) -> bool:
+    """Whether the Engine's host paths are this machine's (a unix socket): then bind mounts are also checked
+    by device and inode, not only by content."""
+    url = spec.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return url.startswith("unix://")
+
+
+def _kept_mounts(old_facts, new_facts, home: str) -> list:
+    """Volumes and bind mounts below Ollama's home that the new container mounts again at the same place: the
+    home's copy skips them (they are never written through), and they are verified as kept."""
+    again = {(m.type, m.source, m.destination.rstrip("/")) for m in new_facts.mounts}
+    return [m for m in old_facts.mounts if m.type in model_store.PERSISTENT
+            and model_store.under(m.destination, home) and m.destination.rstrip("/") != home.rstrip("/")
+            and (m.type, m.source, m.destination.rstrip("/")) in again]
+
+
+def _identity(mount, local: bool) -> dict[str, list[int]] | None:
+    """rel path -> [device, inode, size] of each regular file of a bind mount's host directory, when this
+    machine is the Engine's host; None when it cannot be seen from here."""
+    if not local or mount.type != "bind" or not os.path.isdir(mount.source):
+        return None
+    found = {}
+    for folder, dirs, files in os.walk(mount.source):
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                found[os.path.relpath(path, mount.source)] = [st.st_dev, st.st_ino, st.st_size]
+        dirs.sort()
+    return found
+
+
+def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Progress, local: bool = False) -> dict:
     """Copy what only the old container's layer holds, then prove the new container has every model file.
 
     Ollama's home (``models_path``: its key, and the default store) goes into the new volume when no
-    mount kept it, as it always did; the store OLLAMA_MODELS names is then found in the new container
-    where its own OLLAMA_MODELS says. A copied store is compared file by file (size and SHA-256) with
-    the old one; a kept store must be the same mount at the same path, and is listed and hashed once.
-    The manifests' blob references (sizes, digests) are checked in both cases. Any difference raises:
-    the caller puts the old container back.
+    mount kept it, as it always did, but never through a volume or bind mount below it that the new
+    container mounts again (those are read, before and after, and must be unchanged: content, and on a
+    local Engine each file's device and inode). Nothing is written over a file the destination already
+    holds (the same file stays; another one stops the copy, naming both), and a symbolic link that points
+    outside the copied tree stops it too. A copied store is compared file by file (size and SHA-256) with
+    the old one; a kept store must be the same mount at the same path. The manifests' blob references are
+    checked in both cases. Any difference raises: the caller puts the old container back.
     """
-    store = model_store.locate(parse_inspect([old.attrs], spec.name), spec.models_path)
-    target = model_store.locate(parse_inspect([new.attrs], spec.name), spec.models_path)
+    old_facts, new_facts = parse_inspect([old.attrs], spec.name), parse_inspect([new.attrs], spec.name)
+    store = model_store.locate(old_facts, spec.models_path)
+    target = model_store.locate(new_facts, spec.models_path)
     home = spec.models_path.rstrip("/") or "/"
     source = copy = None
     carried = ""
-    if not home_kept:
-        progress(f"copying {home} of the old container into volume {spec.volume} ...")
-        home_source = model_store.copy_tree(old, home, new, home)
-        home_copy = model_store.read_tree(new, home)
-        home_missing = model_store.differences(home_source, home_copy)
-        if home_missing:
-            raise RemediationError(f"the copy of {home} in the new container differs: {'; '.join(home_missing[:5])}")
-        if not store.persistent and target.path == store.path and model_store.under(store.path, home):
-            rel = posixpath.relpath(store.path, home)
-            source, copy = (home_source, home_copy) if rel == "." else (home_source.under(rel), home_copy.under(rel))
-            carried = f"copied with {home} to {target.where()}"
-    missing: list[str] = []
+    record: dict[str, Any] = {"store": store.path, "was_on": store.where(), "path": target.path, "is_on": target.where()}
+    kept = [] if home_kept else _kept_mounts(old_facts, new_facts, home)
+    kept_before = {m.destination: (model_store.read_tree(old, m.destination), _identity(m, local)) for m in kept}
+    try:
+        if not (store.persistent and home_kept):
+            record["space"] = _room_for_the_copy(old, new, new_facts, home if not home_kept else target.path, local)
+        if not home_kept:
+            skip = tuple(posixpath.relpath(m.destination, home) for m in kept)
+            progress(f"copying {home} of the old container into volume {spec.volume}"
+                     + (f" (not {', '.join(m.destination for m in kept)}: kept)" if kept else "") + " ...")
+            existing = model_store.read_tree(new, home)
+            home_source = model_store.copy_tree(old, home, new, home, skip=skip, existing=existing)
+            home_copy = model_store.read_tree(new, home)
+            home_missing = model_store.differences(home_source, home_copy)
+            record["home"] = {"path": home, "files": len(home_source.files), "bytes": home_source.total,
+                              "merged_into": len(existing.files) - sum(1 for rel in existing.files
+                                                                       if _skipped_rel(rel, skip)),
+                              "not_copied": sorted(m.destination for m in kept), "differences": home_missing}
+            if home_missing:
+                raise RemediationError(f"the copy of {home} in the new container differs: {'; '.join(home_missing[:5])}",
+                                       record)
+            if not store.persistent and target.path == store.path and model_store.under(store.path, home):
+                rel = posixpath.relpath(store.path, home)
+                source, copy = (home_source, home_copy) if rel == "." else (home_source.under(rel), home_copy.under(rel))
+                carried = f"copied with {home} to {target.where()}"
+        record["kept"] = _verify_kept(kept_before, new, local)
+    except model_store.Refused as err:
+        record["refused"] = str(err)
+        raise RemediationError(f"refused: {err}; nothing of the old container was changed", record) from None
+    missing: list[str] = [f"{k['path']} ({k['mount']}): {d}" for k in record["kept"] for d in k["differences"]]
     verified = ["file count", "total size", "each file's size and sha256 equal to the old store's"]
     if source is None and store.persistent:
         # Nothing is copied: the new container must read the same mount at the same path. The files are
@@ -200,26 +355,41 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
                            f"on the {store.where()}")
         progress(f"checking model store {store.path} on {store.where()} ...")
         source = copy = model_store.read_tree(new, target.path)
-        carried = f"kept on {store.where()} (the same mount at the same path)"
+        carried = f"kept on {store.where()} (the same mount at the same path), never written"
         verified = ["the same mount at the same path", "file count", "total size", "each file's size",
                     "each blob's sha256 against its name"]
+        for entry in record["kept"]:
+            if entry["path"] == (store.holder.destination if store.holder else ""):
+                verified.insert(1, "unchanged by the recreate (each file's size and sha256 before and after"
+                                + (", device and inode)" if entry["identity_checked"] else ")"))
     elif source is None:
         progress(f"copying model store {store.path} into {target.where()} at {target.path} ...")
-        source = model_store.copy_tree(old, store.path, new, target.path)
+        existing = model_store.read_tree(new, target.path)
+        try:
+            source = model_store.copy_tree(old, store.path, new, target.path, existing=existing)
+        except model_store.Refused as err:
+            record["refused"] = str(err)
+            raise RemediationError(f"refused: {err}; nothing of the old container was changed", record) from None
         copy = model_store.read_tree(new, target.path)
         carried = f"copied to {target.where()} at {target.path}"
+        if existing.files:
+            carried += f" (merged with the {len(existing.files)} files it held: none of them overwritten)"
+            record["merged_with"] = len(existing.files)
     if store.from_env and not target.from_env:
         carried += " (OLLAMA_MODELS dropped: the new container reads Ollama's default path)"
     count, broken = model_store.references(copy)
     missing += model_store.differences(source, copy)
+    outside = sorted(f"{rel} -> {to}" for rel, to in source.symlinks.items() if model_store.outside(rel, to))
+    missing += [f"{link} points outside the store: what it names is not in the new container" for link in outside]
     if not target.persistent:
         missing.insert(0, f"{target.path} is on the {target.where()} of the new container, not on a volume")
-    record = {"store": store.path, "was_on": store.where(), "path": target.path, "is_on": target.where(),
-              "files": len(source.files), "bytes": source.total, "manifests": len(source.manifest_files),
-              "blobs": len(source.blobs), "references": count,
-              "verified": [*verified, "manifest blob references (size and digest)"],
-              "sha256": {rel: digest for rel, (_, digest) in sorted(source.files.items())},
-              "differences": missing, "store_problems": broken}
+    record.update({"files": len(source.files), "bytes": source.total, "manifests": len(source.manifest_files),
+                   "blobs": len(source.blobs), "references": count,
+                   "verified": [*verified, "manifest blob references (size and digest)"],
+                   "sha256": {rel: digest for rel, (_, digest) in sorted(source.files.items())},
+                   "symlinks": dict(sorted(source.symlinks.items())),
+                   "hardlinks": dict(sorted(source.hardlinks.items())),
+                   "differences": missing, "store_problems": broken})
     where = f"model store {store.path} ({store.where()}; {model_store.summary(source)})"
     if missing:
         record["verified"] = []
@@ -233,6 +403,60 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
         text += f"; faults the store already had (not made by the recreate): {'; '.join(broken[:3])}"
     record["text"] = text
     return record
+
+
+SPACE_MARGIN = 1.1, 64 << 20  # what a copy needs beyond the bytes it writes: a tenth, and 64 MiB
+
+
+def _room_for_the_copy(old, new, new_facts, path: str, local: bool) -> dict[str, Any]:
+    """Before the first byte: the old container's writable layer (all a copy from it can write, at most)
+    against the free space of the volume the new container mounts at ``path``. Refuses when it cannot fit;
+    records why it could not be checked otherwise (an Engine on another machine, a volume driver of its own)."""
+    try:
+        layer = int(old.client.api.inspect_container(old.id, size=True).get("SizeRw") or 0)
+    except (AttributeError, DockerException, TypeError, ValueError):
+        return {"checked": False, "why": "the size of the old container's layer is not known"}
+    holder = model_store.holder(new_facts, path)
+    if holder is None or holder.type != "volume" or not local:
+        return {"checked": False, "needed_at_most": layer,
+                "why": "free space is read on the Engine's host only for a local volume"}
+    try:
+        volume = new.client.volumes.get(holder.source)
+        if (volume.attrs.get("Driver") or "local") != "local" or (volume.attrs.get("Options") or {}):
+            return {"checked": False, "needed_at_most": layer, "why": f"volume {holder.source} has a driver or options "
+                    "of its own (mounted only when a container starts): its free space is not the host's"}
+        st = os.statvfs(volume.attrs["Mountpoint"])
+    except (AttributeError, DockerException, OSError, KeyError) as err:
+        return {"checked": False, "needed_at_most": layer, "why": f"the volume's free space is not readable ({err})"}
+    free = st.f_bavail * st.f_frsize
+    need = int(layer * SPACE_MARGIN[0]) + SPACE_MARGIN[1]
+    if need > free:
+        raise model_store.Refused(f"volume {holder.source} has {model_store.size_text(free)} free; the copy may write "
+                                  f"up to {model_store.size_text(layer)} (the old container's layer) and needs "
+                                  f"{model_store.size_text(need)} with its margin: free space first")
+    return {"checked": True, "free": free, "needed_at_most": layer, "with_margin": need}
+
+
+def _skipped_rel(rel: str, skip: tuple[str, ...]) -> bool:
+    return any(rel == s or rel.startswith(s.rstrip("/") + "/") for s in skip)
+
+
+def _verify_kept(before: dict, new, local: bool) -> list[dict[str, Any]]:
+    """Each kept mount as the new container reads it, against what the old one showed before the copy."""
+    entries = []
+    for path, (tree, identity) in sorted(before.items()):
+        after = model_store.read_tree(new, path)
+        differences = model_store.differences(tree, after) + [f"{rel} appeared" for rel in sorted(set(after.files) - set(tree.files))]
+        holder = model_store.holder(parse_inspect([new.attrs], new.name.lstrip("/")), path)
+        now = _identity(holder, local) if holder is not None else None
+        if identity is not None and now is not None:
+            differences += [f"{rel} is another file now (device and inode {identity[rel][:2]} -> {now.get(rel, ['gone'])[:2]})"
+                            for rel in sorted(identity) if now.get(rel) != identity[rel]]
+        entries.append({"path": path, "mount": f"{holder.type} {holder.source}" if holder else "?",
+                        "files": len(tree.files), "bytes": tree.total,
+                        "sha256": {rel: digest for rel, (_, digest) in sorted(tree.files.items())},
+                        "identity_checked": identity is not None and now is not None, "differences": differences})
+    return entries
 
 
 def _pull(action: Action, host: HostFacts, profile: Profile, timeout_s: float, progress: Progress) -> str:
@@ -364,11 +588,14 @@ def _ensure_image(client: docker.DockerClient, image: str, progress: Progress) -
                                f"load it with `docker load -i <file>` or let the engine reach its registry") from err
 
 
-def _ensure_volume(client: docker.DockerClient, name: str) -> None:
+def _ensure_volume(client: docker.DockerClient, name: str) -> bool:
+    """Whether the volume had to be created (it then holds nothing but what this run writes)."""
     try:
         client.volumes.get(name)
+        return False
     except NotFound:
         client.volumes.create(name, labels={MANAGED_LABEL: "true"})
+        return True
 
 
 def _wait_api(spec: ContainerSpec) -> str:

@@ -100,10 +100,13 @@ def new_path(store: Location, models_path: str, home_kept: bool) -> str:
 
 @dataclass
 class Tree:
-    """The regular files under one directory: relative path -> (size, sha256), manifests' content."""
+    """The regular files under one directory: relative path -> (size, sha256), manifests' content; and its
+    links: symbolic (relative path -> what it points to) and hard (relative path -> the file it is)."""
 
     files: dict[str, tuple[int, str]] = field(default_factory=dict)
     manifests: dict[str, bytes] = field(default_factory=dict)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    hardlinks: dict[str, str] = field(default_factory=dict)
 
     def add(self, rel: str, size: int, digest: str, content: bytes | None) -> None:
         self.files[rel] = (size, digest)
@@ -117,6 +120,9 @@ class Tree:
             if rel.startswith(head):
                 sub.files[rel[len(head):]] = (size, digest)
         sub.manifests = {rel[len(head):]: data for rel, data in self.manifests.items() if rel.startswith(head)}
+        sub.symlinks = {rel[len(head):]: to for rel, to in self.symlinks.items() if rel.startswith(head)}
+        sub.hardlinks = {rel[len(head):]: to.removeprefix(head) for rel, to in self.hardlinks.items()
+                         if rel.startswith(head)}
         return sub
 
     @property
@@ -161,13 +167,22 @@ def _relative(name: str) -> str:
 
 
 def _members(chunks: Iterable[bytes], tree: Tree) -> Iterator[tuple[tarfile.TarInfo, Iterator[bytes]]]:
-    """Each tar member with an iterator over its data; regular files are hashed into ``tree`` as read."""
+    """Each tar member with an iterator over its data; regular files are hashed into ``tree`` as read, links
+    recorded (a hard link is a file of the tree too: the one it links to, under a second name)."""
     with tarfile.open(fileobj=_Chunks(chunks), mode="r|") as tar:
         for member in tar:
+            rel = _relative(member.name)
+            if member.issym():
+                tree.symlinks[rel] = member.linkname
+            elif member.islnk():
+                target = _relative(member.linkname)
+                tree.hardlinks[rel] = target
+                if target in tree.files:
+                    tree.files[rel] = tree.files[target]
             if not member.isfile():
                 yield member, iter(())
                 continue
-            yield member, _hashed(tar.extractfile(member), _relative(member.name), tree)
+            yield member, _hashed(tar.extractfile(member), rel, tree)
 
 
 def _is_manifest(rel: str) -> bool:
@@ -210,22 +225,117 @@ def read_tree(container, path: str) -> Tree:
     return tree
 
 
-def copy_tree(source, source_path: str, target, target_path: str) -> Tree:
+class Refused(Exception):
+    """The copy stopped before writing what it names: a store it must not write, or a link it cannot carry."""
+
+
+def outside(rel: str, link: str) -> bool:
+    """Whether a symbolic link at ``rel`` (inside a copied tree) points outside that tree."""
+    if link.startswith("/"):
+        return True  # an absolute path is the old container's: the copy cannot carry what it names
+    return posixpath.normpath(posixpath.join(posixpath.dirname(rel), link)).startswith("..")
+
+
+def copy_tree(source, source_path: str, target, target_path: str, *, skip: tuple[str, ...] = (),
+              existing: Tree | None = None) -> Tree:
     """Stream ``source_path`` of one container into ``target_path`` of another; returns the source's files.
 
-    The parent of ``target_path`` must exist in the target (a mount point does); files already there
-    stay unless the copy has a file of the same name.
+    The parent of ``target_path`` must exist in the target (a mount point does). ``skip``: relative
+    directories not copied at all (mounts the new container reads again: they are never written through).
+    ``existing``: what ``target_path`` already holds; a file of the same name is never overwritten: the same
+    file (size and SHA-256) is left as it is, another one stops the copy before it is written (``Refused``).
+    A symbolic link that points outside the copied tree stops it too: its target would not come along.
     """
     from docker.errors import NotFound
 
+    clash = collisions(source, source_path, existing or Tree(), skip)
+    if clash:
+        raise Refused(f"the destination {target_path} already holds other content under the same name"
+                      f"{'s' * (len(clash) > 1)}: {'; '.join(clash[:3])}: the copy would overwrite another store's file")
     tree = Tree()
     try:
         chunks, _ = source.get_archive(_contents(source_path), chunk_size=CHUNK)
     except NotFound:
         return tree
     parent, top = posixpath.split(target_path.rstrip("/"))
-    target.put_archive(parent or "/", _renamed(_members(chunks, tree), top))
+    members = _guarded(_members(chunks, tree), tree, skip, existing or Tree(), source_path, target_path)
+    try:
+        target.put_archive(parent or "/", _renamed(members, top))
+    except Exception as err:
+        err.read_before_failure = (source_path, tree)  # what the copy had read whole: the record's proof after it
+        raise
     return tree
+
+
+def collisions(source, source_path: str, existing: Tree, skip: tuple[str, ...] = ()) -> list[str]:
+    """Before a byte is written: each file the destination holds that the source has too, with other content.
+
+    Only the destination's own names are looked up in the source (one archive request each). A small file
+    (a manifest) is read and hashed; a larger one (a blob, named by its content) is compared by size, and
+    a blob whose bytes do not hash to its name in the destination counts as other content."""
+    from docker.errors import NotFound
+
+    found = []
+    for rel, (size, digest) in sorted(existing.files.items()):
+        if _skipped(rel, skip):
+            continue
+        try:
+            chunks, info = source.get_archive(posixpath.join(source_path, rel), chunk_size=CHUNK)
+        except NotFound:
+            continue
+        theirs = Tree()
+        if int(info.get("size", -1)) <= MANIFEST_CAP or rel.startswith("manifests/"):
+            for _member, data in _members(chunks, theirs):
+                for _ in data:
+                    pass
+            mine = next(iter(theirs.files.values()), None)
+        else:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            name = rel.removeprefix("blobs/sha256-") if rel.startswith("blobs/sha256-") else None
+            mine = (int(info.get("size", -1)), digest if name == digest else "?")
+        if mine is not None and mine != (size, digest):
+            found.append(f"{posixpath.join(source_path, rel)} ({mine[0]} bytes, sha256 {mine[1][:12]}…) and the "
+                         f"destination's {rel} ({size} bytes, sha256 {digest[:12]}…) differ")
+    return found
+
+
+def _skipped(rel: str, skip: tuple[str, ...]) -> bool:
+    return any(rel == s or rel.startswith(s.rstrip("/") + "/") for s in skip)
+
+
+def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_path: str, target_path: str):
+    for member, data in members:
+        rel = _relative(member.name)
+        if _skipped(rel, skip):
+            for _ in data:
+                pass  # read (the stream goes on), never written: a mount the new container keeps
+            tree.files.pop(rel, None)
+            tree.symlinks.pop(rel, None)
+            continue
+        if member.issym() and outside(rel, member.linkname):
+            raise Refused(f"{posixpath.join(source_path, rel)} is a symbolic link to {member.linkname}, outside "
+                          f"{source_path}: the copy would carry the link and not what it points to")
+        if rel in existing.files or rel in existing.symlinks:
+            _unless_different(member, data, rel, tree, existing, target_path)  # written never; refused if other
+            continue
+        yield member, data
+
+
+def _unless_different(member, data, rel: str, tree: Tree, existing: Tree, target_path: str) -> None:
+    """A file the destination already has: read it whole (a manifest) or by name (a blob is named by its
+    content), and write nothing either way; another content stops the copy, naming both."""
+    if not member.isfile():
+        return  # a directory or link of the same name: the destination's stays
+    for _ in data:
+        pass  # hashed as it is read (into ``tree``), kept nowhere: nothing of it is written
+    size, digest = tree.files[rel]
+    if (size, digest) != existing.files.get(rel):
+        have = existing.files.get(rel)
+        raise Refused(f"{posixpath.join(target_path, rel)} already holds other content ({have[0] if have else '?'} "
+                      f"bytes, sha256 {have[1][:12] if have else '?'}…) than the old store's ({size} bytes, sha256 "
+                      f"{digest[:12]}…): the copy would overwrite another store's file")
 
 
 def _renamed(members, top: str) -> Iterator[bytes]:
