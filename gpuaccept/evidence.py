@@ -122,7 +122,7 @@ class Evidence:
         folder). The set itself becomes what was saved, so facts built from it match a replay of the folder."""
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
-        self.files = {name: redact.evidence_file(name, text) for name, text in self.files.items()}
+        self.files = {name: redact.stable(name, text) for name, text in self.files.items()}
         self.absent = redact.data(self.absent)
         self.meta = redact.data(self.meta)
         for name, text in self.files.items():

@@ -265,36 +265,7 @@ def _free(value: str, marker: str, depth: int = 0) -> str:
 
     if low is None or any(word in low for word in ("authorization", "cookie", "x-api-key", "x-auth-token")):
         value = (_HEADER if marker == REDACTED else _HEADER_MARKUP).sub(header, value)
-    return _pairs(value, marker, depth)
-
-
-def _name_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "_.-"  # what _ASSIGN's [\w.\-] takes
-
-
-def _pairs(value: str, marker: str, depth: int) -> str:
-    """``_ASSIGN.sub`` where a name may be secret: each candidate word's run of name characters is the only
-    place a pair can start (the look-behind forbids a start inside a run), so the pair is tried there and
-    nowhere else. Ordinary pairs are never visited; their values are searched all the same."""
-    assign = _assigner(marker, depth)
-    out, pos = [], 0
-    for m in _candidates(value):
-        if m.start() < pos:
-            continue  # inside a pair already judged
-        start = m.start()
-        while start > pos and _name_char(value[start - 1]):
-            start -= 1
-        if start > 0 and _name_char(value[start - 1]):
-            continue  # the run began inside the pair before: no pair starts here
-        pair = _ASSIGN.match(value, start)
-        if pair is None or pair.end() <= m.start():
-            continue
-        out += [value[pos:start], assign(pair)]
-        pos = pair.end()
-    if not out:
-        return value
-    out.append(value[pos:])
-    return "".join(out)
+    return _ASSIGN.sub(_assigner(marker, depth), value)
 
 
 def _assigner(marker: str, depth: int):
@@ -312,7 +283,7 @@ def _assigner(marker: str, depth: int):
         elif depth >= _MAX_NESTING:  # a=a=a=...: no value of a real log nests so deep; on the safe side
             inner = marker
         else:
-            inner = _pairs(inner, marker, depth + 1)
+            inner = _ASSIGN.sub(_assigner(marker, depth + 1), inner)
         return f"{name}{sep}{quote}{inner}{quote}"
 
     return assign
@@ -418,13 +389,43 @@ def _only_plain_keys(content: str) -> bool:
     return True
 
 
+def _shallow_json(content: str, limit: int = 200) -> bool:
+    """Whether the text is JSON ``data`` would walk without running out of stack (else it is redacted as text,
+    as it always was: a file that is not JSON, or is nested too deep, never takes the plain-keys shortcut)."""
+    try:
+        value = json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+    return True
+
+
+def stable(name: str, content: str) -> str:
+    """``evidence_file`` until nothing changes (at most three passes): what is written is what a later pass
+    over the run folder would leave as it is, so that pass may skip it."""
+    for _ in range(3):
+        redacted = evidence_file(name, content)
+        if redacted == content:
+            return content
+        content = redacted
+    return content
+
+
 def evidence_file(name: str, content: str) -> str:
     """An evidence file with secrets redacted: JSON value by value (it stays valid JSON), other text by lines.
 
     A file with nothing to redact comes back unchanged, byte for byte."""
     if "\\u" not in content and not _has_candidate(content):
         return content  # no rule can change it (JSON's \u escapes could spell a name: those files are read)
-    if name.endswith(".json") and _only_plain_keys(content):
+    if name.endswith(".json") and _only_plain_keys(content) and _shallow_json(content):
         return content
     if name.endswith(".json"):
         try:
@@ -520,8 +521,8 @@ _WRITTEN_REDACTED: dict[str, str] = {}
 
 
 def write_redacted(path: Path, content: str) -> None:
-    """Write ``content`` (already redacted by this module) and remember it, so the last pass need not
-    read it again."""
+    """Write ``content`` and remember it, so the last pass need not read it again. ``content`` must be what
+    ``stable`` gives for the file (a fixed point: the last pass would leave it as it is)."""
     data = content.encode("utf-8")
     path.write_bytes(data)
     _WRITTEN_REDACTED[str(path.resolve())] = hashlib.sha256(data).hexdigest()

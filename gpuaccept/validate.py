@@ -59,8 +59,9 @@ class Invalid(ValueError):
         self.path, self.why = path, why
 
 
-# A number literal that can overflow a float: an exponent of three digits or more, or 309 digits in a row.
-_HUGE_NUMBER = re.compile(r"[eE][+-]?\d{3}|\d{309}")
+# A number literal that can overflow a float (beyond 1e308): an exponent of three digits or more, or digits
+# enough (209) that an exponent of two (at most 99) takes it past 308 digits.
+_HUGE_NUMBER = re.compile(r"[eE][+-]?\d{3}|\d{209}")
 
 
 def load_json(text: str) -> Any:
