@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,16 +45,21 @@ def _engine_url() -> str:
     sys.exit("set GPUACCEPT_TEST_ENGINES (the test engines) or DOCKER_HOST")
 
 
-def _run(hosts: list[str], reports: Path, url: str, extra: list[str]) -> tuple[float, dict[str, str], int]:
+def _run(hosts: list[str], reports: Path, url: str, extra: list[str]) -> tuple[float, dict[str, str], int, float]:
+    """Wall seconds, each host's verdict, the exit status, and the control node's CPU seconds (pytest, its
+    workers and every command they ran: the docker CLI of each docker:// command included)."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "acceptance/", "-q", "-p", "no:cacheprovider", "-m", "quick",
                            f"--hosts={','.join(hosts)}", "--report-dir", str(reports), *extra],
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "DOCKER_HOST": url},
                           timeout=1800, check=False)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     folder = max(reports.glob("fleet-*"), key=lambda p: p.stat().st_mtime)
     fleet = json.loads((folder / "fleet.json").read_text())
-    return seconds, {r["host"]: r["verdict"] for r in fleet["hosts"]}, done.returncode
+    return seconds, {r["host"]: r["verdict"] for r in fleet["hosts"]}, done.returncode, used
 
 
 def main() -> None:
@@ -76,8 +82,9 @@ def main() -> None:
                                           name=f"{fleet_host.PREFIX}bench-{i:02d}-{os.getpid()}", delay_s=delay))
         hosts = [f"docker://{n}" for n in names]
         with tempfile.TemporaryDirectory() as tmp:
-            serial, serial_verdicts, serial_rc = _run(hosts, Path(tmp) / "serial", url, [])
-            parallel, parallel_verdicts, parallel_rc = _run(hosts, Path(tmp) / "parallel", url, ["-n", str(workers)])
+            serial, serial_verdicts, serial_rc, serial_cpu = _run(hosts, Path(tmp) / "serial", url, [])
+            parallel, parallel_verdicts, parallel_rc, parallel_cpu = _run(hosts, Path(tmp) / "parallel", url,
+                                                                          ["-n", str(workers)])
         alive = {c.name for c in client.containers.list(filters={"label": fleet_host.LABEL})}
         if not set(names) <= alive:
             sys.exit("some simulated hosts were removed during the runs (a shared engine emptied by another test): "
@@ -89,6 +96,8 @@ def main() -> None:
         print(f"serial (no -n):  {serial:7.2f} s   {serial / count:.3f} s per host   exit {serial_rc}")
         print(f"-n {workers}:           {parallel:7.2f} s   {parallel / count:.3f} s per host   exit {parallel_rc}")
         print(f"speed-up:        {serial / parallel:.2f}x (goal >= 3x)")
+        print(f"control-node CPU: {serial_cpu / count:.3f} s per host serially, {parallel_cpu / count:.3f} s per host "
+              f"with -n {workers} (goal <= 0.3 s; dockerd's own CPU is not counted)")
         print(f"same verdict for every host in both runs: {serial_verdicts == parallel_verdicts} "
               f"({unreachable} hosts NOT ACCEPTED by their faults, as their evidence says)")
     finally:

@@ -579,3 +579,89 @@ def test_links_are_recorded_a_hard_link_is_a_file_and_a_link_outside_is_named():
     assert tree.hardlinks == {"blobs/b": "blobs/a"}
     assert tree.symlinks == {"blobs/c": "a", "blobs/d": "/data/elsewhere", "blobs/e": "../../up"}
     assert [rel for rel, to in tree.symlinks.items() if model_store.outside(rel, to)] == ["blobs/d", "blobs/e"]
+
+
+@pytest.mark.docker
+def test_a_chain_of_links_out_of_the_store_is_followed_link_by_link(box):
+    # Each link looks inside on its own; together they lead to /root, on the layer that goes with the container.
+    old = box.start({}, {})
+    store = fake_store()
+    blob = next(rel for rel, b in store.items() if b.startswith(MARKER))
+    old.put_archive("/", tar_of({rel: b for rel, b in store.items() if rel != blob}, "root/.ollama/models"))
+    old.put_archive("/", tar_of({"blob-elsewhere": store[blob]}, "root"))
+    chain = "cd /root/.ollama/models && ln -s . s && ln -s s/.. t && ln -s t/.. w && ln -s ../w/blob-elsewhere " + blob
+    assert old.exec_run(["sh", "-c", chain]).exit_code == 0
+
+    action = recreate_of(box.suite("--remediate"))
+    assert action["status"] == "failed"
+    assert f"{blob} -> ../w/blob-elsewhere leads outside the store" in action["detail"]
+    assert [c.id for c in box.containers()] == [old.id]
+    assert old.exec_run(["cat", f"/root/.ollama/models/{blob}"]).output == store[blob]
+
+
+def test_links_inside_the_store_resolve_and_chains_out_of_it_do_not():
+    links = {"s": ".", "t": "s/..", "w": "t/..", "blobs/x": "../w/blob", "blobs/y": "../other/z", "loop": "loop"}
+    assert [model_store.resolve(rel, links) for rel in ("s", "t", "blobs/x", "blobs/y", "loop")] == [
+        "", None, None, "other/z", None]
+    tree = model_store.Tree(symlinks=links)
+    assert model_store.escaping_links(tree) == ["blobs/x -> ../w/blob", "loop -> loop", "t -> s/..", "w -> t/.."]
+
+
+@pytest.mark.docker
+def test_the_profiles_home_volume_already_mounted_below_the_home_is_refused_before_anything(box):
+    old = box.start({}, {f"{box.name}-home": {"bind": "/root/.ollama/models", "mode": "rw"}})
+    old.put_archive("/", tar_of(fake_store(), "root/.ollama/models"))
+    before = files_in(old, "/root/.ollama/models")
+    action = recreate_of(box.suite("--remediate"))
+    assert action["status"] == "failed"
+    assert f"volume {box.name}-home, the profile's volume for /root/.ollama, is mounted at /root/.ollama/models" \
+        in action["detail"]
+    assert [c.id for c in box.containers()] == [old.id] and files_in(old, "/root/.ollama/models") == before
+
+
+@pytest.mark.docker
+def test_a_copy_refused_midway_removes_what_it_wrote_into_the_users_volume(box):
+    # The home volume holds a good blob over 1 MiB; the layer store has one of the same name and size but other
+    # bytes, after blobs that sort before it: the copy writes those, then meets the clash and stops.
+    home = f"{box.name}-home"
+    good = MARKER + secrets.token_bytes(2 << 20)
+    name = f"blobs/sha256-{hashlib.sha256(good).hexdigest()}"
+    old = box.start({"OLLAMA_MODELS": "/data/models"}, {home: {"bind": "/root/.ollama", "mode": "rw"}})
+    old.put_archive("/", tar_of({name: good}, "root/.ollama/models"))
+    before = files_in(old, "/root/.ollama")
+    bad = good[:-1] + b"!"
+    old.put_archive("/", tar_of({"blobs/aaa-first": b"first" * 1000, name: bad}, "data/models"))
+
+    action = recreate_of(box.suite("--remediate"))
+    assert action["status"] == "failed"
+    assert "already holds other content" in action["detail"] and "were removed again" in action["detail"]
+    assert action["models"]["after_failure"]["written_then_removed"] == ["/root/.ollama/models/blobs/aaa-first"]
+    assert [c.id for c in box.containers()] == [old.id]
+    assert files_in(old, "/root/.ollama") == before  # the user's volume holds what it held, nothing more
+
+
+@pytest.mark.docker
+def test_a_home_that_fills_midway_keeps_no_cut_blob(box, tmp_path):
+    import subprocess
+
+    home = tmp_path / "home"
+    home.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(home)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        (home / "id_ed25519").write_text("id-key\n")
+        old = box.start({"OLLAMA_MODELS": "/data/models"}, {str(home): {"bind": "/root/.ollama", "mode": "rw"}})
+        store = fake_store()  # 300 kB: more than the home has room for
+        old.put_archive("/", tar_of(store, "data/models"))
+        action = recreate_of(box.suite("--remediate"))
+        assert action["status"] == "failed" and "no space left on device" in action["detail"]
+        left = action["models"]["after_failure"]
+        assert left["changed_or_missing"] == [] and left["written_then_removed"]
+        # Nothing the copy began is left on the user's bind: not a cut blob under a content name, not a manifest.
+        assert sorted(p.name for p in home.rglob("*") if p.is_file()) == ["id_ed25519"]
+        assert [c.id for c in box.containers()] == [old.id]
+        assert files_in(old, "/data/models") == {rel: hashlib.sha256(b).hexdigest() for rel, b in store.items()}
+    finally:
+        for c in box.containers():
+            c.remove(force=True)
+        subprocess.run(["umount", "-l", str(home)], capture_output=True)

@@ -172,7 +172,7 @@ def _recreate_locked(old, spec: ContainerSpec, host: HostFacts, profile: Profile
     was_running = old.status == "running"
     replaced = f"{spec.name}-replaced-{stamp}"
     old.stop(timeout=30)
-    new = None
+    new = record = None
     try:
         old.rename(replaced)
         new = client.containers.create(**kwargs)
@@ -180,13 +180,21 @@ def _recreate_locked(old, spec: ContainerSpec, host: HostFacts, profile: Profile
         new.start()
         answered = _wait_api(spec)
     except BaseException as err:  # a broken stream or Ctrl-C during a long copy too: the old one comes back
+        wrote = [] if created else list(getattr(err, "written", None) or (record or {}).get("written") or [])
+        cleaned = _remove_written(client, new, old.attrs.get("Image") or spec.image, wrote)  # a created volume goes whole
         back = _put_back(old, new, spec.name, replaced, was_running, client)
+        if cleaned is not None:
+            back += (f"; the {len(cleaned['paths'])} files the copy had begun to write were removed again"
+                     if cleaned["removed"] else f"; the files the copy had begun to write could not be removed "
+                     f"({cleaned['why']}): {', '.join(cleaned['paths'][:5])}")
         if created:  # it holds only what the copy wrote: removed with the new container, never a source
             back += "; " + _drop_volume(client, spec.volume)
         if not isinstance(err, Exception):
             raise
         models = dict(getattr(err, "models", None) or {})
         models["after_failure"] = _sources_after(old, spec, err, models)
+        if cleaned is not None:
+            models["after_failure"]["written_then_removed" if cleaned["removed"] else "written_and_left"] = cleaned["paths"]
         raise RemediationError(f"{_reason(err) or type(err).__name__}; {back}", models) from err
     old.remove(v=False)  # volumes stay: v=False
     return Outcome(f"{record['text']}; {answered}", record)
@@ -318,6 +326,7 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
     record: dict[str, Any] = {"store": store.path, "was_on": store.where(), "path": target.path, "is_on": target.where()}
     kept = [] if home_kept else _kept_mounts(old_facts, new_facts, home)
     kept_before = {m.destination: (model_store.read_tree(old, m.destination), _identity(m, local)) for m in kept}
+    written_home: list[str] = []
     try:
         if not (store.persistent and home_kept):
             record["space"] = _room_for_the_copy(old, new, new_facts, home if not home_kept else target.path, local)
@@ -328,22 +337,24 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
             existing = model_store.read_tree(new, home)
             home_source = model_store.copy_tree(old, home, new, home, skip=skip, existing=existing)
             home_copy = model_store.read_tree(new, home)
+            written_home = home_source.written
             home_missing = model_store.differences(home_source, home_copy)
             record["home"] = {"path": home, "files": len(home_source.files), "bytes": home_source.total,
                               "merged_into": len(existing.files) - sum(1 for rel in existing.files
                                                                        if _skipped_rel(rel, skip)),
                               "not_copied": sorted(m.destination for m in kept), "differences": home_missing}
             if home_missing:
-                raise RemediationError(f"the copy of {home} in the new container differs: {'; '.join(home_missing[:5])}",
-                                       record)
+                failed = RemediationError(f"the copy of {home} in the new container differs: "
+                                          f"{'; '.join(home_missing[:5])}", record)
+                failed.written = home_source.written
+                raise failed
             if not store.persistent and target.path == store.path and model_store.under(store.path, home):
                 rel = posixpath.relpath(store.path, home)
                 source, copy = (home_source, home_copy) if rel == "." else (home_source.under(rel), home_copy.under(rel))
                 carried = f"copied with {home} to {target.where()}"
         record["kept"] = _verify_kept(kept_before, new, local)
     except model_store.Refused as err:
-        record["refused"] = str(err)
-        raise RemediationError(f"refused: {err}; nothing of the old container was changed", record) from None
+        raise _refusal(err, record) from None
     missing: list[str] = [f"{k['path']} ({k['mount']}): {d}" for k in record["kept"] for d in k["differences"]]
     verified = ["file count", "total size", "each file's size and sha256 equal to the old store's"]
     if source is None and store.persistent:
@@ -368,8 +379,7 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
         try:
             source = model_store.copy_tree(old, store.path, new, target.path, existing=existing)
         except model_store.Refused as err:
-            record["refused"] = str(err)
-            raise RemediationError(f"refused: {err}; nothing of the old container was changed", record) from None
+            raise _refusal(err, record) from None
         copy = model_store.read_tree(new, target.path)
         carried = f"copied to {target.where()} at {target.path}"
         if existing.files:
@@ -379,8 +389,8 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
         carried += " (OLLAMA_MODELS dropped: the new container reads Ollama's default path)"
     count, broken = model_store.references(copy)
     missing += model_store.differences(source, copy)
-    outside = sorted(f"{rel} -> {to}" for rel, to in source.symlinks.items() if model_store.outside(rel, to))
-    missing += [f"{link} points outside the store: what it names is not in the new container" for link in outside]
+    missing += [f"{link} leads outside the store (followed link by link): what it names is not in the new container"
+                for link in model_store.escaping_links(source)]
     if not target.persistent:
         missing.insert(0, f"{target.path} is on the {target.where()} of the new container, not on a volume")
     record.update({"files": len(source.files), "bytes": source.total, "manifests": len(source.manifest_files),
@@ -393,9 +403,12 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
     where = f"model store {store.path} ({store.where()}; {model_store.summary(source)})"
     if missing:
         record["verified"] = []
-        raise RemediationError(f"{where}: the new container's store {target.path} differs: "
-                               f"{'; '.join(missing[:5])}" + (f" (and {len(missing) - 5} more)" if len(missing) > 5
-                                                              else ""), record)
+        failed = RemediationError(f"{where}: the new container's store {target.path} differs: "
+                                  f"{'; '.join(missing[:5])}" + (f" (and {len(missing) - 5} more)" if len(missing) > 5
+                                                                 else ""), record)
+        failed.written = [*written_home, *source.written]
+        raise failed
+    record["written"] = [*written_home, *source.written]
     text = (f"{where} {carried}; verified in the new container before the old one was removed: "
             f"{len(source.files)} files, {source.total} bytes, {', '.join(verified[2:])}, "
             f"{count} blob references of {len(source.manifest_files)} manifests")
@@ -435,6 +448,32 @@ def _room_for_the_copy(old, new, new_facts, path: str, local: bool) -> dict[str,
                                   f"up to {model_store.size_text(layer)} (the old container's layer) and needs "
                                   f"{model_store.size_text(need)} with its margin: free space first")
     return {"checked": True, "free": free, "needed_at_most": layer, "with_margin": need}
+
+
+def _refusal(err: model_store.Refused, record: dict) -> RemediationError:
+    """The copy refused: the record says why, and the caller learns what it had begun to write (to remove)."""
+    record["refused"] = str(err)
+    wrote = getattr(err, "written", [])
+    refused = RemediationError(f"refused: {err}" + ("" if wrote else "; nothing had been written"), record)
+    for name in ("written", "read_before_failure"):
+        if hasattr(err, name):
+            setattr(refused, name, getattr(err, name))
+    return refused
+
+
+def _remove_written(client: docker.DockerClient, new, image: str, paths: list[str]) -> dict[str, Any] | None:
+    """What a failed recreate's copy wrote into the new container's mounts, removed again by a throw-away
+    container that mounts the same (``volumes_from``): a destination that held the user's models keeps only
+    those (what it already held was never written, see model_store.copy_tree)."""
+    if not paths or new is None:
+        return None
+    try:
+        for at in range(0, len(paths), 500):
+            client.containers.run(image, entrypoint=["rm", "-f", "--"], command=paths[at:at + 500],
+                                  volumes_from=[new.id], network_disabled=True, remove=True)
+    except DockerException as cleanup_err:
+        return {"removed": False, "paths": paths, "why": _reason(cleanup_err)}
+    return {"removed": True, "paths": paths}
 
 
 def _skipped_rel(rel: str, skip: tuple[str, ...]) -> bool:
@@ -513,6 +552,11 @@ def desired(spec: ContainerSpec, host: HostFacts, profile: Profile, client: dock
             volumes[m.get("Name") or m["Source"]] = {"bind": m["Destination"], "mode": "rw" if m.get("RW", True) else "ro"}
     home_kept = old is not None and bool(parse_inspect([old], spec.name).stores(spec.models_path))
     if not home_kept:
+        if spec.volume in volumes and volumes[spec.volume]["bind"].rstrip("/") != spec.models_path.rstrip("/"):
+            raise RemediationError(f"volume {spec.volume}, the profile's volume for {spec.models_path}, is mounted at "
+                                   f"{volumes[spec.volume]['bind']} in the old container: the new one would mount it "
+                                   f"twice and copy the home into it; nothing was done (set container.volume to "
+                                   "another name)")
         volumes[spec.volume] = {"bind": spec.models_path, "mode": "rw"}
     if old is not None:  # keep OLLAMA_MODELS naming where the models will be (see model_store.new_path)
         store = model_store.locate(parse_inspect([old], spec.name), spec.models_path)

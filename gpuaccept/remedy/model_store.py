@@ -107,6 +107,7 @@ class Tree:
     manifests: dict[str, bytes] = field(default_factory=dict)
     symlinks: dict[str, str] = field(default_factory=dict)
     hardlinks: dict[str, str] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)  # after a copy: the paths it wrote in the target container
 
     def add(self, rel: str, size: int, digest: str, content: bytes | None) -> None:
         self.files[rel] = (size, digest)
@@ -230,10 +231,43 @@ class Refused(Exception):
 
 
 def outside(rel: str, link: str) -> bool:
-    """Whether a symbolic link at ``rel`` (inside a copied tree) points outside that tree."""
+    """Whether a symbolic link at ``rel`` (inside a copied tree) points outside that tree by its own text
+    (``resolve`` also follows the links it passes through)."""
     if link.startswith("/"):
         return True  # an absolute path is the old container's: the copy cannot carry what it names
     return posixpath.normpath(posixpath.join(posixpath.dirname(rel), link)).startswith("..")
+
+
+def resolve(rel: str, symlinks: dict[str, str], hops: int = 40) -> str | None:
+    """The path inside the tree that ``rel`` finally names, following every symbolic link on the way as the
+    kernel would (``s -> .``, ``t -> s/..`` chains included); None when it leaves the tree, is absolute or
+    loops."""
+    done: list[str] = []
+    todo = rel.split("/")
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                return None
+            done.pop()
+            continue
+        here = "/".join([*done, part])
+        if here in symlinks:
+            hops -= 1
+            link = symlinks[here]
+            if hops < 0 or link.startswith("/"):
+                return None
+            todo = link.split("/") + todo  # relative to the link's own folder: ``done`` stays
+            continue
+        done.append(part)
+    return "/".join(done)
+
+
+def escaping_links(tree: Tree) -> list[str]:
+    """Each symbolic link of the tree that, followed to the end, leaves it: what it names would stay behind."""
+    return [f"{rel} -> {to}" for rel, to in sorted(tree.symlinks.items()) if resolve(rel, tree.symlinks) is None]
 
 
 def copy_tree(source, source_path: str, target, target_path: str, *, skip: tuple[str, ...] = (),
@@ -258,12 +292,15 @@ def copy_tree(source, source_path: str, target, target_path: str, *, skip: tuple
     except NotFound:
         return tree
     parent, top = posixpath.split(target_path.rstrip("/"))
-    members = _guarded(_members(chunks, tree), tree, skip, existing or Tree(), source_path, target_path)
+    written: list[str] = []
+    members = _guarded(_members(chunks, tree), tree, skip, existing or Tree(), source_path, target_path, written)
     try:
         target.put_archive(parent or "/", _renamed(members, top))
     except Exception as err:
         err.read_before_failure = (source_path, tree)  # what the copy had read whole: the record's proof after it
+        err.written = [posixpath.join(target_path, rel) for rel in written]  # begun: removed again by the caller
         raise
+    tree.written = [posixpath.join(target_path, rel) for rel in written]
     return tree
 
 
@@ -305,7 +342,8 @@ def _skipped(rel: str, skip: tuple[str, ...]) -> bool:
     return any(rel == s or rel.startswith(s.rstrip("/") + "/") for s in skip)
 
 
-def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_path: str, target_path: str):
+def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_path: str, target_path: str,
+             written: list[str]):
     for member, data in members:
         rel = _relative(member.name)
         if _skipped(rel, skip):
@@ -320,6 +358,8 @@ def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_
         if rel in existing.files or rel in existing.symlinks:
             _unless_different(member, data, rel, tree, existing, target_path)  # written never; refused if other
             continue
+        if rel and not member.isdir():
+            written.append(rel)  # before its first byte: a copy cut short leaves nothing unnamed
         yield member, data
 
 
@@ -392,6 +432,13 @@ def references(tree: Tree) -> tuple[int, list[str]]:
             count += 1
             algorithm, _, hexdigest = digest.partition(":")
             blob = f"blobs/{algorithm}-{hexdigest}"
+            if blob not in tree.files and blob in tree.symlinks:  # a link to a file of the store is that file
+                real = resolve(blob, tree.symlinks)
+                if real is None or real not in tree.files:
+                    broken.append(f"{rel} names {blob}, a symbolic link to {tree.symlinks[blob]} that leads to no file "
+                                  "of the store")
+                    continue
+                blob = real
             if blob not in tree.files:
                 broken.append(f"{rel} names {blob}, which is missing")
             elif tree.files[blob][0] != size:
