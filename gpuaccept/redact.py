@@ -37,6 +37,9 @@ What counts as a secret (the rules, in order):
   ``ALL_PROXY``, ``NO_PROXY``, Docker's ``HttpsProxy``): only the credentials inside go; the proxy host and
   port stay named.
 
+A number under a secret key goes too (a PIN), except under ``pass``: the run record counts its outcomes
+under that word (``"counts": {"pass": 34}``), and its string values (a password) still go.
+
 Where: a ``NAME=value`` string (a container's ``Config.Env`` item) as a whole; a JSON value whose key
 is such a name; ``NAME=value`` / ``NAME: value`` inside text; Ollama's ``server config`` line
 ``env="map[KEY:value KEY2:value ...]"`` pair by pair, so ``parse.ollama_log`` still reads it.
@@ -342,13 +345,19 @@ def env_list(items: list[str]) -> list[str]:
     return [data(item) for item in items]
 
 
+# Keys under which a number is a count, not a PIN: the run record's own outcome counts ("counts": {"pass": 34});
+# a string under them (a password) still goes.
+COUNTED = frozenset({"pass"})
+
+
 def data(value: Any, key: str = "") -> Any:
     """A JSON-like value with secrets redacted: values of secret keys, ``NAME=value`` strings, any text."""
     if isinstance(value, dict):
         return {k: data(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return args(list(value))  # list items are values, not named by the key (Docker's plugin lists)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and key and is_secret(key):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and key and is_secret(key) \
+            and key.lower() not in COUNTED:
         return REDACTED  # a numeric PIN or key is a secret too
     if isinstance(value, str):
         if key and (is_secret(key) or is_proxy(key)):

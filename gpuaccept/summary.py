@@ -46,8 +46,16 @@ NOT_RECORDED_EXIT = 7  # the run folder could not be written
 NOT_FINISHED = "not finished: if no acceptance run is still going on this host, it was killed or the machine stopped"
 
 
-def run_verdict(cases: list[dict[str, Any]], exitstatus: int) -> tuple[str, int]:
-    """The run's verdict and its exit status, from its requirement cases and pytest's own status."""
+def unrun(cases: list[dict[str, Any]], tiers: set[str]) -> list[str]:
+    """The requirements of the selected tiers that have no case in the run (``-k``, test ids or --deselect
+    chose part of them): an acceptance covers every requirement of its tiers, or it is not one."""
+    ran = {c["requirement"] for c in cases}
+    return sorted(rid for rid, req in CATALOGUE.items() if req.tier in tiers and rid not in ran)
+
+
+def run_verdict(cases: list[dict[str, Any]], exitstatus: int, missing: list[str] | None = None) -> tuple[str, int]:
+    """The run's verdict and its exit status, from its requirement cases and pytest's own status.
+    ``missing``: requirements of the selected tiers the run did not run (see ``unrun``): never ACCEPTED."""
     outcomes = {c["outcome"] for c in cases}
     if exitstatus == 2:
         return INTERRUPTED, 2
@@ -55,7 +63,7 @@ def run_verdict(cases: list[dict[str, Any]], exitstatus: int) -> tuple[str, int]
         return NOT_ACCEPTED, EXIT[NOT_ACCEPTED]
     if exitstatus not in (0, 1):
         return INCOMPLETE, exitstatus  # internal or usage error: pytest's code says which
-    if "not_evaluated" in outcomes or not outcomes & {"pass", "warn", "xfail"}:
+    if "not_evaluated" in outcomes or not outcomes & {"pass", "warn", "xfail"} or missing:
         return INCOMPLETE, EXIT[INCOMPLETE]
     return ACCEPTED, EXIT[ACCEPTED]
 

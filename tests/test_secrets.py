@@ -313,3 +313,16 @@ def test_json_nested_too_deep_falls_back_to_text():
     out = redact.evidence_file("docker-inspect.json", deep)
     assert leaks_in(out) == set() and out.startswith("[" * 100000)
     assert redact.evidence_file("x.json", "[" * 100000 + "]" * 100000) == "[" * 100000 + "]" * 100000
+
+
+def test_the_run_records_own_counts_survive_redaction_and_a_password_under_pass_does_not():
+    assert redact.data({"counts": {"pass": 34, "fail": 1}}) == {"counts": {"pass": 34, "fail": 1}}
+    assert redact.data({"user": "bob", "pass": "hunter2", "pin": 1234, "db_pass": 99}) == {
+        "user": "bob", "pass": "<redacted>", "pin": 1234, "db_pass": "<redacted>"}
+
+
+def test_summary_json_keeps_its_counts(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    counts = json.loads((run.run_dir / "summary.json").read_text())["counts"]
+    assert counts["pass"] == sum(1 for r in json.loads((run.run_dir / "summary.json").read_text())["requirements"].values()
+                                 if r["outcome"] == "pass") > 0

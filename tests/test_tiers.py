@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import HOSTS
@@ -51,3 +53,17 @@ def test_a_bad_soak_time_is_a_usage_error(run_suite, value):
     run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "diag", "--soak-seconds", value)
     assert run.ret == 4
     assert "--soak-seconds" in run.stderr + run.stdout
+
+
+def test_a_selection_of_part_of_a_tier_is_never_an_acceptance(run_suite):
+    # dual-p40-x8-link fails PCIE-WIDTH; -k picks a test that passes there. One test is not an acceptance.
+    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-k", "test_gpu_count")
+    assert run.ret == 6, run.stdout[-2000:]
+    assert "INCOMPLETE (1 passed; " in run.stdout and "of the selected tiers not run" in run.stdout
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "INCOMPLETE" and "PCIE-WIDTH" in summary["run"]["not_run"]
+    assert "GPU-COUNT" not in summary["run"]["not_run"]
+    whole = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")  # a whole tier is an acceptance of it
+    assert whole.ret == 0 and json.loads((whole.run_dir / "summary.json").read_text())["run"]["not_run"] == []
+    failing = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-k", "test_pcie_width")
+    assert failing.ret == 1  # a failure found by a partial run is still a failure
