@@ -341,7 +341,7 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
             home_missing = model_store.differences(home_source, home_copy)
             record["home"] = {"path": home, "files": len(home_source.files), "bytes": home_source.total,
                               "merged_into": len(existing.files) - sum(1 for rel in existing.files
-                                                                       if _skipped_rel(rel, skip)),
+                                                                       if model_store.skipped(rel, skip)),
                               "not_copied": sorted(m.destination for m in kept), "differences": home_missing}
             if home_missing:
                 failed = RemediationError(f"the copy of {home} in the new container differs: "
@@ -474,10 +474,6 @@ def _remove_written(client: docker.DockerClient, new, image: str, paths: list[st
     except DockerException as cleanup_err:
         return {"removed": False, "paths": paths, "why": _reason(cleanup_err)}
     return {"removed": True, "paths": paths}
-
-
-def _skipped_rel(rel: str, skip: tuple[str, ...]) -> bool:
-    return any(rel == s or rel.startswith(s.rstrip("/") + "/") for s in skip)
 
 
 def _verify_kept(before: dict, new, local: bool) -> list[dict[str, Any]]:

@@ -314,7 +314,7 @@ def collisions(source, source_path: str, existing: Tree, skip: tuple[str, ...] =
 
     found = []
     for rel, (size, digest) in sorted(existing.files.items()):
-        if _skipped(rel, skip):
+        if skipped(rel, skip):
             continue
         try:
             chunks, info = source.get_archive(posixpath.join(source_path, rel), chunk_size=CHUNK)
@@ -338,7 +338,8 @@ def collisions(source, source_path: str, existing: Tree, skip: tuple[str, ...] =
     return found
 
 
-def _skipped(rel: str, skip: tuple[str, ...]) -> bool:
+def skipped(rel: str, skip: tuple[str, ...]) -> bool:
+    """Whether ``rel`` is one of the relative folders ``skip`` names, or inside one."""
     return any(rel == s or rel.startswith(s.rstrip("/") + "/") for s in skip)
 
 
@@ -346,7 +347,7 @@ def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_
              written: list[str]):
     for member, data in members:
         rel = _relative(member.name)
-        if _skipped(rel, skip):
+        if skipped(rel, skip):
             for _ in data:
                 pass  # read (the stream goes on), never written: a mount the new container keeps
             tree.files.pop(rel, None)
