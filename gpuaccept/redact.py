@@ -127,12 +127,16 @@ _BASIC = re.compile(r"(?i)\b(basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])"
 # Cut short (no END line): the block runs to the value's end, or in JSON text to its closing quote.
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[^\"]*)",
                   re.DOTALL)
-_FLAG = re.compile(r"(?<![\w\-])(--[A-Za-z][\w\-]*)(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
-# What a secret name must hold somewhere (is_secret's words, PROXY, and letters whose case forms are ASCII):
-# the text rules only stop at names that hold one, so a log line full of ordinary key=value pairs costs one scan.
-_NAME_WORD = ("(?=[\\w.\\-]*?(?:(?i:pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy)"
-              "|[\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96-\u1e9a\u1e9e\u212a\ufb00-\ufb06]))")
-_SECRET_FLAG = re.compile(r"(?<![\w\-])(--" + _NAME_WORD + r"[A-Za-z][\w\-]*)(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
+# The words a secret name holds somewhere (is_secret's words, PROXY): every rule that judges a name needs one,
+# so the candidate search below and the flag rule share them. A line without any is copied as it is.
+_NAME_WORDS = "pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy"
+# Non-ASCII letters that upper-case, lower-case, case-fold or match case-insensitively into ASCII letters
+# (``ß``.upper() is SS, ``ſ`` matches s): each is a candidate wherever it stands. Matched case-sensitively:
+# under (?i) ı would match every i.
+_TWINS = "\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96-\u1e9a\u1e9e\u212a\ufb00-\ufb06"
+# Only a flag whose name holds one of them can be secret: the rule stops nowhere else.
+_SECRET_FLAG = re.compile(r"(?<![\w\-])(--(?=[\w\-]*?(?:(?i:" + _NAME_WORDS + ")|[" + _TWINS + r"]))[A-Za-z][\w\-]*)"
+                          r"(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
 
 
 def _basic_credential(token: str) -> bool:
@@ -216,28 +220,24 @@ def _env_map(body: str, marker: str) -> str:
     return " ".join(out)
 
 
-# Every rule above needs one of these in the text it changes: a secret word in a name (PASS, PWD, PAT,
-# SECRET, CREDENTIAL, COOKIE, TOKEN, KEY, AUTH, and their Unicode spellings: ``PAß``.upper() is PASS), a
-# proxy name, a scheme word (Bearer, Basic) or the @ of a URL's credentials. A line without any of them is
-# copied as it is, unread by the rules: that keeps a 64 MiB kernel log to one scan.
-_WORDS = "pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy|bearer|basic|@"
-# Non-ASCII letters that upper-case, lower-case, case-fold or match case-insensitively into ASCII letters
-# (``ß``.upper() is SS, ``ſ`` matches s): each is a candidate wherever it stands.
-_TWINS = "\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u212a\ufb00-\ufb06"
-_CANDIDATE = re.compile(f"(?i:{_WORDS})|[{_TWINS}]")  # the twins case-sensitively: (?i) would make ı match i
+# Every rule above needs one of these in the text it changes: a secret word in a name (and its Unicode
+# spellings: ``PAß``.upper() is PASS), a proxy name, a scheme word (Bearer, Basic) or the @ of a URL's
+# credentials. A line without any of them is copied as it is, unread by the rules: that keeps a 64 MiB
+# kernel log to one scan.
+_WORDS = _NAME_WORDS + "|bearer|basic|@"
+_CANDIDATE = re.compile(f"(?i:{_WORDS})|[{_TWINS}]")
 _LOWER_CANDIDATE = re.compile(f"{_WORDS}|[{_TWINS}]")  # on lower-cased text: the same hits, several times faster
 
 
-def _candidates(value: str):
-    """Where ``value`` holds a candidate (match objects). The text is searched lower-cased where that keeps
-    every character's place (each character lower-cases to one); else as it is, case-insensitively."""
-    low = value.lower()
+def _candidates(value: str, low: str | None = None):
+    """Where ``value`` holds a candidate (match objects). The text is searched lower-cased (``low``, when the
+    caller has it) where that keeps every character's place (each lower-cases to one); else as it is."""
+    low = value.lower() if low is None else low
     return _LOWER_CANDIDATE.finditer(low) if len(low) == len(value) else _CANDIDATE.finditer(value)
 
 
-def _has_candidate(value: str) -> bool:
-    return next(_candidates(value), None) is not None
-
+def _has_candidate(value: str, low: str | None = None) -> bool:
+    return next(_candidates(value, low), None) is not None
 
 
 _MAX_NESTING = 8  # NAME=NAME=...: deeper than this, a value holding a candidate goes whole (never recursion)
@@ -246,10 +246,11 @@ _BLOCK = 1 << 20  # lines are redacted in blocks of about this many characters: 
 
 def _free(value: str, marker: str, depth: int = 0) -> str:
     """Text without a server config map: secret shapes, URLs, headers, flags, then NAME=value pairs."""
-    if not _has_candidate(value):
+    lowered = value.lower()
+    if not _has_candidate(value, lowered):
         return value
     # Each rule runs only where its mark is in the text (all of them where the text is not ASCII).
-    low = value.lower() if value.isascii() else None
+    low = lowered if value.isascii() else None
     if low is None or "private key-----" in low:
         value = _PEM.sub(marker, value)
     if low is None or "bearer" in low or "basic" in low:
@@ -561,8 +562,7 @@ def run_folder(folder: Path) -> list[str]:
             continue
         try:
             raw = path.read_bytes()
-            written = _WRITTEN_REDACTED.get(str(path.resolve()))
-            if written is not None and hashlib.sha256(raw).hexdigest() == written:
+            if written_redacted(path, raw):
                 continue  # written redacted by this run, and unchanged since
             content = raw.decode("utf-8")
         except (UnicodeDecodeError, OSError):

@@ -46,7 +46,7 @@ NOT_RECORDED_EXIT = 7  # the run folder could not be written
 NOT_FINISHED = "not finished: if no acceptance run is still going on this host, it was killed or the machine stopped"
 
 
-def unrun(cases: list[dict[str, Any]], tiers: set[str]) -> list[str]:
+def unrun(cases: list[dict[str, Any]], tiers: frozenset[str]) -> list[str]:
     """The requirements of the selected tiers that have no case in the run (``-k``, test ids or --deselect
     chose part of them): an acceptance covers every requirement of its tiers, or it is not one."""
     ran = {c["requirement"] for c in cases}

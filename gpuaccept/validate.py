@@ -371,21 +371,25 @@ def _mapping(key_tp: Any, value_tp: Any) -> Callable[[Any], dict]:
 
 
 def _field(name: str, tp: Any) -> Callable[[Any], Any]:
-    check = _checker(tp)
     if name not in PLAUSIBLE:
-        return check
+        return _checker(tp)
     low, high = PLAUSIBLE[name]
     fused = _ranged_number(tp, low, high)
     if fused is not None:
         return fused
+    check = _checker(tp)
 
     def in_range(value: Any) -> Any:
         checked = check(value)
         if isinstance(checked, (int, float)) and not isinstance(checked, bool) and not low <= checked <= high:
-            raise _Bad(f"is {checked!r}, outside the plausible range {low:g} to {high:g}")
+            raise _outside(checked, low, high)
         return checked
 
     return in_range
+
+
+def _outside(value: float, low: float, high: float) -> _Bad:
+    return _Bad(f"is {value!r}, outside the plausible range {low:g} to {high:g}")
 
 
 def _ranged_number(tp: Any, low: float, high: float) -> Callable[[Any], Any] | None:
@@ -410,7 +414,7 @@ def _ranged_number(tp: Any, low: float, high: float) -> Callable[[Any], Any] | N
         if not whole and not math.isfinite(value):
             raise _Bad(f"is {_describe_float(value)}")
         if not low <= value <= high:
-            raise _Bad(f"is {value!r}, outside the plausible range {low:g} to {high:g}")
+            raise _outside(value, low, high)
         return value
 
     return check

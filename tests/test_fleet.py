@@ -26,7 +26,7 @@ from gpuaccept.fleet import clashes, folder_name, is_fleet, split_case
 from gpuaccept.fleet.record import host_cases, ordered
 from gpuaccept.fleet.remote import Unreachable, collect_remote, loopback
 from gpuaccept.sources.build import build_facts
-from tests.conftest import HOSTS, ROOT
+from tests.conftest import HOSTS, ROOT, free_port
 from tests.engine import fleet_host
 
 # Each faulty host differs from dual-p40 exactly here (the quick tier, requirement -> outcome).
@@ -136,9 +136,7 @@ def test_hosts_cannot_be_combined_with_replay(run_suite):
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="the ssh client is missing (apt-get install openssh-client)")
 def test_an_unreachable_host_fails_its_requirements_within_the_connection_timeout(run_suite):
-    with socket.socket() as s:  # a loopback port nobody listens on: the connection is refused at once
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on: the connection is refused at once
     started = time.monotonic()
     run = run_suite("-m", "quick", f"--hosts=ssh://127.0.0.1:{port}", "--collect-timeout", "5")
     assert time.monotonic() - started < 60
@@ -231,9 +229,7 @@ def _sshd(tmp_path: Path, path_dirs: str) -> tuple[subprocess.Popen, Path]:
     for name in ("host", "user"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True, timeout=30)
     (keys / "authorized_keys").write_text((keys / "user.pub").read_text())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = tmp_path / "sshd_config"
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\nPidFile {tmp_path / 'sshd.pid'}\n"
                       f"AuthorizedKeysFile {keys / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"

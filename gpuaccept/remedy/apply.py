@@ -217,7 +217,7 @@ def _sources_after(old, spec: ContainerSpec, err: BaseException, models: dict) -
     except (DockerException, OSError) as read_err:
         return {"store": store.path, "read": False, "why": _reason(read_err)}
     before = dict(models.get("sha256") or {})
-    read_path, partial = getattr(err, "read_before_failure", (None, None)) or (None, None)
+    read_path, partial = getattr(err, "read_before_failure", (None, None))
     if partial is not None:
         prefix = posixpath.relpath(store.path, read_path) if model_store.under(store.path, read_path) else None
         tree = partial if prefix in (None, ".") else partial.under(prefix)
@@ -352,7 +352,7 @@ def _carry_models(old, new, spec: ContainerSpec, home_kept: bool, progress: Prog
                 rel = posixpath.relpath(store.path, home)
                 source, copy = (home_source, home_copy) if rel == "." else (home_source.under(rel), home_copy.under(rel))
                 carried = f"copied with {home} to {target.where()}"
-        record["kept"] = _verify_kept(kept_before, new, local)
+        record["kept"] = _verify_kept(kept_before, new, new_facts, local)
     except model_store.Refused as err:
         raise _refusal(err, record) from None
     missing: list[str] = [f"{k['path']} ({k['mount']}): {d}" for k in record["kept"] for d in k["differences"]]
@@ -476,13 +476,13 @@ def _remove_written(client: docker.DockerClient, new, image: str, paths: list[st
     return {"removed": True, "paths": paths}
 
 
-def _verify_kept(before: dict, new, local: bool) -> list[dict[str, Any]]:
+def _verify_kept(before: dict, new, new_facts, local: bool) -> list[dict[str, Any]]:
     """Each kept mount as the new container reads it, against what the old one showed before the copy."""
     entries = []
     for path, (tree, identity) in sorted(before.items()):
         after = model_store.read_tree(new, path)
         differences = model_store.differences(tree, after) + [f"{rel} appeared" for rel in sorted(set(after.files) - set(tree.files))]
-        holder = model_store.holder(parse_inspect([new.attrs], new.name.lstrip("/")), path)
+        holder = model_store.holder(new_facts, path)
         now = _identity(holder, local) if holder is not None else None
         if identity is not None and now is not None:
             differences += [f"{rel} is another file now (device and inode {identity[rel][:2]} -> {now.get(rel, ['gone'])[:2]})"

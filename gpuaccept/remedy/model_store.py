@@ -161,6 +161,12 @@ class _Chunks(io.RawIOBase):
         return n
 
 
+def _drain(data: Iterable[bytes]) -> None:
+    """Read a member's data to its end (hashing it, where it is ``_hashed``), keeping nothing."""
+    for _ in data:
+        pass
+
+
 def _relative(name: str) -> str:
     """Tar member name without the archive's top directory (the store directory itself)."""
     parts = name.strip("/").split("/", 1)
@@ -221,8 +227,7 @@ def read_tree(container, path: str) -> Tree:
     except NotFound:
         return tree
     for _member, data in _members(chunks, tree):
-        for _ in data:
-            pass
+        _drain(data)
     return tree
 
 
@@ -298,9 +303,9 @@ def copy_tree(source, source_path: str, target, target_path: str, *, skip: tuple
         target.put_archive(parent or "/", _renamed(members, top))
     except Exception as err:
         err.read_before_failure = (source_path, tree)  # what the copy had read whole: the record's proof after it
-        err.written = [posixpath.join(target_path, rel) for rel in written]  # begun: removed again by the caller
+        err.written = written  # what it had begun to write: removed again by the caller
         raise
-    tree.written = [posixpath.join(target_path, rel) for rel in written]
+    tree.written = written
     return tree
 
 
@@ -323,8 +328,7 @@ def collisions(source, source_path: str, existing: Tree, skip: tuple[str, ...] =
         theirs = Tree()
         if int(info.get("size", -1)) <= MANIFEST_CAP or rel.startswith("manifests/"):
             for _member, data in _members(chunks, theirs):
-                for _ in data:
-                    pass
+                _drain(data)
             mine = next(iter(theirs.files.values()), None)
         else:
             close = getattr(chunks, "close", None)
@@ -348,8 +352,7 @@ def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_
     for member, data in members:
         rel = _relative(member.name)
         if skipped(rel, skip):
-            for _ in data:
-                pass  # read (the stream goes on), never written: a mount the new container keeps
+            _drain(data)  # read (the stream goes on), never written: a mount the new container keeps
             tree.files.pop(rel, None)
             tree.symlinks.pop(rel, None)
             continue
@@ -360,7 +363,7 @@ def _guarded(members, tree: Tree, skip: tuple[str, ...], existing: Tree, source_
             _unless_different(member, data, rel, tree, existing, target_path)  # written never; refused if other
             continue
         if rel and not member.isdir():
-            written.append(rel)  # before its first byte: a copy cut short leaves nothing unnamed
+            written.append(posixpath.join(target_path, rel))  # before its first byte: nothing cut short goes unnamed
         yield member, data
 
 
@@ -369,8 +372,7 @@ def _unless_different(member, data, rel: str, tree: Tree, existing: Tree, target
     content), and write nothing either way; another content stops the copy, naming both."""
     if not member.isfile():
         return  # a directory or link of the same name: the destination's stays
-    for _ in data:
-        pass  # hashed as it is read (into ``tree``), kept nowhere: nothing of it is written
+    _drain(data)  # hashed as it is read (into ``tree``), kept nowhere: nothing of it is written
     size, digest = tree.files[rel]
     if (size, digest) != existing.files.get(rel):
         have = existing.files.get(rel)
