@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gpuaccept
-from gpuaccept import manifest, signing, summary
+from gpuaccept import manifest, run_identity, signing, summary
 
 OK, CHANGED, SIGNATURE, USAGE = 0, 1, 2, 4
 SUITE_ENV = "GPUACCEPT_SUITE"  # a checkout holding acceptance/, for installs that are not editable
@@ -139,8 +139,9 @@ def _parser() -> argparse.ArgumentParser:
         "detects accidental change.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("folder", type=Path, metavar="RUN", help="a run folder, e.g. reports/latest")
     check.add_argument("--pubkey", type=Path, metavar="PATH",
-                       help="the signer's OpenSSH public key (id_ed25519.pub, or an authorized_keys or "
-                       "allowed_signers file): the run must be signed by one of its ssh-ed25519 keys")
+                       help="the signer's OpenSSH public key (id_ed25519.pub) or an allowed_signers file, read as "
+                       "ssh-keygen -Y verify reads it (options, validity): the run must be signed by a key it lets "
+                       "vouch now")
     return parser
 
 
@@ -192,7 +193,12 @@ def verify(folder: Path, pubkey: Path | None) -> int:
         print(f"gpuaccept verify: --pubkey: {err}", file=sys.stderr)
         return USAGE
     problems = manifest.verify(folder)
+    sealed = os.path.lexists(folder / manifest.NAME)  # else one line says it is no run folder at all
+    if sealed and not any(line.startswith("summary.json: ") for line in problems):  # as the run wrote it
+        problems += run_identity.problems(folder)
     note, bad_signature = signing.check(folder, keys)
+    named = {line.split(": ", 1)[0] for line in problems}  # a link or folder in the signature's place, once
+    bad_signature = [line for line in bad_signature if line.split(": ", 1)[0] not in named]
     for problem in problems + bad_signature:
         print(f"FAILED {problem}")
     if problems or bad_signature:

@@ -2,7 +2,8 @@
 
 It lists every regular file of the folder but itself and its signature (``<hex>  <relative path>``,
 sorted). ``verify`` rejects, one line each: a changed, missing or added file; a symbolic link or a
-special file (FIFO, device, socket) anywhere in the folder, since a run writes none; a manifest that is
+special file (FIFO, device, socket) or an empty folder anywhere in the folder, since a run writes none; the
+manifest or its signature as anything but a regular file; a manifest that is
 empty, not UTF-8, has a malformed line, lists a path twice, or lists a path that is absolute, holds
 ``.``/``..``/empty components, a backslash or a control character.
 
@@ -85,6 +86,8 @@ def _walk(folder: Path) -> tuple[list[str], dict[str, str]]:
         except OSError as err:
             rejected[prefix.rstrip("/") or "."] = f"cannot be listed ({err.strerror})"
             continue
+        if prefix and not entries:
+            rejected[prefix.rstrip("/")] = "is an empty folder; a run writes none"
         for entry in entries:
             rel = prefix + entry.name
             try:
@@ -92,7 +95,9 @@ def _walk(folder: Path) -> tuple[list[str], dict[str, str]]:
             except OSError as err:
                 rejected[rel] = f"cannot be examined ({err.strerror})"
                 continue
-            if stat.S_ISDIR(mode):
+            if stat.S_ISDIR(mode) and rel in (NAME, SIGNATURE):
+                rejected[rel] = "is a folder, not a regular file; a run writes it as a file"
+            elif stat.S_ISDIR(mode):
                 pending.append((rel + "/", Path(entry.path)))
             elif stat.S_ISREG(mode):
                 found.append(rel)

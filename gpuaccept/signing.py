@@ -19,8 +19,8 @@ import base64
 import hashlib
 import json
 import os
-import re
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from gpuaccept import manifest
+from gpuaccept import allowed_signers, manifest
 
 NAMESPACE = b"gpuaccept"
 PASSPHRASE = "GPUACCEPT_SIGN_PASSPHRASE"
@@ -100,35 +100,41 @@ def _blob_key(blob: bytes) -> Ed25519PublicKey:
     return key
 
 
-def load_public_keys(path: Path) -> list[bytes]:
-    """The ssh-ed25519 keys of a public key file, an authorized_keys or an allowed_signers file."""
+def load_public_keys(path: Path, now: float | None = None) -> list[bytes]:
+    """The ssh-ed25519 keys a public key file or an ``allowed_signers`` file lets vouch for a run signed in
+    the namespace ``gpuaccept`` at ``now`` (default: the time of the check), by ssh-keygen -Y verify's rules
+    (gpuaccept.allowed_signers); KeyProblem names each line skipped when none is left."""
     keys: list[bytes] = []
-    others: set[str] = set()
+    skipped: list[str] = []
+    moment = time.time() if now is None else now
     try:
         text = _read(path).decode("utf-8")
     except UnicodeDecodeError:
         raise KeyProblem(f"{path} is not a text file of OpenSSH public keys") from None
-    for line in text.splitlines():
-        words = line.split()
-        if not words or words[0].startswith("#"):
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            entry = allowed_signers.parse_line(line, number)
+        except allowed_signers.LineRefused as why:
+            skipped.append(f"line {number}: {why}")
             continue
-        # allowed_signers: a key limited to other namespaces may not vouch for this one (as ssh-keygen -Y verify)
-        allowed = re.search(r'namespaces="([^"]*)"', line.split(_KEY_TYPE.decode())[0])
-        if allowed and NAMESPACE.decode() not in [n.strip() for n in allowed.group(1).split(",")]:
-            others.add(f"a key limited to namespaces {allowed.group(1)!r}")
+        if entry is None:
             continue
-        for kind, data in zip(words, words[1:], strict=False):  # options or a principal may come first
-            if kind == _KEY_TYPE.decode():
-                try:
-                    keys.append(public_blob(serialization.load_ssh_public_key(f"{kind} {data}".encode())))
-                    break
-                except (ValueError, UnsupportedAlgorithm):
-                    continue
-            if kind.startswith(("ssh-", "ecdsa-", "sk-")):
-                others.add(kind)
+        if entry.key_type != _KEY_TYPE.decode():
+            skipped.append(f"line {number}: a {entry.key_type} key; runs are signed with ssh-ed25519 keys")
+            continue
+        why = entry.refusal(NAMESPACE.decode(), moment)
+        try:
+            blob = public_blob(_blob_key(entry.blob))
+        except (ValueError, UnsupportedAlgorithm):
+            why = why or "not a valid ssh-ed25519 key"
+        if why:
+            skipped.append(f"line {number}: {why}")
+        else:
+            keys.append(blob)
     if not keys:
-        found = f" (it holds {', '.join(sorted(others))})" if others else ""
-        raise KeyProblem(f"no ssh-ed25519 public key in {path}{found}; give the .pub file of the key that signed")
+        found = f" ({'; '.join(skipped[:5])}{'; ...' if len(skipped) > 5 else ''})" if skipped else ""
+        raise KeyProblem(f"no ssh-ed25519 public key in {path} may vouch for a run now{found}; give the .pub file of "
+                         "the key that signed, or an allowed_signers line as ssh-keygen -Y verify accepts it")
     return keys
 
 
@@ -226,8 +232,8 @@ def check(folder: Path, keys: list[bytes] | None) -> tuple[str, list[str]]:
     try:
         signature = parse(manifest.read_regular(path, _MAX_KEY))
         message = manifest.read_regular(folder / manifest.NAME, manifest.MAX_MANIFEST)
-    except manifest.NotRegular:
-        return "", []  # the folder check names the link or special file
+    except manifest.NotRegular as err:  # a folder, link or FIFO in its place is never "no signature"
+        return "", [f"{name}: not a signature file ({err})"]
     except (OSError, ValueError) as err:
         return "", [f"{name}: unreadable: {err}"]
     by = signature.signer

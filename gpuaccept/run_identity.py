@@ -1,0 +1,43 @@
+"""Is a run folder the one its own record names? A folder copied under another name (another host's,
+another run's) must not verify as that one.
+
+``summary.json`` names its folder (``run.folder``) and, in a fleet, the host it was reached as
+(``run.fleet.host``, whose folder name is gpuaccept.fleet.folder_name of it). The manifest seals
+summary.json, so these names are as the run wrote them whenever the manifest holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gpuaccept import manifest
+from gpuaccept.fleet import folder_name
+
+_MAX_SUMMARY = 64 << 20
+
+
+def problems(folder: Path) -> list[str]:
+    """One line for each way the folder's name disagrees with its summary.json; a missing or unreadable
+    summary.json is one too, since every run writes it."""
+    path = folder / "summary.json"
+    try:
+        record = json.loads(manifest.read_regular(path, _MAX_SUMMARY))
+    except FileNotFoundError:
+        return ["summary.json: missing: every run writes its record there, so this is not a whole run folder"]
+    except manifest.NotRegular:
+        return []  # the folder check names the link or special file
+    except (OSError, ValueError) as err:
+        return [f"summary.json: not a run record ({err})"]
+    run = record.get("run") if isinstance(record, dict) else None
+    if not isinstance(run, dict) or not isinstance(run.get("folder"), str):
+        return ["summary.json: names no run folder (run.folder): not a run record of this suite"]
+    name, found = folder.name, []
+    if run["folder"] != name:
+        found.append(f"{manifest.show(name)}: the folder is named otherwise than its summary.json says "
+                     f"({manifest.show(run['folder'])}): copied or renamed from another run")
+    fleet = run.get("fleet")
+    if isinstance(fleet, dict) and isinstance(fleet.get("host"), str) and folder_name(fleet["host"]) != name:
+        found.append(f"{manifest.show(name)}: summary.json is the record of fleet host "
+                     f"{manifest.show(fleet['host'])}, whose folder is {folder_name(fleet['host'])}")
+    return found
