@@ -47,6 +47,7 @@ class GpuFacts:
     retired_pages_sbe: int | None = None  # retired_pages.sbe
     retired_pages_dbe: int | None = None  # retired_pages.dbe
     retired_pages_pending: bool | None = None  # retired_pages.pending
+    nvlink_active: int | None = None  # NVLinks up (nvidia-smi nvlink -s); 0: a card without NVLink, as a P40
     temp_slowdown_c: int | None = None  # (nvidia-smi -q "GPU Slowdown Temp")
     temp_shutdown_c: int | None = None  # (nvidia-smi -q "GPU Shutdown Temp")
     # Row remapping replaces page retirement from Ampere on (NVML NOT_SUPPORTED before): remapped_rows.*
@@ -151,6 +152,8 @@ class KernelFacts:
     xid_events: tuple[XidEvent, ...] = ()
     notices: tuple[KernelNotice, ...] = ()
     log_missing: str | None = None
+    log_reaches_back: bool = True  # False: the log lost this boot's start (a wrapped ring buffer)
+    log_starts_at: str = ""  # its first line's timestamp
 
     @property
     def nouveau_loaded(self) -> bool | None:

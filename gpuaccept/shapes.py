@@ -10,7 +10,7 @@ has the declared type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from gpuaccept.facts import GpuFacts, GpuLink
@@ -27,6 +27,7 @@ class NvmlSnapshot:
     cuda_driver_version: str | None = None
     gpus: tuple[GpuFacts, ...] = ()
     topology: tuple[GpuLink, ...] = ()
+    unreported: dict[str, str] = field(default_factory=dict)  # system fields and GPU pairs NVML did not answer
 
 
 class DockerInfo(TypedDict, total=False):

@@ -32,7 +32,7 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "power_w": _WATTS,
     "temp_slowdown_c": _CELSIUS, "temp_shutdown_c": _CELSIUS, "temp_c": _CELSIUS,
     "pcie_gen_current": (1, 8), "pcie_gen_max": (1, 8), "pcie_gen": (1, 8),
-    "pcie_width_current": (1, 32), "pcie_width_max": (1, 32), "pcie_width": (1, 32),
+    "pcie_width_current": (1, 32), "pcie_width_max": (1, 32), "pcie_width": (1, 32), "nvlink_active": (0, 36),
     "pci_device_id": (0, 0xFFFF), "pci_subsystem_id": (0, 0xFFFFFFFF),
     "ecc_uncorrected_volatile": _COUNT, "ecc_uncorrected_aggregate": _COUNT,
     "retired_pages_sbe": _COUNT, "retired_pages_dbe": _COUNT,

@@ -20,8 +20,8 @@ REAL_XIDS = CAPTURES / "driver" / "dmesg-T-xid-43-31-94-driver-535.183.01.txt"  
 
 def facts_with(folder: str = "dual-p40", *, dmesg: str | None = None, gpu0: dict | None = None, drop=()):
     evidence = Evidence.read(HOSTS / folder)
-    if dmesg is not None:
-        evidence.files["dmesg.txt"] = dmesg
+    if dmesg is not None:  # after the set's own head (the driver's load), so the log covers this boot
+        evidence.files["dmesg.txt"] = evidence.files["dmesg.txt"] + dmesg
     if gpu0 is not None:
         snap = json.loads(evidence.files["nvml.json"])
         snap["gpus"][0].update(gpu0)
@@ -108,3 +108,25 @@ def test_a_counter_that_could_not_be_read_is_unknown_never_zero(field):
 def test_a_p40_snapshot_records_remapped_rows_as_not_supported():
     gpu = facts_with().gpus[0]
     assert dataclasses.asdict(gpu)["remapped_rows_pending"] is None
+
+
+def test_a_kernel_log_that_lost_the_boot_judges_no_xid_as_unknown():
+    """A wrapped ring buffer: the real Xid capture alone, without the boot's start or the driver's load."""
+    head = Evidence.read(HOSTS / "dual-p40").files["dmesg.txt"]
+    quiet = "[ 9000.1] nvidia-uvm: Loaded the UVM driver, major device number 505.\n"
+
+    def judged(log: str):
+        evidence = Evidence.read(HOSTS / "dual-p40")
+        evidence.files["dmesg.txt"] = log
+        return cards.gpu_xid(build_facts(evidence, mode="replay", source="test"), P40)
+
+    lost = judged(quiet)
+    assert lost.outcome == "unevaluated", lost.message
+    assert "does not reach back to this boot (its first line is at [ 9000.1])" in lost.message
+    assert judged(head + quiet).outcome == "pass"
+    app = "[ 9001.2] NVRM: Xid (PCI:0000:02:00): 13, pid=2512, name=python3, Graphics Exception\n"
+    assert judged(quiet + app).outcome == "unevaluated" and "Xid 13" in judged(quiet + app).message
+    hardware = "[ 9002.3] NVRM: Xid (PCI:0000:02:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.\n"
+    assert judged(quiet + hardware).outcome == "fail"  # a fault in what is there is a fault, whatever is lost
+    boot = "[    0.000000] Linux version 6.8.0-51-generic (buildd@lcy02-amd64-091) #52-Ubuntu SMP\n"
+    assert judged(boot + quiet).outcome == "pass"

@@ -325,6 +325,8 @@ def gpu_xid(host: HostFacts, profile: Profile) -> Verdict:
     if kernel.log_missing is not None:
         return not_evaluated(f"the kernel log could not be read: {kernel.log_missing}")
     events = kernel.xid_events
+    if not events and not kernel.log_reaches_back:
+        return not_evaluated(_not_since_boot(kernel))
     if not events:
         return passed("no NVRM Xid events in the kernel log", "none")
     by_kind: dict[str, list] = {}
@@ -338,6 +340,8 @@ def gpu_xid(host: HostFacts, profile: Profile) -> Verdict:
         causes = "; ".join(f"Xid {n}: {xid.classify(n).meaning}" for n in numbers)
         fixes = "; ".join(f"Xid {n}: {xid.classify(n).fix}" for n in numbers)
         return failed(measured, expected, causes, fixes + "; then reboot to clear the log")
+    if not kernel.log_reaches_back:
+        return not_evaluated(_not_since_boot(kernel) + (f" (what it holds: {measured})" if events else ""))
     application = by_kind.get(xid.APPLICATION, [])
     if application:
         numbers = sorted({e.number for e in application})
@@ -345,6 +349,14 @@ def gpu_xid(host: HostFacts, profile: Profile) -> Verdict:
         return warned(measured, expected, f"application-side errors, usually not the card ({causes})",
                       "; ".join(f"Xid {n}: {xid.classify(n).fix}" for n in numbers))
     return passed(measured, expected, f"{measured}: memory retirement events only, judged by GPU-RETIRED.")
+
+
+def _not_since_boot(kernel) -> str:
+    start = f" (its first line is at {kernel.log_starts_at})" if kernel.log_starts_at else ""
+    return (f"the kernel log does not reach back to this boot{start}: neither the kernel's first lines nor the "
+            "NVIDIA driver's load are in it (the ring buffer wrapped), and `journalctl -k -b` did not cover the "
+            "boot either, so an Xid before its first line is unknown. Read it with `journalctl -k -b` on a "
+            "host that keeps the journal, or raise the ring buffer (log_buf_len=) and reboot")
 
 
 _PROCESS = re.compile(r"pid=(?P<pid>'?[^,']+'?), name=(?P<name>[^,]+)")

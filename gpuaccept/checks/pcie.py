@@ -140,7 +140,9 @@ def pcie_topo(host: HostFacts, profile: Profile) -> Verdict:
     allowed = profile.pcie.topology
     expected = (f"one of {', '.join(allowed)} (profile pcie.topology)" if allowed
                 else "reported (profile pcie.topology names no relation)")
-    bad = [link for link in topo.links if allowed and link.relation not in allowed]
+    # the profile names NVLink as NV# whatever the link count (nvidia-smi's NV1, NV2, ...)
+    bad = [link for link in topo.links
+           if allowed and ("NV#" if link.relation.startswith("NV") else link.relation) not in allowed]
     if bad:
         return failed(f"GPU paths: {listing}", expected,
                       "the cards hang off different CPU sockets or PCIe roots, which slows traffic between them",

@@ -19,7 +19,7 @@ _PREFIXES = (
     re.compile(r"^\d{4}-\d\d-\d\dT[\d:.,]+(?:[+-]\d\d:?\d\d|Z)? \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?"),  # ISO
 )
 
-_XID = re.compile(r"Xid \((?:PCI:)?(?P<bus>[0-9a-fA-F:.]+)\):\s*(?P<num>\d+)")
+_XID = re.compile(r"\bXid \((?:PCI:)?(?P<bus>[0-9a-fA-F:.]+)\):\s*(?P<num>\d+)")
 _NOTICES = {
     "api-mismatch": re.compile(
         r"API mismatch: the client (?:'[^']*' \(pid \d+\) )?has the version (?P<client>[\d.]+), "
@@ -38,16 +38,27 @@ _NOTICES = {
 }
 
 
+# Lines that show the log reaches back far enough to hold every Xid of this boot: the kernel's first
+# lines (its banner and command line), or the NVIDIA driver's load, before which no Xid can be logged.
+# A ring buffer that wrapped has lost them, and with them whatever Xid came early.
+_REACHES_BACK = re.compile(r"^(?:Linux version \d|Command line: |Kernel command line: |Booting Linux on physical CPU|"
+                           r"NVRM: loading NVIDIA UNIX)")
+
+
 @dataclass(frozen=True)
 class KernelLog:
     xid_events: tuple[XidEvent, ...]
     notices: tuple[KernelNotice, ...]
+    reaches_back: bool = True  # it holds the boot's first lines or the driver's load
+    starts_at: str = ""  # the first record's timestamp
 
 
 def parse_kernel_log(text: str) -> KernelLog:
     xids: list[XidEvent] = []
     notices: list[KernelNotice] = []
-    for time, message in _records(text):
+    records = _records(text)
+    reaches_back = any(_REACHES_BACK.match(message) for _, message in records)
+    for time, message in records:
         for m in _XID.finditer(message):
             xids.append(XidEvent(int(m["num"]), normalise_bus_id(m["bus"]), time, message))
         for kind, pattern in _NOTICES.items():
@@ -55,7 +66,12 @@ def parse_kernel_log(text: str) -> KernelLog:
                 values = {k: v for k, v in m.groupdict().items() if v and k != "bus"}
                 bus = normalise_bus_id(m["bus"]) if m.groupdict().get("bus") else None
                 notices.append(KernelNotice(kind, bus, message, values))
-    return KernelLog(tuple(xids), tuple(notices))
+    return KernelLog(tuple(xids), tuple(notices), reaches_back, records[0][0] if records else "")
+
+
+def reaches_back(text: str) -> bool:
+    """Whether a kernel log holds this boot's first lines or the driver's load (collection asks it)."""
+    return parse_kernel_log(text).reaches_back
 
 
 def _records(text: str) -> list[tuple[str, str]]:

@@ -56,6 +56,7 @@ from gpuaccept.shapes import (
 )
 from gpuaccept.sources import older_snapshot
 from gpuaccept.sources.host import EMPTY_IS_ANSWER
+from gpuaccept.sources.topology import gpu_paths
 from gpuaccept.validate import Invalid, conform, load_json
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ _RECOGNISED: dict[str, tuple[re.Pattern[str], str]] = {
                     "holds no Ollama server log line"),
     ev.LSMOD: (re.compile(r"^Module\s+Size\s+Used by|^\S+\s+\d+\s+(?:\d+|-)\s", re.M),
                "holds no lsmod or /proc/modules line"),
-    ev.TOPO: (re.compile(r"^\s+GPU0\b", re.M), "holds no GPU matrix (nvidia-smi topo -m)"),
+    ev.TOPO: (re.compile(r"^\s*GPU0\b", re.M), "holds no GPU matrix (nvidia-smi topo -m)"),
     ev.LSPCI: (re.compile(r"^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]\s", re.M),
                "holds no PCI device line (lspci)"),
     ev.SYSFS_PCI: (re.compile(r"^device \S+", re.M), "holds no 'device' line"),
@@ -167,7 +168,7 @@ def _build(evidence: ev.Evidence, mode: str, source: str, tiers: frozenset[str])
         driver=_driver(r, driver_user, cuda),
         pci=_pci(r),
         kernel=_kernel(r),
-        topology=topo_nvml or _topology(r),
+        topology=gpu_paths(gpus, topo_nvml, _topology(r)),
         docker=_docker(r),
         ollama=_ollama(r),
         persistenced=_persistenced(r),
@@ -226,9 +227,8 @@ def _from_snapshot(snap: NvmlSnapshot):
         return status, (), None, None, None
     gpus = tuple(dataclasses.replace(g, bus_id=normalise_bus_id(g.bus_id) if g.bus_id else g.bus_id)
                  for g in snap.gpus)
-    topology = TopologyFacts(links=snap.topology, source=ev.NVML) if len(gpus) > 1 else None
     status = NvmlStatus(ok=True, source=ev.NVML)
-    return status, gpus, snap.driver_version, snap.cuda_driver_version, topology
+    return status, gpus, snap.driver_version, snap.cuda_driver_version, (snap.topology, snap.unreported)
 
 
 def _driver(r: _Reader, user: str | None, cuda: str | None) -> DriverFacts:
@@ -265,6 +265,7 @@ def _kernel(r: _Reader) -> KernelFacts:
     modules_missing = log_missing = None
     xids: tuple = ()
     notices: tuple = ()
+    reaches_back, starts_at = True, ""
     try:
         parsed = r.parse(ev.LSMOD, parse_lsmod)
         modules = parsed or ()
@@ -277,10 +278,11 @@ def _kernel(r: _Reader) -> KernelFacts:
             log_missing = r.why_absent(ev.DMESG)
         else:
             xids, notices = log.xid_events, log.notices
+            reaches_back, starts_at = log.reaches_back, log.starts_at
     except Unreadable as err:
         log_missing = str(err)
     return KernelFacts(modules=modules, modules_missing=modules_missing, xid_events=xids, notices=notices,
-                       log_missing=log_missing)
+                       log_missing=log_missing, log_reaches_back=reaches_back, log_starts_at=starts_at)
 
 
 def _provenance(evidence: ev.Evidence) -> str:

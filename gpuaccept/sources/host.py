@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 
 from gpuaccept import evidence
+from gpuaccept.parse.kernel_log import reaches_back
 
 MIB = 1024 * 1024
 OUTPUT_MAX_BYTES = 32 * MIB  # real outputs (lspci -vvv, a boot's kernel log, nvidia-smi -q -x) are far smaller
@@ -56,6 +57,10 @@ COMMANDS[evidence.HOST_INFO] = (
 FALLBACKS: dict[str, tuple[str, ...]] = {
     evidence.OLLAMA_LOG: ("journalctl -u ollama -b --no-pager -q",),
 }
+
+# Outputs that answer only when they cover enough: a kernel log that lost this boot's start (the ring
+# buffer wrapped) gives way to the next command (the journal of this boot), kept only if none covers.
+COVERS = {evidence.DMESG: reaches_back}
 
 # Commands whose empty output is an answer: no NVIDIA function on the bus.
 EMPTY_IS_ANSWER = {evidence.LSPCI, evidence.SYSFS_PCI}
@@ -105,20 +110,30 @@ def run(host, command: str, timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES)
                   result.stderr_bytes.decode("utf-8", "replace"), len(out) > max_bytes)
 
 
+def label_of(name: str, command: str) -> str:
+    return LABELS.get(name, command)
+
+
 def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None = None) -> Outcome:
     """Produce one evidence file by the first command that succeeds with output."""
     commands = commands or COMMANDS[name]
     failures = []
+    partial: Outcome | None = None
     for command in commands:
         result = run(host, command, timeout_s)
         rc, out, err = result.rc, result.stdout, result.stderr
         if result.cut:
-            failures.append(f"`{LABELS.get(name, command)}` printed more than {OUTPUT_MAX_BYTES // MIB} MiB: "
+            failures.append(f"`{label_of(name, command)}` printed more than {OUTPUT_MAX_BYTES // MIB} MiB: "
                             "cut there and not judged")
             continue
         if rc == 0 and (out.strip() or name in EMPTY_IS_ANSWER):
-            return Outcome(out, None, command)
-        label = LABELS.get(name, command)
+            covers = COVERS.get(name)
+            if covers is None or covers(out):
+                return Outcome(out, None, command)
+            partial = partial or Outcome(out, None, command)  # the first that answered, if none covers
+            failures.append(f"`{label_of(name, command)}` does not reach back to this boot")
+            continue
+        label = label_of(name, command)
         if rc == 124:
             failures.append(f"`{label}` did not finish within {timeout_s:g} s")
         elif rc == 127:
@@ -128,5 +143,7 @@ def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None 
         else:
             detail = (err.strip() or out.strip()).splitlines()
             failures.append(f"`{label}` exited {rc}" + (f": {detail[0][:200]}" if detail else ""))
+    if partial is not None:
+        return partial
     hint = _HINTS.get(name)
     return Outcome(None, "; ".join(failures) + (f" ({hint})" if hint else ""), commands[-1])

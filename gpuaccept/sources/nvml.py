@@ -175,11 +175,27 @@ def _gpu(index: int, h: Any) -> dict[str, Any]:
                                     "remapped_rows_pending", "remapped_rows_failure")):
         read(key, pynvml.nvmlDeviceGetRemappedRows,
              convert=lambda rows, i=position: bool(rows[i]) if i >= 2 else int(rows[i]))
+    read("nvlink_active", _active_nvlinks)
     read("temp_slowdown_c", pynvml.nvmlDeviceGetTemperatureThreshold, pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)
     read("temp_shutdown_c", pynvml.nvmlDeviceGetTemperatureThreshold, pynvml.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)
     un.pop("pci", None)
     g["unreported"] = un
     return g
+
+
+def _active_nvlinks(h: Any) -> int:
+    """How many NVLinks of the GPU are up. NOT_SUPPORTED for link 0 is a card without NVLink (a P40: 0, a
+    positive fact PCIE-TOPO needs); past the card's last link NVML answers NOT_SUPPORTED or
+    INVALID_ARGUMENT. Any other error is the field's (not reported, with the reason)."""
+    active = 0
+    for link in range(pynvml.NVML_NVLINK_MAX_LINKS):
+        try:
+            active += pynvml.nvmlDeviceGetNvLinkState(h, link) == pynvml.NVML_FEATURE_ENABLED
+        except pynvml.NVMLError as err:
+            if error_name(err) == "NOT_SUPPORTED" or (link and error_name(err) == "INVALID_ARGUMENT"):
+                break
+            raise
+    return active
 
 
 def enable_persistence(index: int, timeout_s: float) -> str | None:

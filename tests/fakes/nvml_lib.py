@@ -312,6 +312,17 @@ class FakeNvmlLib:
         key = "temp_slowdown_c" if which == pynvml.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN else "temp_shutdown_c"
         return self._scalar(h, ptr, key)
 
+    def _nvmlDeviceGetNvLinkState(self, h, link, ptr):
+        # A card without NVLink (every capture here: P40, T4) answers NOT_SUPPORTED for link 0; a snapshot
+        # with nvlink_active N has links 0..N-1 up and answers INVALID_ARGUMENT past them.
+        active = self._value(h, "nvlink_active")
+        if not active:
+            return pynvml.NVML_ERROR_NOT_SUPPORTED
+        if link >= active:
+            return pynvml.NVML_ERROR_INVALID_ARGUMENT
+        _put(ptr, c_uint, pynvml.NVML_FEATURE_ENABLED)
+        return SUCCESS
+
     def _nvmlDeviceGetTopologyCommonAncestor(self, h1, h2, ptr):
         a, b = sorted((h1 - 1, h2 - 1))
         for link in self.snapshot.get("topology", []):
@@ -355,6 +366,7 @@ _SIGNATURES: dict[str, tuple] = {
     "nvmlDeviceGetRemappedRows": (_P, _P, _P, _P, _P),
     "nvmlDeviceGetTemperatureThreshold": (_P, c_uint, _P),
     "nvmlDeviceGetTopologyCommonAncestor": (_P, _P, _P),
+    "nvmlDeviceGetNvLinkState": (_P, c_uint, _P),
     "nvmlDeviceGetUtilizationRates": (_P, _P),
     "nvmlDeviceGetComputeRunningProcesses_v3": (_P, _P, _P),
     "nvmlDeviceGetTemperature": (_P, c_uint, _P),
