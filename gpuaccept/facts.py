@@ -253,6 +253,8 @@ class ContainerFacts:
     id: str = ""
     image: str = ""
     status: str = ""  # running, exited, created, ...
+    state_problem: str | None = None  # where State contradicts itself (Status running, Running false, ...)
+    restart_count: int = 0  # restarts by its restart policy since it was last started
     restart_policy: str = ""
     managed: bool = False  # carries the suite's label, so --remediate may recreate it
     runtime: str = ""
@@ -267,7 +269,8 @@ class ContainerFacts:
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        """Running by a State that holds together: a contradictory one is never "running"."""
+        return self.status == "running" and self.state_problem is None
 
     def stores(self, path: str) -> list[Mount]:
         """The volumes and bind mounts that hold ``path``: data there outlives the container."""

@@ -124,15 +124,16 @@ class OllamaSpec:
     cuda_runner: str = _spec("cuda_v12")  # Pascal needs the CUDA 12 runner (cuda_v13 has no sm_61)
     api_timeout_s: float = _spec(10.0, min=1, max=600)  # version, tags, ps, and each streamed chunk
     load_timeout_s: float = _spec(600.0, min=5, max=3600)  # loading the model
-    min_gpu_memory_gib: float = _spec(2.0, min=0, max=10**4)  # OLL-SPREAD: the runner holds at least this on every GPU
-    balance_min_ratio: float = _spec(0.6, min=0, max=1)  # OLL-BALANCE: smallest/largest share
-    throughput_floor_tps: float = _spec(8.0, min=0, max=10**6)  # OLL-THROUGHPUT: median generation tokens/s
+    # A floor of 0 would pass a card that holds nothing: the floors below are the least that still judge.
+    min_gpu_memory_gib: float = _spec(2.0, min=0.25, max=10**4)  # OLL-SPREAD: the runner holds at least this on every GPU
+    balance_min_ratio: float = _spec(0.6, min=0.05, max=1)  # OLL-BALANCE: smallest/largest share
+    throughput_floor_tps: float = _spec(8.0, min=0.1, max=10**6)  # OLL-THROUGHPUT: median generation tokens/s
     memory_bandwidth_gbs: float = _spec(346.0, min=1, max=10**6)  # one card's memory bandwidth (P40: 346 GB/s)
     load_time_max_s: float = _spec(0.0, min=0, max=86400)  # OLL-LOAD-TIME: 0 = report only
     thermal_margin_c: float = _spec(5.0, min=0, max=100)  # GPU-THERMAL: stay this far below the slowdown threshold
     # OLL-OFFLOAD: the runner's NVML memory against /api/ps size (Ollama's estimate of weights, KV cache and
     # graph, which it sizes generously): a model with layers left on the CPU holds far less than this.
-    offload_min_nvml_ratio: float = _spec(0.8, min=0, max=1)
+    offload_min_nvml_ratio: float = _spec(0.8, min=0.05, max=1)
     consistent_text_required: bool = _spec(False)  # OLL-CONSISTENT fails (not only warns) on differing text
     benchmark: BenchmarkSpec = _spec(factory=BenchmarkSpec)
 

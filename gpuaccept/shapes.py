@@ -88,6 +88,13 @@ class _Config(TypedDict, total=False):
 
 class _State(TypedDict, total=False):
     Status: str
+    Running: bool
+    Paused: bool
+    Restarting: bool
+    Dead: bool
+    OOMKilled: bool
+    Pid: int
+    ExitCode: int
 
 
 class _Mount(TypedDict, total=False):
@@ -106,6 +113,7 @@ class Container(TypedDict, total=False):
     NetworkSettings: _NetworkSettings | None
     Config: _Config | None
     State: _State | None
+    RestartCount: int
     Mounts: list[_Mount] | None
 
 

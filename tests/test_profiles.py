@@ -28,6 +28,9 @@ def test_bundled_profiles_load():
     (lambda t: t.replace("memory_mib_ecc_on = 23040", "memory_mib_ecc_on = 30000"), ["memory_mib_ecc_on"]),
     (lambda t: t.replace("[gpus]", "[gpus]\n[gpus]"), ["not valid TOML"]),
     (lambda t: t + '\n[waivers]\nGPU-NOPE = "x"\n', ["waivers.GPU-NOPE"]),
+    # a floor that makes its requirement pass whatever it measures
+    (lambda t: t + "\n[ollama]\nmin_gpu_memory_gib = 0\n", ["ollama.min_gpu_memory_gib"]),
+    (lambda t: t + "\n[ollama]\nbalance_min_ratio = 0.0\n", ["ollama.balance_min_ratio"]),
 ])
 def test_invalid_profiles_name_file_and_key(tmp_path, edit, words):
     path = tmp_path / "site.toml"

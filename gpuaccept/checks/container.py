@@ -114,6 +114,9 @@ def _cdi_probe_failed(gpus_error: str, request: str, error: str, expected: str) 
                   f"check `nvidia-smi` on the host, then regenerate the CDI spec: {CDI_SPEC_FIX}")
 
 
+RESTART_LOOP = 5  # restarts by the policy since the last start: a server that keeps crashing, not a reboot
+
+
 def running(host: HostFacts, profile: Profile) -> Verdict:
     e = _reachable_engine(host, profile)
     if isinstance(e, Verdict):
@@ -127,10 +130,19 @@ def running(host: HostFacts, profile: Profile) -> Verdict:
         return failed(f"there is no container named {spec.name}", expected,
                       "Ollama was never started in Docker here, or runs under another name (--container NAME)",
                       launch_hint(profile))
+    if c.state_problem is not None:
+        return not_evaluated(f"docker inspect's State of {spec.name} contradicts itself ({c.state_problem}): "
+                             "an Engine never writes it so, so whether it runs is unknown")
     if not c.running:
         return failed(f"container {spec.name} is {c.status}", expected,
                       "it was stopped, or exited (read `docker logs " + spec.name + "`)",
                       f"`docker start {spec.name}` (or `pytest acceptance/ --remediate`)")
+    if c.restart_count >= RESTART_LOOP:
+        return failed(f"container {spec.name} runs, but its restart policy restarted it {c.restart_count} times",
+                      expected + f", not restarted in a loop (fewer than {RESTART_LOOP} restarts)",
+                      "the server crashes and Docker restarts it: a crash loop (bad GPU access, out of memory, a "
+                      "broken model store)", f"read `docker logs {spec.name}` for the crash, fix it, then "
+                      f"`docker restart {spec.name}` (the count starts again)")
     if c.restart_policy not in spec.restart_policies:
         return failed(f"container {spec.name} runs with restart policy {c.restart_policy}", expected,
                       "it will not come back after a reboot or a docker restart",

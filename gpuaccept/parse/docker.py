@@ -33,6 +33,32 @@ def parse_probe(record: dict[str, Any]) -> GpuProbe:
                     gpus_error=record.get("gpus_error", ""))
 
 
+def state_contradiction(state: dict[str, Any]) -> str | None:
+    """Where ``docker inspect``'s State contradicts itself. Docker derives Status from the flags
+    (moby container/state.go StateString: running unless Paused or Restarting, dead, created, exited),
+    and starting a container clears ExitCode and OOMKilled and sets its Pid (SetRunning); a State that
+    breaks those rules was not written by an Engine, so nothing is judged on it."""
+    status = state.get("Status")
+    if status is None:
+        return None
+    flags = {key: state[key] for key in ("Running", "Paused", "Restarting", "Dead", "OOMKilled") if key in state}
+    found = []
+    if status == "running":
+        found += ["Running: false"] if flags.get("Running") is False else []
+        found += [f"{key}: true" for key in ("Paused", "Restarting", "Dead", "OOMKilled") if flags.get(key) is True]
+        if state.get("ExitCode") not in (None, 0):
+            found.append(f"ExitCode: {state['ExitCode']}")
+        if state.get("Pid") == 0:
+            found.append("Pid: 0")
+    elif status in ("exited", "created", "dead") and flags.get("Running") is True:
+        found.append("Running: true")
+    elif status == "paused" and (flags.get("Running") is False or flags.get("Paused") is False):
+        found.append(f"Running: {str(flags.get('Running')).lower()}, Paused: {str(flags.get('Paused')).lower()}")
+    elif status == "restarting" and flags.get("Restarting") is False:
+        found.append("Restarting: false")
+    return f"Status: {status} with {', '.join(found)}" if found else None
+
+
 def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
     """``docker inspect NAME``: a list of one container, or ``[]`` when there is none of that name."""
     if not items:
@@ -64,6 +90,8 @@ def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
         id=c.get("Id", "")[:12],
         image=config.get("Image", ""),
         status=(c.get("State") or {}).get("Status", ""),
+        state_problem=state_contradiction(c.get("State") or {}),
+        restart_count=int(c.get("RestartCount") or 0),
         restart_policy=(host.get("RestartPolicy") or {}).get("Name", "") or "no",
         managed=(config.get("Labels") or {}).get(MANAGED_LABEL) == "true",
         runtime=host.get("Runtime", ""),
