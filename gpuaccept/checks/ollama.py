@@ -8,6 +8,7 @@ from gpuaccept import evidence as ev
 from gpuaccept import ollama_env
 from gpuaccept.checks.container import covered
 from gpuaccept.checks.inventory import driver_fault
+from gpuaccept.checks.server_identity import other_server
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts, OllamaFacts, find_model
 from gpuaccept.parse.ollama_log import parse_skip
@@ -42,6 +43,8 @@ def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
         return not_evaluated(f"no Ollama API evidence: {o.missing}")
     if not o.reachable:
         return not_evaluated("the Ollama API does not answer: see OLL-API")
+    if other_server(host) is not None:
+        return not_evaluated("the API that answers is not the managed container's: see OLL-API")
     return o
 
 
@@ -87,6 +90,9 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
                       "the container is stopped, or publishes another port or address",
                       f"`docker start {profile.container.name}` (see CTR-RUNNING), or point the suite at the API "
                       "with --ollama-url")
+    other = other_server(host)
+    if other is not None:
+        return not_evaluated(other)
     version = real_version(o.version)
     if isinstance(version, str):
         return not_evaluated(f"{ev.OLLAMA_VERSION} version {o.version!r}: {version}")

@@ -387,8 +387,17 @@ def _benchmark(text: str) -> Benchmark:
     return dataclasses.replace(from_dict(Benchmark, {**bench, "loaded": [], "loaded_at_load": []}), **lists)
 
 
+def _asked_url(meta: dict[str, Any]) -> str:
+    """The API URL the run asked, from host.json's ``commands`` (``GET <url>/api/version``); "" if not said."""
+    commands = meta.get("commands")
+    asked = commands.get(ev.OLLAMA_VERSION) if isinstance(commands, dict) else None
+    if isinstance(asked, str) and asked.startswith("GET ") and asked.endswith("/api/version") and len(asked) < 2100:
+        return asked[4:-len("/api/version")].rstrip("/")
+    return ""
+
+
 def _ollama(r: _Reader) -> OllamaFacts:
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"url": _asked_url(r.evidence.meta)}
     try:
         log = r.parse(ev.OLLAMA_LOG, parse_ollama_log)
         if log is None:
