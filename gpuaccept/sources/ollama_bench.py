@@ -41,6 +41,21 @@ def _options(spec: OllamaSpec) -> dict[str, Any]:
     return {"num_predict": b.num_predict, "num_ctx": b.num_ctx, "seed": b.seed, "temperature": b.temperature}
 
 
+class Overrun(Exception):
+    """A generation that cannot be a good run: more tokens than num_predict allows, or too slow to meet the
+    profile's floor whatever comes next. It is stopped at once, and the record names it."""
+
+
+def limits(spec: OllamaSpec) -> tuple[int, float]:
+    """(most chunks, most seconds after the first token) a run may take. Ollama never streams more tokens
+    than num_predict (llama runner: the prediction stops at the limit, done_reason "length"), and a chunk
+    holds a token at least, so past num_predict and a margin the server is not counting. A run still
+    streaming num_predict / floor seconds after its first token is below the floor even if it ended now
+    (it can have at most num_predict tokens); the slack keeps a run at the floor from being cut."""
+    n = spec.benchmark.num_predict
+    return n + max(4, n // 20), n / spec.throughput_floor_tps * 1.25 + 2.0
+
+
 def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler) -> dict[str, Any]:
     start_t = sampler.now()
     start = time.monotonic()
@@ -48,16 +63,31 @@ def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler) -> dict[str, Any]
     final = None
     text = bytearray()
     chunks = 0
-    for chunk in c.generate(model=spec.model, prompt=spec.benchmark.prompt, stream=True, think=False,
-                            options=_options(spec), keep_alive="10m"):
-        if ttft is None and (chunk.response or chunk.thinking):
-            ttft = time.monotonic() - start
-        if chunk.response:
-            chunks += 1
-            if len(text) < TEXT_CAP:
-                text += chunk.response.encode()
-        if chunk.done:
-            final = chunk
+    most_chunks, most_s = limits(spec)
+    stream = c.generate(model=spec.model, prompt=spec.benchmark.prompt, stream=True, think=False,
+                        options=_options(spec), keep_alive="10m")
+    try:
+        for chunk in stream:
+            if ttft is None and (chunk.response or chunk.thinking):
+                ttft = time.monotonic() - start
+            if chunk.response or chunk.thinking:
+                chunks += 1
+                if chunk.response and len(text) < TEXT_CAP:
+                    text += chunk.response.encode()
+            if chunk.done:
+                final = chunk
+                break
+            if chunks > most_chunks:
+                raise Overrun(f"the stream went past {most_chunks} chunks, more than num_predict "
+                              f"({spec.benchmark.num_predict}) allows: stopped (a server that does not count tokens)")
+            if ttft is not None and time.monotonic() - start - ttft > most_s:
+                raise Overrun(f"still streaming {most_s:.1f} s after the first token ({chunks} chunks): at most "
+                              f"{spec.benchmark.num_predict} tokens in that time is under the profile's floor of "
+                              f"{spec.throughput_floor_tps:g} tokens/s, so the run was stopped")
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # ends the HTTP stream: the server sees the client go
     end_t = sampler.now()
     if final is None:
         raise RuntimeError("the stream ended without a final chunk")
@@ -125,7 +155,7 @@ def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Prog
         record["processes"] = processes(list(sampler.samples), proc_root)  # while the runner still lives
         stage = "reading /api/ps"
         record["loaded"] = quick.ps().model_dump(mode="json")["models"]
-    except TooSlow as err:  # answers arrive, but not a complete one within the call's total deadline
+    except (TooSlow, Overrun) as err:  # answers arrive, but not a complete one within its deadline or bounds
         record["error"] = f"{stage}: {err}"
     except httpx.TimeoutException:
         load = stage == "loading the model"

@@ -80,6 +80,7 @@ class Scenario:
     bad: str = ""  # "trickle", "endless", "huge" (Content-Length 2 GiB) or "flood" (no length, as fast as it goes)
     bad_paths: tuple[str, ...] = ("/api/version",)
     trickle_s: float = 1.0  # between two bytes of a trickled answer: less than any per-read timeout
+    overrun: int = 0  # tokens streamed past num_predict: a server that does not count them (real Ollama never)
 
 
 class OllamaStandIn:
@@ -307,7 +308,7 @@ class OllamaStandIn:
         h.send_header("Content-Type", "application/x-ndjson")
         h.end_headers()
         try:
-            for i in range(n):
+            for i in range(n + s.overrun):
                 if s.stall_after is not None and i == s.stall_after:
                     time.sleep(3600)  # the client's read timeout must end this, not the server
                 token = f" x{i}" if run == s.vary_text_run and i == n // 2 else f" w{i}"
