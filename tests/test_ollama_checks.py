@@ -157,3 +157,20 @@ def test_a_card_ollama_took_through_vulkan_is_named():
     verdict = ollama.gpus_detected(host_with_text("\n".join(first.splitlines()[:2]) + "\n"), PROFILE)
     assert verdict.outcome == "fail" and "(Quadro P4000 on Vulkan)" in verdict.message
     assert "fell back to Vulkan" in verdict.message and "runs on the CPU" not in verdict.message
+
+
+def test_the_suites_own_cut_through_the_discovery_lines_blames_no_card():
+    """A long container log is kept as head and tail (gpuaccept.sources.docker_engine): when the cut falls
+    right after GPU0's discovery line, GPU1's may be in what was left out, so nothing is judged of it."""
+    from gpuaccept.checks import ollama as ollama_checks
+    from gpuaccept.evidence import Evidence
+    from gpuaccept.sources.build import build_facts
+
+    evidence = Evidence.read(HOSTS / "dual-p40")
+    lines = evidence.files["ollama-server.log"].splitlines()
+    at = next(i for i, line in enumerate(lines) if 'msg="inference compute"' in line)
+    evidence.files["ollama-server.log"] = "\n".join(
+        lines[:at + 1] + ["", "[... 73400320 bytes left out by gpuaccept ...]", ""] + lines[at + 2:]) + "\n"
+    verdict = ollama_checks.gpus_detected(build_facts(evidence, mode="replay", source="test"), PROFILE)
+    assert verdict.outcome == "unevaluated", verdict.message
+    assert "its cut ([... 73400320 bytes left out by gpuaccept ...]) borders the GPU discovery lines" in verdict.message

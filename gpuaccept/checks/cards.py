@@ -27,6 +27,10 @@ def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
     if seen > want:
         return failed(f"NVML sees {seen} GPUs", expected, "more cards are installed than the profile names",
                       "check the profile (--expect-gpus N) or remove the extra card")
+    disagreement = pci_disagreement(host) if on_bus is not None else None
+    if disagreement is not None:  # no cause can be read from sources that contradict each other
+        return failed(f"NVML sees {seen} GPU(s)", expected, f"not known: {disagreement} (see GPU-PCI-COUNT)",
+                      "capture the evidence again in one run on this machine, then judge it")
     if on_bus is not None and on_bus > seen:
         return failed(f"NVML sees {seen} GPU(s) but {on_bus} are on the PCI bus", expected,
                       _init_failure(host)[0], "see GPU-PCI-COUNT for the card the driver did not bring up")
@@ -57,6 +61,29 @@ def _init_failure(host: HostFacts) -> tuple[str, str]:
             "could not be mapped; bind the card to the nvidia driver")
 
 
+def pci_disagreement(host: HostFacts, unlisted_only: bool = False) -> str | None:
+    """Where NVML and the PCI listing cannot both be of this machine at one moment, or None: NVML reports
+    a card the listing lacks, or lists a card the listing shows bound to another driver (NVML can only
+    list a card the nvidia driver holds)."""
+    if not host.nvml.ok or host.pci.missing is not None:
+        return None
+    bus = host.pci.gpus
+    listing = ", ".join(d.bus_id for d in bus) or "none"
+    unlisted = [g for g in host.gpus if g.bus_id not in {d.bus_id for d in bus}]
+    if unlisted:
+        names = ", ".join(g.label if g.bus_id else f"GPU{g.index} (no bus id)" for g in unlisted)
+        return (f"the sources disagree: NVML reports {names}, which is not among the NVIDIA GPUs of the PCI "
+                f"listing {host.pci.source} ({listing}); one capture is stale or of another machine")
+    if unlisted_only:
+        return None
+    in_nvml = {g.bus_id for g in host.gpus}
+    other = [d for d in bus if d.bus_id in in_nvml and d.driver_in_use and d.driver_in_use != "nvidia"]
+    if other:
+        names = ", ".join(f"{d.bus_id} ({d.driver_in_use})" for d in other)
+        return f"NVML lists {names} but {host.pci.source} shows it bound to another driver: the sources disagree"
+    return None
+
+
 def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     if host.pci.missing is not None:
         return not_evaluated(f"the PCI bus could not be read: {host.pci.missing}")
@@ -64,13 +91,9 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     want = profile.gpus.count
     expected = f"{want} NVIDIA GPU(s) on the bus and in NVML (profile gpus.count)"
     listing = ", ".join(d.bus_id for d in bus) or "none"
-    unlisted = [g for g in host.gpus if g.bus_id not in {d.bus_id for d in bus}] if host.nvml.ok else []
-    if unlisted:
-        # NVML talks to a card the PCI listing does not have: the captures are not of one moment or one machine.
-        names = ", ".join(g.label if g.bus_id else f"GPU{g.index} (no bus id)" for g in unlisted)
-        return not_evaluated(f"the sources disagree: NVML reports {names}, which is not among the NVIDIA GPUs of "
-                             f"the PCI listing {host.pci.source} ({listing}); one capture is stale or of another "
-                             "machine")
+    unlisted = pci_disagreement(host, unlisted_only=True)
+    if unlisted is not None:
+        return not_evaluated(unlisted)
     if len(bus) < want:
         return failed(f"{len(bus)} NVIDIA GPU(s) on the PCI bus ({listing})", expected,
                       "a card is not seated, not powered (8-pin EPS/CPU cable) or its slot is disabled",
@@ -78,13 +101,10 @@ def gpu_pci_count(host: HostFacts, profile: Profile) -> Verdict:
     problem = inventory_problem(host)
     if problem is not None:
         return problem
+    other_driver = pci_disagreement(host)
+    if other_driver is not None:
+        return not_evaluated(other_driver)
     in_nvml = {g.bus_id for g in host.gpus}
-    other_driver = [d for d in bus if d.bus_id in in_nvml and d.driver_in_use and d.driver_in_use != "nvidia"]
-    if other_driver:
-        # NVML can only list a card the nvidia driver holds: the two captures are not of one moment.
-        names = ", ".join(f"{d.bus_id} ({d.driver_in_use})" for d in other_driver)
-        return not_evaluated(f"NVML lists {names} but {host.pci.source} shows it bound to another driver: the "
-                             "sources disagree")
     missing = [d for d in bus if d.bus_id not in in_nvml]
     if missing or len(bus) != len(host.gpus):
         names = ", ".join(f"{d.bus_id} (driver in use: {d.driver_in_use or 'none'})" for d in missing) or listing

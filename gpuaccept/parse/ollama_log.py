@@ -109,11 +109,29 @@ class OllamaLog:
     discovered: bool = False  # the last start logged its discovery (an ``inference compute`` line)
     ggml_devices: tuple[ComputeDevice, ...] = ()  # the last ``ggml_cuda_init`` list, with its runner
     skipped: tuple[SkippedDevice, ...] = ()
+    cut_in_discovery: str = ""  # the suite's own cut marker where it may have dropped `inference compute` lines
 
     @property
     def judgeable(self) -> bool:
-        """The last start's discovery can be judged: it logged its result, or a failure that ends discovery."""
+        """The last start's discovery can be judged: it logged its whole result, or a failure that ends it."""
+        if self.cut_in_discovery:
+            return False
         return self.discovered or any(t in line for line in self.trouble for t in FATAL)
+
+
+# What gpuaccept.sources.docker_engine writes where it left the middle of a long log out.
+_CUT = re.compile(r"^\[\.\.\. \d+ bytes left out by gpuaccept \.\.\.\]$")
+_DISCOVERY = 'msg="inference compute"'
+
+
+def _cut_in_discovery(lines: list[str]) -> str:
+    """The suite's cut marker when it borders the discovery lines (one per GPU, logged together): the
+    line before it or after it is one, so lines of other GPUs may be in what was left out."""
+    kept = [line.strip() for line in lines if line.strip()]
+    for at, line in enumerate(kept):
+        if _CUT.match(line) and any(_DISCOVERY in kept[i] for i in (at - 1, at + 1) if 0 <= i < len(kept)):
+            return line
+    return ""
 
 
 def parse_skip(line: str) -> SkippedDevice | None:
@@ -206,7 +224,7 @@ def parse_ollama_log(text: str) -> OllamaLog:
             env = parse_env_map(m.group(1))
         if (skip := parse_skip(line)) is not None:
             skipped.append(skip)
-        if 'msg="inference compute"' in line:
+        if _DISCOVERY in line:
             discovered = True
             p = _pairs(line)
             devices.append(ComputeDevice(
@@ -235,4 +253,4 @@ def parse_ollama_log(text: str) -> OllamaLog:
             offloaded = (int(m.group(1)), int(m.group(2)))
     ggml = [dataclasses.replace(d, libdirs=ggml_runner) for d in ggml]
     return OllamaLog(version, env, tuple(devices), tuple(trouble), model_mib, split, offloaded, len(starts),
-                     tuple(runners), discovered, tuple(ggml), tuple(skipped))
+                     tuple(runners), discovered, tuple(ggml), tuple(skipped), _cut_in_discovery(all_lines[starts[-1]:]))

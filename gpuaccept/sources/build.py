@@ -199,7 +199,10 @@ def _gpus(r: _Reader):
     damaged = next((r.problems[name] for name in (ev.NVML, ev.SMI_XML) if name in r.problems), None)
     if damaged is not None:  # there, but empty or unusable: not "missing"
         return NvmlStatus(ok=False, error="UNREADABLE_EVIDENCE", detail=damaged), (), None, None, None
-    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=r.why_absent(ev.NVML)), (), None, None, None
+    # Neither source: both reasons, so a remote host's hung or flooding nvidia-smi is named, not hidden
+    # behind why NVML was not asked.
+    why = f"{r.why_absent(ev.NVML)}; {ev.SMI_XML}: {r.why_absent(ev.SMI_XML)}"
+    return NvmlStatus(ok=False, error="MISSING_EVIDENCE", detail=why), (), None, None, None
 
 
 def _nvml_json(text: str) -> tuple[NvmlSnapshot, list[dict[str, Any]]]:
@@ -408,7 +411,11 @@ def _ollama(r: _Reader) -> OllamaFacts:
                 trouble=log.trouble, log_version=log.version or "", server_env=tuple(sorted(log.server_env.items())),
                 model_mib=tuple(sorted(log.model_mib.items())), log_starts=log.starts, runners_seen=log.runners,
                 offloaded=log.offloaded)
-            if not log.judgeable:
+            if log.cut_in_discovery:
+                values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG}: the suite kept only the head and tail of "
+                              f"this long log, and its cut ({log.cut_in_discovery}) borders the GPU discovery lines: "
+                              "lines of other GPUs may be in what was left out")
+            elif not log.judgeable:
                 values.update(devices=None, log_missing=f"{ev.OLLAMA_LOG} has no `inference compute` line for the "
                               f"server's current start (start {log.starts} of the log): cut before GPU discovery ended")
     except Unreadable as err:
