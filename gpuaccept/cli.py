@@ -104,7 +104,7 @@ def overview() -> str:
                         for o in acceptance_options())
     tiers = "\n".join(_item(f"-m {tier}", TIER_HELP.get(tier, "")) for tier in TIERS)
     tiers += "\n" + _item(f"-m \"{' or '.join(TIERS)}\"", "every tier (no -m runs every tier but diag)")
-    codes = "\n".join(_item(code, text, 18) for code, text in exit_codes())
+    codes = "\n".join(_item(code, text, 20) for code, text in exit_codes())
     return f"""Hardware acceptance for GPU inference servers.
 
   gpuaccept run [OPTIONS] [pytest options]   run the acceptance (= pytest acceptance/ in the repository)

@@ -1,6 +1,6 @@
 """summary.json: one stable, documented record of a run's verdicts (schema ``gpuaccept.summary/1``).
 
-Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE or INTERRUPTED), ``schema``, ``run`` (id,
+Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE, INTERRUPTED or INTERNAL ERROR), ``schema``, ``run`` (id,
 mode, host, source, profile, technician, ticket, started/finished
 UTC times, exit status, suite version), ``counts`` (requirements per outcome), ``requirements`` (ID ->
 title, tier, outcome, the evidence files it was judged on, its cases: id, outcome, measured, expected,
@@ -16,7 +16,8 @@ The run's verdict and exit status (``run_verdict``):
   0 ACCEPTED      every requirement passed, warned, was waived or does not apply, and one at least passed
   1 NOT ACCEPTED  a requirement failed
   2 INTERRUPTED   the run was stopped (Ctrl-C, a signal) before it finished
-  3               an internal error of the suite (a bug: please report it with the run folder)
+  3 INTERNAL ERROR  the suite itself failed (a bug: please report it with the run folder); what it judged
+                  before is kept, and ``internal_error`` says what failed and in which phase
   4               a usage error: a bad option or profile
   5               no test was collected
   6 INCOMPLETE    nothing failed, but a requirement was not evaluated (or none was evaluated at all)
@@ -41,7 +42,8 @@ SCHEMA = "gpuaccept.summary/1"
 _RANK = {"skip": 0, "pass": 1, "xfail": 2, "warn": 3, "not_evaluated": 4, "error": 5, "fail": 6}
 OUTCOMES = ("pass", "fail", "warn", "skip", "not_evaluated", "xfail", "error")
 ACCEPTED, NOT_ACCEPTED, INCOMPLETE, INTERRUPTED = "ACCEPTED", "NOT ACCEPTED", "INCOMPLETE", "INTERRUPTED"
-EXIT = {ACCEPTED: 0, NOT_ACCEPTED: 1, INTERRUPTED: 2, INCOMPLETE: 6}
+INTERNAL_ERROR = "INTERNAL ERROR"
+EXIT = {ACCEPTED: 0, NOT_ACCEPTED: 1, INTERRUPTED: 2, INTERNAL_ERROR: 3, INCOMPLETE: 6}
 NOT_RECORDED_EXIT = 7  # the run folder could not be written
 NOT_FINISHED = "not finished: if no acceptance run is still going on this host, it was killed or the machine stopped"
 
@@ -59,6 +61,8 @@ def run_verdict(cases: list[dict[str, Any]], exitstatus: int, missing: list[str]
     outcomes = {c["outcome"] for c in cases}
     if exitstatus == 2:
         return INTERRUPTED, 2
+    if exitstatus == EXIT[INTERNAL_ERROR]:  # whatever was judged before, the run did not finish its work
+        return INTERNAL_ERROR, EXIT[INTERNAL_ERROR]
     if outcomes & {"fail", "error"}:
         return NOT_ACCEPTED, EXIT[NOT_ACCEPTED]
     if exitstatus not in (0, 1):
