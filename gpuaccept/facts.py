@@ -133,6 +133,12 @@ class XidEvent:
     bus_id: str  # as the kernel printed it, normalised to lower case (may lack the function)
     time: str  # the line's own timestamp ("[ 7386.259769]", "[Sun Jul 28 ...]", "Jun 30 11:07:05")
     text: str
+    caused_by: int | None = None  # "... caused by previous Xid N": the Xid that started it, judged instead
+    lost_notice: bool = False  # a "fallen off the bus" notice without its Xid 79 line, counted as Xid 79
+
+    @property
+    def judged_as(self) -> int:
+        return self.caused_by if self.caused_by is not None else self.number
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,20 @@ def test_a_remote_nvidia_smi_that_hung_is_named_not_hidden_behind_nvml():
     verdict = cards.gpu_count(build_facts(evidence, mode="replay", source="test"), P40)
     assert verdict.outcome == "unevaluated"
     assert "`nvidia-smi -q -x` did not finish within 20 s" in verdict.message, verdict.message
+
+
+def test_a_driver_that_ignores_pascal_is_named_not_blamed_on_the_bios():
+    """A 595-branch driver says the P40 needs the 580 legacy branch and ignores it: GPU-COUNT and
+    GPU-PCI-COUNT point at DRV-VERSION and the R580 branch, never at RmInitAdapter or Above 4G Decoding."""
+    evidence = Evidence.read(HOSTS / "dual-p40-one-missing-from-nvml")
+    evidence.files["dmesg.txt"] += (
+        "[    4.300001] NVRM: The NVIDIA Tesla P40 GPU installed in this system is\n"
+        "               NVRM:  supported through the NVIDIA 580.xx Legacy drivers. Please\n"
+        "               NVRM:  visit http://www.nvidia.com/object/unix.html for more\n"
+        "               NVRM:  information.  The 595.45.04 NVIDIA driver will ignore\n"
+        "               NVRM:  this GPU.  Continuing probe...\n")
+    facts = build_facts(evidence, mode="replay", source="test")
+    for verdict in (cards.gpu_count(facts, P40), cards.gpu_pci_count(facts, P40)):
+        assert verdict.outcome == "fail", verdict.message
+        assert "supported through the NVIDIA 580.xx legacy branch (see DRV-VERSION)" in verdict.message
+        assert "R580" in verdict.message and "Above 4G" not in verdict.message and "RmInitAdapter" not in verdict.message

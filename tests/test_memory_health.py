@@ -35,14 +35,14 @@ def test_a_contained_ecc_error_among_application_xids_fails():
     verdict = cards.gpu_xid(facts_with(dmesg=REAL_XIDS.read_text()), P40)
     assert verdict.outcome == "fail"
     assert "Xid 94" in verdict.message and "contained ECC error" in verdict.message
-    assert "python3.10, pid 2512125" in verdict.measured  # the process of the Xid 31 is named
+    assert "python3.10 pid 2512125" in verdict.measured  # the process of the Xid 31 is named
 
 
 def test_application_xids_alone_warn_with_the_process():
     text = "".join(line for line in REAL_XIDS.read_text().splitlines(keepends=True) if "): 94," not in line)
     verdict = cards.gpu_xid(facts_with(dmesg=text), P40)
     assert verdict.outcome == "warn"
-    assert "Xid 43 x2" in verdict.measured and "pt_main_thread, pid 1045242" in verdict.measured
+    assert "Xid 43 on 0000:00:05 x2" in verdict.measured and "pt_main_thread pid 1045242" in verdict.measured
     assert "usually not the card" in verdict.message
 
 

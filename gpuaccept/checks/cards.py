@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-from gpuaccept import xid
 from gpuaccept.checks.agreement import identity_disagreement, memory_disagreement
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem, unreported
+from gpuaccept.checks.kernel_xid import gpu_xid  # noqa: F401 (GPU-XID, where the acceptance test finds it)
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
@@ -32,8 +30,10 @@ def gpu_count(host: HostFacts, profile: Profile) -> Verdict:
         return failed(f"NVML sees {seen} GPU(s)", expected, f"not known: {disagreement} (see GPU-PCI-COUNT)",
                       "capture the evidence again in one run on this machine, then judge it")
     if on_bus is not None and on_bus > seen:
-        return failed(f"NVML sees {seen} GPU(s) but {on_bus} are on the PCI bus", expected,
-                      _init_failure(host)[0], "see GPU-PCI-COUNT for the card the driver did not bring up")
+        cause, fix = _init_failure(host)
+        if not host.kernel.notices_of("legacy-branch"):
+            fix = "see GPU-PCI-COUNT for the card the driver did not bring up"
+        return failed(f"NVML sees {seen} GPU(s) but {on_bus} are on the PCI bus", expected, cause, fix)
     return failed(f"NVML sees {seen} GPU(s)", expected,
                   "a card is not seated or not powered (the P40 needs the 8-pin EPS/CPU cable), or is disabled "
                   "in the BIOS", "power off, reseat the card in another slot if needed, connect its power cable")
@@ -45,6 +45,13 @@ def _init_failure(host: HostFacts) -> tuple[str, str]:
     kernel = host.kernel
     reseat = ("power off, reseat the card and its 8-pin EPS power cable (try another slot or riser); if "
               "`dmesg | grep NVRM` still shows the failure, replace (RMA) the card")
+    legacy = kernel.notices_of("legacy-branch")
+    if legacy:  # the driver ignores the cards on purpose: no fault of the card or the BIOS
+        v = legacy[0].values
+        branch = f"the NVIDIA {v['branch']}.xx legacy branch" if v.get("branch") else "an older driver branch"
+        return (f"the installed driver does not drive these cards: the kernel says the {v.get('card') or v.get('card2')} "
+                f"is supported through {branch} (see DRV-VERSION)",
+                f"install {branch} (for Pascal: R580, e.g. nvidia-driver-580-server) and reboot: see DRV-VERSION")
     if kernel.notices_of("open-kmod-unsupported"):
         return ("the open kernel module refuses these cards (they have no GSP): see DRV-KMOD-FLAVOR",
                 "install the proprietary (non -open) driver packages and reboot: see DRV-KMOD-FLAVOR")
@@ -54,8 +61,8 @@ def _init_failure(host: HostFacts) -> tuple[str, str]:
     if kernel.notices_of("rm-init-adapter-failed"):
         buses = ", ".join(sorted({n.bus_id or "?" for n in kernel.notices_of("rm-init-adapter-failed")}))
         return f"the driver failed to initialise the card (dmesg: RmInitAdapter failed on {buses})", reseat
-    if kernel.notices_of("fallen-off-bus"):
-        return "a card fell off the bus (dmesg)", reseat
+    if kernel.notices_of("fallen-off-bus") or any(e.judged_as == 79 for e in kernel.xid_events):
+        return "a card fell off the bus (dmesg; see GPU-XID)", reseat
     return ("the driver did not initialise the card (look for RmInitAdapter or BAR errors in dmesg)",
             "check `dmesg | grep NVRM` for the card's error; enable Above 4G Decoding in the BIOS if BAR1 "
             "could not be mapped; bind the card to the nvidia driver")
@@ -339,59 +346,3 @@ def _remapped_rows(gpu, note: str) -> Verdict:
     return passed(measured, expected)
 
 
-def gpu_xid(host: HostFacts, profile: Profile) -> Verdict:
-    """Xids by class (gpuaccept/xid.py): hardware ones fail, application ones warn, 63 is GPU-RETIRED's."""
-    kernel = host.kernel
-    if kernel.log_missing is not None:
-        return not_evaluated(f"the kernel log could not be read: {kernel.log_missing}")
-    events = kernel.xid_events
-    if not events and not kernel.log_reaches_back:
-        return not_evaluated(_not_since_boot(kernel))
-    if not events:
-        return passed("no NVRM Xid events in the kernel log", "none")
-    by_kind: dict[str, list] = {}
-    for e in events:
-        by_kind.setdefault(xid.classify(e.number).kind, []).append(e)
-    measured = f"{len(events)} Xid event(s): " + _xid_listing(events)
-    expected = "no hardware Xid since boot (application Xids warn; Xid 63 is judged by GPU-RETIRED)"
-    hardware = by_kind.get(xid.HARDWARE, [])
-    if hardware:
-        numbers = sorted({e.number for e in hardware})
-        causes = "; ".join(f"Xid {n}: {xid.classify(n).meaning}" for n in numbers)
-        fixes = "; ".join(f"Xid {n}: {xid.classify(n).fix}" for n in numbers)
-        return failed(measured, expected, causes, fixes + "; then reboot to clear the log")
-    if not kernel.log_reaches_back:
-        return not_evaluated(_not_since_boot(kernel) + (f" (what it holds: {measured})" if events else ""))
-    application = by_kind.get(xid.APPLICATION, [])
-    if application:
-        numbers = sorted({e.number for e in application})
-        causes = "; ".join(f"Xid {n}: {xid.classify(n).meaning}" for n in numbers)
-        return warned(measured, expected, f"application-side errors, usually not the card ({causes})",
-                      "; ".join(f"Xid {n}: {xid.classify(n).fix}" for n in numbers))
-    return passed(measured, expected, f"{measured}: memory retirement events only, judged by GPU-RETIRED.")
-
-
-def _not_since_boot(kernel) -> str:
-    start = f" (its first line is at {kernel.log_starts_at})" if kernel.log_starts_at else ""
-    return (f"the kernel log does not reach back to this boot{start}: neither the kernel's first lines nor the "
-            "NVIDIA driver's load are in it (the ring buffer wrapped), and `journalctl -k -b` did not cover the "
-            "boot either, so an Xid before its first line is unknown. Read it with `journalctl -k -b` on a "
-            "host that keeps the journal, or raise the ring buffer (log_buf_len=) and reboot")
-
-
-_PROCESS = re.compile(r"pid=(?P<pid>'?[^,']+'?), name=(?P<name>[^,]+)")
-
-
-def _xid_listing(events) -> str:
-    """``Xid 31 on 0000:00:07 at [time] (python3.10, pid 2512125)``, the first of each number."""
-    parts = []
-    for number in sorted({e.number for e in events}):
-        first = next(e for e in events if e.number == number)
-        count = sum(1 for e in events if e.number == number)
-        m = _PROCESS.search(first.text)
-        process = ""
-        if m and "unknown" not in m["name"]:
-            process = f" ({m['name'].strip()}, pid {m['pid'].strip(chr(39))})"
-        times = f" x{count}" if count > 1 else ""
-        parts.append(f"Xid {number}{times} on {first.bus_id} at {first.time or 'unknown time'}{process}")
-    return "; ".join(parts)

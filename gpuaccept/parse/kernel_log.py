@@ -20,6 +20,13 @@ _PREFIXES = (
 )
 
 _XID = re.compile(r"\bXid \((?:PCI:)?(?P<bus>[0-9a-fA-F:.]+)\):\s*(?P<num>\d+)")
+_CAUSED_BY = re.compile(r"caused by previous Xid (\d+)", re.I)
+# Every wording of a lost card the driver branches have used (domain-facts §14; osinit.c): NVIDIA's own
+# tools count each as Xid 79 whether or not an Xid line stands beside it.
+_LOST = re.compile(
+    r"(?:The NVIDIA GPU (?P<a>[0-9a-fA-F:.]+)(?: \(PCI ID: [0-9a-fA-F:]+\))? installed in this system has"
+    r"|GPU at (?:PCI:)?(?P<b>[0-9a-fA-F]{4}:[0-9a-fA-F:.]+?):? has"
+    r"|GPU (?P<c>[0-9a-fA-F]{4}:[0-9a-fA-F:.]+): GPU has) fallen off the bus")
 _NOTICES = {
     "api-mismatch": re.compile(
         r"API mismatch: the client (?:'[^']*' \(pid \d+\) )?has the version (?P<client>[\d.]+), "
@@ -31,6 +38,14 @@ _NOTICES = {
         r"The NVIDIA GPU (?P<bus>[0-9a-fA-F:.]+) \(PCI ID: (?P<pci_id>[0-9a-fA-F:]+)\) installed in this "
         r"system has fallen off the bus"
     ),
+    # Drivers after R580 (rm_is_legacy_arch in osinit.c), and older branches for their own dropped cards.
+    "legacy-branch": re.compile(
+        r"The NVIDIA (?P<card>.+?) GPU installed in this system is supported through the NVIDIA "
+        r"(?P<branch>\d+)\.xx (?:Legacy|legacy) drivers"
+        r"|The NVIDIA (?P<card2>.+?) GPU installed in this system is not supported by the NVIDIA "
+        r"(?P<release>[\d.]+) driver release"
+    ),
+    "sxid": re.compile(r"\bSXid \((?:PCI:)?(?P<bus>[0-9a-fA-F:.]+)\):\s*(?P<number>\d+)"),
     "open-kmod-unsupported": re.compile(
         r"The NVIDIA GPU (?P<bus>[0-9a-fA-F:.]+) \(PCI ID: (?P<pci_id>[0-9a-fA-F:]+)\) installed in this "
         r"system is not supported by open nvidia\.ko"
@@ -60,13 +75,28 @@ def parse_kernel_log(text: str) -> KernelLog:
     reaches_back = any(_REACHES_BACK.match(message) for _, message in records)
     for time, message in records:
         for m in _XID.finditer(message):
-            xids.append(XidEvent(int(m["num"]), normalise_bus_id(m["bus"]), time, message))
+            cause = _CAUSED_BY.search(message[m.end():])
+            xids.append(XidEvent(int(m["num"]), normalise_bus_id(m["bus"]), time, message,
+                                 caused_by=int(cause.group(1)) if cause else None))
+        lost = None if _XID.search(message) else _LOST.search(message)
+        if lost is not None:
+            bus = lost["a"] or lost["b"] or lost["c"]
+            xids.append(XidEvent(79, normalise_bus_id(bus), time, message, lost_notice=True))
         for kind, pattern in _NOTICES.items():
             for m in pattern.finditer(message):
                 values = {k: v for k, v in m.groupdict().items() if v and k != "bus"}
                 bus = normalise_bus_id(m["bus"]) if m.groupdict().get("bus") else None
                 notices.append(KernelNotice(kind, bus, message, values))
-    return KernelLog(tuple(xids), tuple(notices), reaches_back, records[0][0] if records else "")
+    return KernelLog(_without_twins(xids), tuple(notices), reaches_back, records[0][0] if records else "")
+
+
+def _without_twins(xids: list[XidEvent]) -> tuple[XidEvent, ...]:
+    """A lost-card notice beside its own Xid 79 line (same card) is one event, not two."""
+    def card(e: XidEvent) -> str:
+        return e.bus_id.split(".")[0]  # Xid lines name the card without its function
+
+    with_line = {card(e) for e in xids if e.number == 79 and not e.lost_notice}
+    return tuple(e for e in xids if not (e.lost_notice and card(e) in with_line))
 
 
 def reaches_back(text: str) -> bool:
