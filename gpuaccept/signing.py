@@ -111,7 +111,7 @@ def load_public_keys(path: Path, now: float | None = None) -> list[bytes]:
         text = _read(path).decode("utf-8")
     except UnicodeDecodeError:
         raise KeyProblem(f"{path} is not a text file of OpenSSH public keys") from None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # OpenSSH reads lines by \n alone (getline)
         try:
             entry = allowed_signers.parse_line(line, number)
         except allowed_signers.LineRefused as why:

@@ -46,7 +46,7 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "gbps": (0, 10**5), "seconds": (0, 10**7), "copies": _COUNT, "start_t": (0, 10**7), "end_t": (0, 10**7),
     "requested_s": (0, 10**7), "launches": _COUNT, "launch_ms": (0, 10**7), "copy_bytes": (0, 10**15),
     "free_bytes": (0, 10**15), "total_bytes": (0, 10**15), "tested_bytes": (0, 10**15), "bytes_moved": (0, 10**18),
-    "mismatches": _COUNT, "pcie_replay": _COUNT, "ecc_corrected": _COUNT, "ecc_uncorrected": _COUNT,
+    "RestartCount": _COUNT, "mismatches": _COUNT, "pcie_replay": _COUNT, "ecc_corrected": _COUNT, "ecc_uncorrected": _COUNT,
     "sm_clock_mhz": (0, 10**5), "cuda_ordinal": (0, 1023),
 }
 

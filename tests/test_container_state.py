@@ -17,10 +17,12 @@ from tests.conftest import HOSTS
 P40 = profiles.load("dual-p40")
 
 
-def judged(state: dict, restarts: int | None = None):
+def judged(state: dict, restarts: int | None = None, drop: tuple[str, ...] = ()):
     evidence = Evidence.read(HOSTS / "dual-p40")
     items = json.loads(evidence.files["docker-inspect.json"])
     items[0]["State"].update(state)
+    for key in drop:
+        items[0]["State"].pop(key)
     if restarts is not None:
         items[0]["RestartCount"] = restarts
     evidence.files["docker-inspect.json"] = json.dumps(items)
@@ -50,3 +52,17 @@ def test_ctr_running_reads_a_state_that_holds_together(state, restarts, outcome,
     assert (verdict.outcome, words in verdict.message) == (outcome, True), verdict.message
     if outcome == "unevaluated":  # what reads the container's state is not judged on it either
         assert not facts.docker.container.running
+
+
+def test_a_running_state_without_the_fields_an_engine_writes_judges_nothing():
+    facts, verdict = judged({}, None, drop=("Running", "Pid"))
+    assert verdict.outcome == "unevaluated" and "no Running, no Pid" in verdict.message, verdict.message
+
+
+def test_a_negative_restart_count_is_damaged_evidence():
+    evidence = Evidence.read(HOSTS / "dual-p40")
+    items = json.loads(evidence.files["docker-inspect.json"])
+    items[0]["RestartCount"] = -100
+    evidence.files["docker-inspect.json"] = json.dumps(items)
+    facts = build_facts(evidence, mode="replay", source="test")
+    assert any(name == "docker-inspect.json" for name, _ in facts.unreadable), facts.unreadable

@@ -27,5 +27,9 @@ def test_a_defect_anywhere_leaves_a_sealed_internal_error_record(run_suite, monk
     verify = subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(run.run_dir)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout
+    if where != "sessionstart":  # before the session began, pytest's INTERNALERROR block is what is shown
+        assert "INTERNAL ERROR" in run.stdout.strip().splitlines()[-1], run.stdout[-500:]  # the verdict line
+    if where in ("logreport", "sessionfinish"):  # what was judged before the defect is kept
+        assert record["counts"]["pass"] > 0 and record["requirements"], record["counts"]
     if where != "sessionfinish":  # an error at the very end is pytest's own traceback (exit 1)
         assert run.ret == 3

@@ -130,3 +130,15 @@ def test_a_kernel_log_that_lost_the_boot_judges_no_xid_as_unknown():
     assert judged(quiet + hardware).outcome == "fail"  # a fault in what is there is a fault, whatever is lost
     boot = "[    0.000000] Linux version 6.8.0-51-generic (buildd@lcy02-amd64-091) #52-Ubuntu SMP\n"
     assert judged(boot + quiet).outcome == "pass"
+
+
+def test_a_driver_reload_late_in_the_boot_does_not_stand_for_the_boot():
+    def judged(log: str):
+        evidence = Evidence.read(HOSTS / "dual-p40")
+        evidence.files["dmesg.txt"] = log
+        return cards.gpu_xid(build_facts(evidence, mode="replay", source="test"), P40)
+
+    reload = "[86001.2] NVRM: loading NVIDIA UNIX x86_64 Kernel Module  580.159.03  Tue Jun 17 16:30:06 UTC 2025\n"
+    assert judged(reload).outcome == "unevaluated"  # Xids before the reload, earlier in this boot, are lost
+    caller = "[    0.000000] [    T0] Linux version 6.8.0-51-generic (buildd@lcy02-amd64-091) #52-Ubuntu SMP\n"
+    assert judged(caller + reload).outcome == "pass"  # a kernel built with CONFIG_PRINTK_CALLER

@@ -62,6 +62,13 @@ CASES = {
                                            "on the host network at port 8080"),
     "a URL of another host": ("http://10.0.0.7:11500", None, "pass", ""),
     "localhost by name": ("http://localhost:11500", None, "unevaluated", "port 11500"),
+    "loopback spelled otherwise": ("http://127.1:11500", None, "unevaluated", "port 11500"),
+    "IPv4-mapped loopback": ("http://[::ffff:127.0.0.1]:11500", None, "unevaluated", "port 11500"),
+    "the host's own name": ("http://DUAL-P40.local:11500", None, "unevaluated", "port 11500"),
+    "a port out of range": ("http://127.0.0.1:99999", None, "unevaluated", "has no valid port"),
+    "OLLAMA_HOST with a scheme and no port listens on 80": (
+        None, _host_network("http://0.0.0.0"), "unevaluated", "on the host network at port 80"),
+    "a quoted OLLAMA_HOST": (None, _host_network("'0.0.0.0:11434'"), "pass", ""),
 }
 
 

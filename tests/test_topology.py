@@ -71,6 +71,12 @@ CASES = {
         [_matrix(EIGHT)], (), "unevaluated", "names GPU2, GPU3, GPU4, GPU5, GPU6, GPU7, which the inventory lacks"),
     "a matrix whose header lost its leading blank": (
         [_nvml(lambda d: d.update(topology=[])), _matrix(MATRIX.lstrip())], ("PHB",), "pass", "GPU0-GPU1 PHB"),
+    "the matrix's two halves disagree": (
+        [_matrix(MATRIX.replace("GPU1    PHB", "GPU1    SYS"))], (), "unevaluated",
+        "GPU0-GPU1 is PHB in GPU0's row but SYS in GPU1's"),
+    "a GPU's row given twice": ([_matrix(MATRIX + "GPU0     X      SYS     0-11            N/A\n")], (), "unevaluated",
+                                "the row of GPU0 appears twice"),
+    "an unknown cell": ([_matrix(MATRIX.replace("X      PHB", "X      ??"))], (), "unevaluated", "no relation"),
     "an enforcing profile the path does not meet": ([], ("PIX",), "fail", "GPU paths: GPU0-GPU1 PHB"),
     "NVLink cards with NV2 and a profile asking NV#": (
         [_nvml(_nvlink_cards), _matrix(MATRIX.replace("PHB", "NV2"))], ("NV#",), "pass", "GPU0-GPU1 NV2"),

@@ -123,6 +123,21 @@ def test_allowed_signers_options_vouch_exactly_where_ssh_keygen_says_so(run, key
     assert verdicts[""] == (True, True) and verdicts["cert-authority"] == (False, False)  # both kinds were seen
 
 
+@pytest.mark.skipif(not HAS_SSH_KEYGEN, reason="openssh-client (ssh-keygen) is not installed")
+@pytest.mark.parametrize("separator", ["\x0c", "\x0b", "\r", "\x1c", "\x85", "\u2028"])
+def test_a_line_split_only_by_a_character_openssh_does_not_split_on_vouches_for_nothing(run, keys, tmp_path, separator):
+    """OpenSSH reads allowed_signers line by line at \\n alone: a form feed or a carriage return inside a
+    line keeps the namespace limit or cert-authority in force, here as there."""
+    allowed = tmp_path / "allowed_signers"
+    for option in ('namespaces="git"', "cert-authority"):
+        allowed.write_text(f"technician {option}{separator}{_public_line(keys)}\n", encoding="utf-8")
+        openssh = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", "technician", "-n",
+                                  "gpuaccept", "-s", str(run / manifest.SIGNATURE)],
+                                 input=(run / manifest.NAME).read_bytes(), capture_output=True, timeout=30)
+        ours = verify(run, "--pubkey", str(allowed))
+        assert (openssh.returncode == 0, ours.returncode == 0) == (False, False), (option, ours.stdout, ours.stderr)
+
+
 def test_a_refused_line_is_named_and_a_later_good_line_still_vouches(run, keys, tmp_path):
     allowed = tmp_path / "allowed_signers"
     allowed.write_text(f'technician valid-before="20200101" {_public_line(keys)}\n')
@@ -164,3 +179,21 @@ def test_a_replay_of_an_intact_signed_folder_says_who_signed_it(run, tmp_path):
     assert record["run"]["replayed_seal"] == (f"sealed by its {manifest.NAME}, signed by {signer} "
                                               "(not checked: pass --pubkey)")
     assert f"signed by {signer}" in done.stdout
+
+
+def test_a_replay_trusts_no_host_json_edited_after_the_run(run, tmp_path):
+    """host.json holds what every requirement reads beside the files (the commands asked, what was absent
+    and why): edited without a re-hash, the seal does not hold for any of it."""
+    host = run / "evidence" / "host.json"
+    host.write_text(host.read_text().replace("{", '{"note": "edited", ', 1))
+    done, record = _replay(run, tmp_path)
+    assert record["run"]["replayed_seal"].startswith("SEAL BROKEN") and "evidence/host.json" in record["run"]["replayed_seal"]
+    assert record["counts"].get("pass", 0) == 0 and done.returncode != 0
+
+
+def test_a_run_folder_stripped_of_its_manifest_and_signature_is_no_sealed_evidence(run, tmp_path):
+    (run / manifest.NAME).unlink()
+    (run / manifest.SIGNATURE).unlink()
+    done, record = _replay(run, tmp_path)
+    assert record["run"]["replayed_seal"].startswith("SEAL BROKEN"), record["run"]["replayed_seal"]
+    assert record["counts"].get("pass", 0) == 0 and done.returncode != 0

@@ -11,19 +11,50 @@ managed container an Ollama served otherwise (as a systemd unit) is the server u
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from gpuaccept.facts import HostFacts
 
 DEFAULT_PORT = 11434
-_LOCAL = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}
+_LOCAL_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
 
-def _inside_port(value: str | None) -> int:
-    """The port of an OLLAMA_HOST value (``0.0.0.0:11434``, ``http://[::]:8080``, ``:9000``, ``host``)."""
-    rest = (value or "").split("://")[-1].rstrip("/")
-    tail = rest.rsplit(":", 1)[1] if ":" in rest and not rest.endswith("]") else ""
-    return int(tail) if tail.isdigit() and 0 < int(tail) < 65536 else DEFAULT_PORT
+def _is_this_host(name: str, hostname: str) -> bool:
+    """Loopback or every-address in any spelling (127.0.0.2, 127.1, ::ffff:127.0.0.1, 0), or this host's name."""
+    name = name.lower().rstrip(".")
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return True
+    short = hostname.lower().rstrip(".")
+    if name in (short, short.split(".")[0]) or name.split(".")[0] == short.split(".")[0] and name.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(name))  # the short forms inet_aton reads: 127.1, 0
+        except OSError:
+            return False
+    mapped = getattr(address, "ipv4_mapped", None) or address
+    return mapped.is_loopback or mapped.is_unspecified
+
+
+def inside_port(value: str | None) -> int:
+    """The port Ollama listens on for an OLLAMA_HOST value, by Ollama's own rules (envconfig.Host): quotes
+    and blanks trimmed; no scheme: the default 11434; http:// or https:// without a port: 80 or 443; a
+    port that is no number in range: the default."""
+    text = (value or "").strip().strip("\"'")
+    scheme, sep, rest = text.partition("://")
+    default = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT) if sep else DEFAULT_PORT
+    hostport = (rest if sep else text).split("/", 1)[0]
+    port = ""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        port = hostport[end + 2:] if end >= 0 and hostport[end + 1:end + 2] == ":" else ""
+    elif hostport.count(":") == 1:
+        port = hostport.split(":", 1)[1]
+    return int(port) if port.isdigit() and int(port) <= 65535 else default
 
 
 def other_server(host: HostFacts) -> str | None:
@@ -31,14 +62,14 @@ def other_server(host: HostFacts) -> str | None:
     url, c = host.ollama.url, host.docker.container
     if not url or c is None or not c.exists or not c.running:
         return None
+    parts = urlsplit(url)
     try:
-        parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return None  # the URL was refused where it was given
-    if (parts.hostname or "").lower() not in _LOCAL | {host.hostname.lower()}:
+        return f"the API URL asked ({url}) has no valid port, so which server answered is not known"
+    if not _is_this_host(parts.hostname or "", host.hostname):
         return None
-    inside = _inside_port(c.env_value("OLLAMA_HOST"))
+    inside = inside_port(c.env_value("OLLAMA_HOST"))
     if c.network_mode == "host":
         published, how = {inside}, f"on the host network at port {inside} (OLLAMA_HOST)"
     else:

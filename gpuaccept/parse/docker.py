@@ -50,6 +50,8 @@ def state_contradiction(state: dict[str, Any]) -> str | None:
             found.append(f"ExitCode: {state['ExitCode']}")
         if state.get("Pid") == 0:
             found.append("Pid: 0")
+        # An Engine always writes both: a running State without them was not written by one.
+        found += [f"no {key}" for key in ("Running", "Pid") if key not in state]
     elif status in ("exited", "created", "dead") and flags.get("Running") is True:
         found.append("Running: true")
     elif status == "paused" and (flags.get("Running") is False or flags.get("Paused") is False):

@@ -13,7 +13,7 @@ from gpuaccept.facts import KernelNotice, XidEvent
 from gpuaccept.parse.pci_ids import normalise_bus_id
 
 _PREFIXES = (
-    re.compile(r"^\[\s*\d+\.\d+\]\s?"),  # dmesg: [ 7386.259769]
+    re.compile(r"^\[\s*\d+\.\d+\](?:\s*\[\s*[TC]\d+\])?\s?"),  # dmesg: [ 7386.259769], [ 0.0] [ T0] (PRINTK_CALLER)
     re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\]\s?"),  # dmesg -T
     re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?"),  # syslog, journal
     re.compile(r"^\d{4}-\d\d-\d\dT[\d:.,]+(?:[+-]\d\d:?\d\d|Z)? \S+ kernel: (?:\[\s*\d+\.\d+\]\s?)?"),  # ISO
@@ -56,8 +56,12 @@ _NOTICES = {
 # Lines that show the log reaches back far enough to hold every Xid of this boot: the kernel's first
 # lines (its banner and command line), or the NVIDIA driver's load, before which no Xid can be logged.
 # A ring buffer that wrapped has lost them, and with them whatever Xid came early.
-_REACHES_BACK = re.compile(r"^(?:Linux version \d|Command line: |Kernel command line: |Booting Linux on physical CPU|"
-                           r"NVRM: loading NVIDIA UNIX)")
+_BOOT_BANNER = re.compile(r"^(?:Linux version \d|Command line: |Kernel command line: |Booting Linux on physical CPU)")
+_DRIVER_LOAD = re.compile(r"^NVRM: loading NVIDIA UNIX")
+_UPTIME = re.compile(r"^\[\s*(\d+)\.\d+\]")
+# The driver's load stands for the boot only while the boot is young: a module loaded again later (a
+# driver upgrade, a reload after an Xid without a reboot) starts a log that lost the Xids before it.
+_BOOT_LOAD_S = 600
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,8 @@ def parse_kernel_log(text: str) -> KernelLog:
     xids: list[XidEvent] = []
     notices: list[KernelNotice] = []
     records = _records(text)
-    reaches_back = any(_REACHES_BACK.match(message) for _, message in records)
+    reaches_back = any(_BOOT_BANNER.match(message) or (_DRIVER_LOAD.match(message) and _at_boot(time))
+                       for time, message in records)
     for time, message in records:
         for m in _XID.finditer(message):
             cause = _CAUSED_BY.search(message[m.end():])
@@ -97,6 +102,11 @@ def _without_twins(xids: list[XidEvent]) -> tuple[XidEvent, ...]:
 
     with_line = {card(e) for e in xids if e.number == 79 and not e.lost_notice}
     return tuple(e for e in xids if not (e.lost_notice and card(e) in with_line))
+
+
+def _at_boot(time: str) -> bool:
+    uptime = _UPTIME.match(time)
+    return uptime is not None and int(uptime.group(1)) < _BOOT_LOAD_S
 
 
 def reaches_back(text: str) -> bool:

@@ -46,6 +46,8 @@ def gpu_paths(gpus: tuple[GpuFacts, ...], nvml: tuple[tuple[GpuLink, ...], dict[
     a snapshot); ``matrix``: the parsed ``nvidia-smi topo -m``."""
     if len(gpus) < 2:
         return TopologyFacts()
+    if matrix.missing is not None and matrix.source:  # there but unreadable (contradicting itself): no pass on it
+        return TopologyFacts(source=matrix.source, missing=matrix.missing)
     by_nvml = {(link.a, link.b): link.relation for link in (nvml[0] if nvml else ())}
     by_matrix = {(link.a, link.b): link.relation for link in matrix.links} if matrix.missing is None else {}
     contradictions = _contradictions(gpus, by_nvml, by_matrix)
