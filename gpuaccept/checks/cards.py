@@ -6,6 +6,7 @@ from gpuaccept.checks.agreement import identity_disagreement, memory_disagreemen
 from gpuaccept.checks.inventory import gpu_or_verdict, gpu_with, inventory_problem, unreported
 from gpuaccept.checks.kernel_xid import gpu_xid  # noqa: F401 (GPU-XID, where the acceptance test finds it)
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped, warned
+from gpuaccept.data.older_branch_memory import older_branch
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
@@ -200,6 +201,11 @@ def gpu_memory(host: HostFacts, index: int, profile: Profile) -> Verdict:
         want = min(candidates, key=lambda c: abs(gpu.memory_total_mib - c))
     expected = f"{want} MiB ±{tol} for {mode} (profile gpus.memory_mib_ecc_{'on' if want == spec.memory_mib_ecc_on else 'off'})"
     if abs(gpu.memory_total_mib - want) > tol:
+        branches = older_branch(gpu.pci_device_id, gpu.ecc_enabled, gpu.memory_total_mib)
+        if branches is not None:  # the figure of an old driver, not a card short of memory: no RMA
+            return not_evaluated(f"{measured}: the figure the {branches} driver branches report for this card, "
+                                 f"where today's report {want} MiB; judged once the driver is in the profile's "
+                                 "window (see DRV-VERSION)")
         return failed(measured, expected, "part of the card's memory is unavailable (faulty card) or it is "
                       "another model", "run a GPU memory test and replace (RMA) the card")
     others = [g for g in host.gpus if g.index != index and g.memory_total_mib is not None

@@ -6,7 +6,7 @@ from packaging.version import InvalidVersion, Version
 
 from gpuaccept import evidence as ev
 from gpuaccept import ollama_env
-from gpuaccept.checks.container import covered
+from gpuaccept.checks.container import covered, launch_hint
 from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.server_identity import other_server
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
@@ -52,6 +52,23 @@ def api_or_verdict(host: HostFacts, profile: Profile) -> OllamaFacts | Verdict:
 _IMPLAUSIBLE_MAJOR = 10
 
 
+def _api_down(host: HostFacts, profile: Profile) -> tuple[str, str]:
+    """Why the API may not answer and what to do, as far as the container's evidence shows it."""
+    name, c = profile.container.name, host.docker.container
+    if c is None or (host.docker.engine is not None and not host.docker.engine.reachable):
+        return ("no container evidence says why (see CTR-ENGINE and CTR-RUNNING)",
+                "make the Docker Engine reachable, or point the suite at the API with --ollama-url")
+    if not c.exists:
+        return (f"there is no container named {name} (see CTR-RUNNING)",
+                f"{launch_hint(profile)}, or point the suite at the API with --ollama-url")
+    if not c.running:
+        return (f"the container {name} is {c.status or 'not running'} (see CTR-RUNNING)",
+                f"`docker start {name}` (see CTR-RUNNING)")
+    return (f"the container {name} runs, but nothing answers at {profile.ollama.url}: it publishes another port or "
+            "address, or the server inside failed (see CTR-CONFIG and `docker logs " + name + "`)",
+            "point the suite at the container's published port with --ollama-url, or read the container's log")
+
+
 def real_version(text: str) -> Version | str:
     """The release ``text`` names, or why it names none: Ollama's development builds say 0.0.0."""
     try:
@@ -86,10 +103,8 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
     if o.reachable is None:
         return not_evaluated(f"no Ollama API evidence: {o.missing}")
     if not o.reachable:
-        return failed(f"the Ollama API does not answer ({o.error})", expected,
-                      "the container is stopped, or publishes another port or address",
-                      f"`docker start {profile.container.name}` (see CTR-RUNNING), or point the suite at the API "
-                      "with --ollama-url")
+        cause, fix = _api_down(host, profile)
+        return failed(f"the Ollama API does not answer ({o.error})", expected, cause, fix)
     other = other_server(host)
     if other is not None:
         return not_evaluated(other)
@@ -161,7 +176,10 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
         return failed(f"{measured}: {', '.join(foreign)} is not a GPU of this host", expected,
                       "the log is from another machine or an earlier set of cards",
                       "restart the container so the server discovers this host's GPUs")
-    wrong = [d for d in cuda if d.compute and d.compute != spec.compute_capability]
+    # Compute capability alone does not tell the cards apart (a GTX 1080 Ti and a P40 are both 6.1): the
+    # name CUDA reports must be the profile's card too.
+    wrong = [d for d in cuda if (d.compute and d.compute != spec.compute_capability)
+             or (d.card and profile.gpus.name and d.card != profile.gpus.name)]
     runners = [d for d in cuda if d.runner and d.runner != spec.cuda_runner]
     if len(cuda) == want and not wrong and not runners:
         if skips:
@@ -175,7 +193,8 @@ def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
         return failed(measured, expected, f"the server found more CUDA devices than the profile's {want}",
                       "give the container only the expected GPUs, or set the profile's gpus.count")
     if len(cuda) == want and wrong:
-        return failed(measured, expected, f"{wrong[0].card} has compute {wrong[0].compute}: not the profile's card "
+        return failed(measured, expected + f", each a {profile.gpus.name} (profile gpus.name)",
+                      f"{wrong[0].card or wrong[0].id} (compute {wrong[0].compute or '?'}) is not the profile's card "
                       "(see GPU-MODEL)", "install the profile's cards, or run the suite with the profile for these")
     if cuda:  # some found: what narrowed the set comes first
         return _fewer(host, o, measured, expected, want, skips, runners, spec)
@@ -251,6 +270,10 @@ def _fewer(host: HostFacts, o, measured: str, expected: str, want: int, skips, r
         return failed(measured, expected, f"the host's driver itself sees only {len(host.gpus)} of {want} GPUs "
                       "(see GPU-COUNT and GPU-PCI-COUNT)", "fix GPU-COUNT first, then restart the container so Ollama "
                       "discovers again")
+    if not want_gpus or c is None or not c.exists:  # nothing shows what the server was given, or why
+        what = "no NVML inventory" if not want_gpus else "no container evidence"
+        return failed(measured, expected, f"not known: {what} to say why (see GPU-COUNT and CTR-GPU-REQUEST)",
+                      "fix what those report, then restart the server so Ollama discovers again")
     return failed(measured, expected, "every GPU was given to the container, yet the server found fewer: a card failed "
                   "to initialise in CUDA (see GPU-XID and the DRV requirements)",
                   "fix what those report, then restart the container so Ollama discovers again")
