@@ -163,6 +163,9 @@ class DiagFacts:
     soak: Soak = Soak()
     samples: tuple[Sample, ...] = ()
     sampler_error: str = ""
+    busy: tuple[str, ...] = ()  # compute processes on the GPUs before the tier began, one line each
+    forced: bool = False  # --diag-force: the tier ran although they were there
+    busy_unknown: str = ""  # why Ollama could not say what it holds (it was not answering): recorded only
 
     def gpu(self, index: int) -> DiagGpu | None:
         return next((g for g in self.gpus if g.index == index), None)

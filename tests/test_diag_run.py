@@ -87,7 +87,10 @@ def test_nvml_that_cannot_start_is_the_tiers_error(driver, monkeypatch):
     import pynvml
 
     monkeypatch.setattr(pynvml.nvmlLib, "init_error", pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
-    assert run_diag(SPEC)["error"].startswith("NVML could not list the GPUs: NVML")
+    out = run_diag(SPEC)  # before CUDA opens a card: nothing shows the cards are idle, so nothing is allocated
+    assert out["error"].startswith("the diag tier did not start: NVML could not list the GPUs' compute processes "
+                                   "(NVML"), out["error"]
+    assert "nothing was allocated" in out["error"] and out["cuda"] == {} and out["gpus"] == []
 
 
 def test_described_memory_checks_as_the_kernel_would():
@@ -167,3 +170,28 @@ def test_the_diag_deadline_tells_the_tier_to_stop():
     record = live._bounded_diag(tier, 0.2)
     assert "did not finish within 0.2 s" in record["error"]
     assert seen.wait(5)  # the abandoned tier was told to stop, and did
+
+
+def test_a_model_ollama_holds_is_a_refusal_even_where_nvml_lists_no_process(driver, tmp_path):
+    """NVML inside a container may list no process of another one: Ollama's own /api/ps still says the cards
+    serve, and the tier stops before CUDA opens a card; Ollama not answering is recorded, not a refusal."""
+    import dataclasses
+
+    from gpuaccept.profile import OllamaSpec
+    from gpuaccept.sources.ollama_api import loaded_on_gpu
+    from tests.fakes.ollama_server import OllamaStandIn, Scenario
+
+    fake, inits = driver(), []
+    real_init = fake.cuInit
+    fake.cuInit = lambda flags: (inits.append(flags), real_init(flags))[1]  # counts CUDA's start
+    with OllamaStandIn([24576.0, 24576.0], tmp_path / "standin-state.json", Scenario()) as standin:
+        standin.load(4096)  # its NVML state goes to a file this NVML does not read: no process listed
+        spec = dataclasses.replace(OllamaSpec(), url=standin.url)
+        out = run_diag(SPEC, holders=lambda: loaded_on_gpu(spec))
+    assert out["busy"] == [f"Ollama at {standin.url} has qwen3:32b loaded (20.3 GiB on GPUs; `ollama stop qwen3:32b` "
+                           "unloads it)"], out["busy"]
+    assert out["cuda"] == {} and out["gpus"] == [] and inits == [], out  # CUDA never started
+    down = dataclasses.replace(OllamaSpec(), url=standin.url)  # the server has stopped since
+    idle = run_diag(SPEC, seed=1, holders=lambda: loaded_on_gpu(down))
+    assert idle["busy"] == [] and idle["busy_unknown"].startswith(f"{standin.url}/api/ps: ") and idle["memtest"]
+    assert inits, "the idle cards were tested"

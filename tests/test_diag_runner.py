@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +172,21 @@ def test_without_a_driver_the_tier_ends_at_once_and_one_requirement_says_why(dia
     others = {key: v for key, v in not_passed(run).items() if key[0] != "PCIE-BANDWIDTH"}
     assert set(others.values()) == {"unevaluated"} and {rid for rid, _ in others} == DIAG - {"PCIE-BANDWIDTH"}
     assert all("see PCIE-BANDWIDTH" in said(run, rid) for rid in DIAG - {"PCIE-BANDWIDTH"})
+
+
+def test_a_gpu_another_process_holds_is_refused_before_anything_is_allocated(diag, tmp_path):
+    """The diag tier on a serving host: NVML lists a compute process on GPU1 (this test's own process stands
+    for it), so the tier stops before CUDA opens a GPU, naming it; --diag-force runs it anyway."""
+    holder = os.getpid()
+    state = tmp_path / "gpu-state.json"
+    state.write_text(json.dumps({"gpus": [{"index": 1, "processes": [[holder, 20480]], "mem_used_mib": 20480}]}))
+    run = diag()
+    assert run.diag["busy"] == [f"GPU1 (00000000:03:00.0): pid {holder} ({Path(f'/proc/{holder}/comm').read_text().strip()}) "
+                                "holds 20480 MiB"], run.diag["busy"]
+    assert run.diag["gpus"] == [] and run.diag["memtest"] == [] and not run.diag["bandwidth"]  # nothing allocated
+    assert set(verdicts(run).values()) == {"unevaluated"}, verdicts(run)
+    assert f"pid {holder}" in said(run, "PCIE-BANDWIDTH") and "--diag-force" in said(run, "GPU-SOAK")
+    assert run.ret == 6
+    state.write_text(json.dumps({"gpus": [{"index": 1, "processes": [[holder, 20480]], "mem_used_mib": 20480}]}))
+    forced = diag("--diag-force")
+    assert forced.diag["forced"] is True and forced.diag["memtest"], forced.stdout[-2000:]

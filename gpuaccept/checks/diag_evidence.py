@@ -23,6 +23,10 @@ def tier_problem(host: HostFacts, requirement: str) -> Verdict | None:
     diag = host.diag
     if diag is None:
         return not_evaluated(f"no diag evidence: {host.diag_missing}")
+    if diag.busy and not diag.forced:  # refused before anything was allocated: the host serves, it is no fault
+        return not_evaluated(f"the diag tier did not run: other compute processes hold the GPUs "
+                             f"({'; '.join(diag.busy)}); nothing was allocated. Stop them (e.g. `docker stop "
+                             "ollama`) and run -m diag again, or pass --diag-force to test beside them")
     if not diag.error:
         return None
     if requirement != OWNER:

@@ -18,23 +18,59 @@ from gpuaccept.diag.cuda import Cuda, CudaError, Stopped, Unavailable, bindings_
 from gpuaccept.parse.pci_ids import normalise_bus_id
 from gpuaccept.profile import DiagSpec
 from gpuaccept.sources import aer
-from gpuaccept.sources.nvml import link_counters
+from gpuaccept.sources.nvml import compute_processes, link_counters
 
 SCHEMA = 1
 MIB = 2**20
 
 
+def _process_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read(64).strip() or "?"
+    except OSError:
+        return "?"  # another PID namespace, or it ended
+
+
+def busy_gpus(timeout_s: float) -> tuple[list[str], str]:
+    """One line per GPU another compute process holds (NVML's list, which shows a loaded Ollama runner as
+    well as anything else), and NVML's error where it could not tell."""
+    found = compute_processes(timeout_s)
+    lines = []
+    for gpu in found["gpus"]:
+        for proc in gpu["processes"]:
+            held = f"{proc['used_mib']} MiB" if proc["used_mib"] is not None else "memory the driver does not report"
+            lines.append(f"GPU{gpu['index']} ({gpu['bus_id']}): pid {proc['pid']} ({_process_name(proc['pid'])}) "
+                         f"holds {held}")
+    return lines, found["error"]
+
+
 def run_diag(spec: DiagSpec, host=None, timeout_s: float = 20.0, progress: Callable[[str], None] = lambda _l: None,
-             seed: int | None = None, stop: threading.Event | None = None) -> dict[str, Any]:
+             seed: int | None = None, stop: threading.Event | None = None, force: bool = False,
+             holders: Callable[[], tuple[list[str], str]] | None = None) -> dict[str, Any]:
     """``stop``: set by the run when it is interrupted or out of time; every phase checks it, so the cards go
-    idle within a soak round instead of burning on after the run has ended."""
+    idle within a soak round instead of burning on after the run has ended. ``force``: run even though
+    another process holds a GPU (--diag-force); without it the tier allocates nothing on a serving host.
+    ``holders``: what else holds the GPUs by its own account (Ollama's /api/ps): (lines, why it cannot tell)."""
     stop = stop or threading.Event()
     from gpuaccept.diag import memtest
     from gpuaccept.sources.nvml_sampler import Sampler
 
     out: dict[str, Any] = {"schema": SCHEMA, "error": "", "settings": spec.evidence(), "cuda": {}, "gpus": [],
                            "counters_before": {}, "counters_after": {}, "bandwidth": {}, "p2p": {}, "memtest": [],
-                           "soak": {}, "samples": [], "sampler_error": ""}
+                           "soak": {}, "samples": [], "sampler_error": "", "busy": [], "forced": force,
+                           "busy_unknown": ""}
+    out["busy"], unknown = busy_gpus(timeout_s)
+    if holders is not None:
+        lines, out["busy_unknown"] = holders()  # Ollama down serves nothing: recorded, not a refusal
+        out["busy"] += lines
+    if unknown and not force:  # no proof the cards are idle: burning them could take down a workload
+        out["error"] = (f"the diag tier did not start: NVML could not list the GPUs' compute processes ({unknown}), "
+                        "so nothing shows the cards are idle; nothing was allocated (--diag-force runs it anyway)")
+        return out
+    if out["busy"] and not force:  # it would allocate 90 % of their memory and burn them beside a workload
+        progress(f"refused: {'; '.join(out['busy'])} (pass --diag-force to run anyway)")
+        return out
     try:
         # CUDA_VISIBLE_DEVICES decides which GPUs CUDA shows: kept, so a missing GPU can be explained
         out["cuda"] = {"bindings": bindings_version(), **kernels.describe(),

@@ -220,6 +220,33 @@ def enable_persistence(index: int, timeout_s: float) -> str | None:
     return None
 
 
+def compute_processes(timeout_s: float) -> dict[str, Any]:
+    """Every compute process on each GPU now (NVML's list; ``used_mib`` None where the driver cannot tell):
+    the diag tier looks before it allocates anything. ``error`` when NVML could not tell."""
+
+    def work() -> dict[str, Any]:
+        pynvml.nvmlInit()
+        try:
+            gpus = []
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                h = pynvml.nvmlDeviceGetHandleByIndex(index)
+                procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
+                gpus.append({"index": index, "bus_id": _text(pynvml.nvmlDeviceGetPciInfo(h).busId),
+                             "processes": [{"pid": int(p.pid), "used_mib": None if p.usedGpuMemory is None
+                                            else int(p.usedGpuMemory) // MIB} for p in procs]})
+            return {"gpus": gpus, "error": ""}
+        finally:
+            with contextlib.suppress(pynvml.NVMLError):
+                pynvml.nvmlShutdown()
+
+    try:
+        return within(timeout_s, "NVML", work)
+    except DeadlineExceeded as err:
+        return {"gpus": [], "error": str(err)}
+    except pynvml.NVMLError as err:
+        return {"gpus": [], "error": f"NVML {error_name(err)}: {err}"}
+
+
 def link_counters(timeout_s: float) -> dict[str, Any]:
     """For the diag tier, before and after its load: each GPU's bus id, PCIe replay counter and volatile ECC
     counts (None where NVML cannot tell, with the reason in ``unreported``); ``error`` when NVML failed."""

@@ -60,3 +60,14 @@ def collect_ollama(spec: OllamaSpec) -> tuple[dict[str, str], dict[str, str], di
         except (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError) as err:
             absent[name] = f"{commands[name]} failed: {reason(err)}"
     return files, absent, commands
+
+
+def loaded_on_gpu(spec: OllamaSpec) -> tuple[list[str], str]:
+    """One line per model Ollama holds on the GPUs now (``/api/ps``), and why it could not tell: the diag
+    tier asks before it allocates, since NVML inside a container may list no process of another one."""
+    try:
+        listed = client(spec).ps().models
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError) as err:
+        return [], f"{spec.url}/api/ps: {reason(err)}"
+    return [f"Ollama at {spec.url} has {m.model} loaded ({(m.size_vram or 0) / 2**30:.1f} GiB on GPUs; "
+            f"`ollama stop {m.model}` unloads it)" for m in listed if (m.size_vram or 0) > 0], ""
