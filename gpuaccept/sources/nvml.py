@@ -220,55 +220,15 @@ def enable_persistence(index: int, timeout_s: float) -> str | None:
     return None
 
 
-def compute_processes(timeout_s: float) -> dict[str, Any]:
-    """Every compute process on each GPU now (NVML's list; ``used_mib`` None where the driver cannot tell):
-    the diag tier looks before it allocates anything. ``error`` when NVML could not tell."""
+def _per_gpu(timeout_s: float, read: Callable[[int, Any], dict[str, Any]]) -> dict[str, Any]:
+    """``{"gpus": [read(index, handle)...], "error": ""}`` from one NVML session within ``timeout_s``;
+    ``error`` (and no GPUs) when NVML failed or did not answer in time."""
 
     def work() -> dict[str, Any]:
         pynvml.nvmlInit()
         try:
-            gpus = []
-            for index in range(pynvml.nvmlDeviceGetCount()):
-                h = pynvml.nvmlDeviceGetHandleByIndex(index)
-                procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
-                gpus.append({"index": index, "bus_id": _text(pynvml.nvmlDeviceGetPciInfo(h).busId),
-                             "processes": [{"pid": int(p.pid), "used_mib": None if p.usedGpuMemory is None
-                                            else int(p.usedGpuMemory) // MIB} for p in procs]})
-            return {"gpus": gpus, "error": ""}
-        finally:
-            with contextlib.suppress(pynvml.NVMLError):
-                pynvml.nvmlShutdown()
-
-    try:
-        return within(timeout_s, "NVML", work)
-    except DeadlineExceeded as err:
-        return {"gpus": [], "error": str(err)}
-    except pynvml.NVMLError as err:
-        return {"gpus": [], "error": f"NVML {error_name(err)}: {err}"}
-
-
-def link_counters(timeout_s: float) -> dict[str, Any]:
-    """For the diag tier, before and after its load: each GPU's bus id, PCIe replay counter and volatile ECC
-    counts (None where NVML cannot tell, with the reason in ``unreported``); ``error`` when NVML failed."""
-
-    def work() -> dict[str, Any]:
-        pynvml.nvmlInit()
-        try:
-            gpus = []
-            for index in range(pynvml.nvmlDeviceGetCount()):
-                h = pynvml.nvmlDeviceGetHandleByIndex(index)
-                g: dict[str, Any] = {"index": index}
-                un: dict[str, str] = {}
-                _read(g, un, "bus_id", lambda handle: _text(pynvml.nvmlDeviceGetPciInfo(handle).busId), h)
-                _read(g, un, "pcie_replay", pynvml.nvmlDeviceGetPcieReplayCounter, h)
-                for key, kind in (("ecc_corrected", pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED),
-                                  ("ecc_uncorrected", pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED)):
-                    _read(g, un, key, pynvml.nvmlDeviceGetTotalEccErrors, h, kind, pynvml.NVML_VOLATILE_ECC)
-                for key in ("bus_id", "pcie_replay", "ecc_corrected", "ecc_uncorrected"):
-                    g.setdefault(key, None)
-                g["unreported"] = un
-                gpus.append(g)
-            return {"gpus": gpus, "error": ""}
+            return {"gpus": [read(index, pynvml.nvmlDeviceGetHandleByIndex(index))
+                             for index in range(pynvml.nvmlDeviceGetCount())], "error": ""}
         finally:
             with contextlib.suppress(pynvml.NVMLError):
                 pynvml.nvmlShutdown()
@@ -281,6 +241,39 @@ def link_counters(timeout_s: float) -> dict[str, Any]:
         return {"gpus": [], "error": f"NVML {err.name}: {err.detail}"}
     except pynvml.NVMLError as err:
         return {"gpus": [], "error": f"NVML {error_name(err)}: {err}"}
+
+
+def compute_processes(timeout_s: float) -> dict[str, Any]:
+    """Every compute process on each GPU now (NVML's list; ``used_mib`` None where the driver cannot tell):
+    the diag tier looks before it allocates anything. ``error`` when NVML could not tell."""
+
+    def read(index: int, h: Any) -> dict[str, Any]:
+        procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
+        return {"index": index, "bus_id": _text(pynvml.nvmlDeviceGetPciInfo(h).busId),
+                "processes": [{"pid": int(p.pid), "used_mib": None if p.usedGpuMemory is None
+                               else int(p.usedGpuMemory) // MIB} for p in procs]}
+
+    return _per_gpu(timeout_s, read)
+
+
+def link_counters(timeout_s: float) -> dict[str, Any]:
+    """For the diag tier, before and after its load: each GPU's bus id, PCIe replay counter and volatile ECC
+    counts (None where NVML cannot tell, with the reason in ``unreported``); ``error`` when NVML failed."""
+
+    def read(index: int, h: Any) -> dict[str, Any]:
+        g: dict[str, Any] = {"index": index}
+        un: dict[str, str] = {}
+        _read(g, un, "bus_id", lambda handle: _text(pynvml.nvmlDeviceGetPciInfo(handle).busId), h)
+        _read(g, un, "pcie_replay", pynvml.nvmlDeviceGetPcieReplayCounter, h)
+        for key, kind in (("ecc_corrected", pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED),
+                          ("ecc_uncorrected", pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED)):
+            _read(g, un, key, pynvml.nvmlDeviceGetTotalEccErrors, h, kind, pynvml.NVML_VOLATILE_ECC)
+        for key in ("bus_id", "pcie_replay", "ecc_corrected", "ecc_uncorrected"):
+            g.setdefault(key, None)
+        g["unreported"] = un
+        return g
+
+    return _per_gpu(timeout_s, read)
 
 
 def _text(value: Any) -> str:
