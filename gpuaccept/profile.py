@@ -57,6 +57,9 @@ class DriverSpec:
     min_version: str = _spec(version=True)
     below_version: str = _spec("", version=True)  # exclusive; "" = no upper bound
     kernel_module_flavor: str = _spec("any", choices=("proprietary", "open", "any"))
+    # True: where the deployed Ollama's release is known, its own floor (gpuaccept/data/ollama_driver_floors.py)
+    # replaces min_version; min_version stays the floor when it is not known.
+    follow_ollama: bool = _spec(True)
 
 
 @dataclass(frozen=True, kw_only=True)

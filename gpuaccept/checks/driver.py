@@ -7,14 +7,46 @@ from packaging.version import InvalidVersion, Version
 from gpuaccept.checks.agreement import driver_disagreement
 from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem, nvml_owner
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
+from gpuaccept.data.ollama_driver_floors import FLOORS, floor_of
+from gpuaccept.data.ollama_envconfig import LAST_RELEASE
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 
 
-def _window(profile: Profile) -> str:
-    spec = profile.driver
-    upper = f" and < {spec.below_version}" if spec.below_version else ""
-    return f">= {spec.min_version}{upper} (profile driver.min_version, driver.below_version)"
+def _upper(profile: Profile) -> str:
+    below = profile.driver.below_version
+    return f" and < {below} (profile driver.below_version)" if below else ""
+
+
+def _ollama_floor(host: HostFacts, profile: Profile) -> tuple[str, str, str] | str:
+    """(floor, what it is, why a driver below it fails) from the deployed Ollama's release, or why the
+    profile's own floor applies instead."""
+    if not profile.driver.follow_ollama:
+        return "the profile does not follow Ollama (driver.follow_ollama = false)"
+    if not profile.ollama.enabled:
+        return "Ollama is not part of this profile (ollama.enabled = false)"
+    o = host.ollama
+    release, said_by = (o.version, "API") if o.version else (o.log_version, "server log")
+    if not release:
+        why = o.missing or o.error or o.log_missing or "no API or server-log evidence"
+        return f"the deployed Ollama's release is not known ({why})"
+    floor = floor_of(release)
+    if floor is None:
+        return f"the deployed Ollama's version {release[:40]!r} ({said_by}) cannot be read"
+    if floor.rule is None:
+        return f"Ollama {release} names no driver floor (the first that does is {FLOORS[0].since})"
+    ccs = [g.compute_capability for g in host.gpus if g.compute_capability]
+    majors = [int(c.split(".")[0]) for c in ccs if c.split(".")[0].isdigit()]
+    older = any(m < 7 for m in majors) if majors else True
+    cards = (f"compute capability {', '.join(sorted(set(ccs)))}" if majors
+             else "cards whose compute capability is not reported (the floor for compute capability < 7 applies)")
+    beyond = (f"; {release} is newer than {LAST_RELEASE}, the last release read, so its newest rule is assumed"
+              if floor.beyond_table else "")
+    rule = floor.rule
+    value = rule.floor_for(older)
+    what = f"Ollama {release} ({said_by}) on {cards}: {rule.source}{beyond}"
+    verb = "drops the cards and runs the model on the CPU" if rule.enforced else "documents no support"
+    return value, what, f"Ollama {release} {verb} below driver {value} for {cards} ({rule.where})"
 
 
 def drv_version(host: HostFacts, profile: Profile) -> Verdict:
@@ -28,25 +60,32 @@ def drv_version(host: HostFacts, profile: Profile) -> Verdict:
     if contradiction is not None:
         return not_evaluated(contradiction)
     spec, arch = profile.driver, profile.gpus.architecture
+    ollama = _ollama_floor(host, profile)
+    if isinstance(ollama, str):
+        floor = spec.min_version
+        expected = f">= {floor} (profile driver.min_version: {ollama}){_upper(profile)}"
+        cause = (f"the driver is older than the profile's floor for {arch} (the current Ollama drops compute "
+                 "capability < 7 GPUs below driver 570 and falls back to the CPU)")
+    else:
+        floor, what, cause = ollama
+        expected = f">= {floor} ({what}){_upper(profile)}"
     try:
         v = Version(version)
     except InvalidVersion:
-        return failed(f"driver version {version!r} cannot be read", _window(profile), "an unusual driver build",
+        return failed(f"driver version {version!r} cannot be read", expected, "an unusual driver build",
                       "install a released NVIDIA driver")
     measured = f"NVIDIA driver {version}"
-    if v < Version(spec.min_version):
-        return failed(measured, _window(profile),
-                      f"the driver is older than the serving stack needs on {arch} (current Ollama drops "
-                      "compute capability < 7 GPUs below driver 570 and falls back to the CPU)",
+    if v < Version(floor):
+        return failed(measured, expected, cause,
                       f"install a driver in the window (for {arch}: the R580 branch, e.g. nvidia-driver-580-server) "
                       "and reboot")
     if spec.below_version and v >= Version(spec.below_version):
-        return failed(measured, _window(profile),
+        return failed(measured, expected,
                       f"driver branches from {spec.below_version} on do not support {arch} GPUs "
                       "(R580 is the last branch for Maxwell, Pascal and Volta)",
                       f"install the newest driver below {spec.below_version} (R580, supported until June 2028) "
                       "and reboot")
-    return passed(measured, _window(profile))
+    return passed(measured, expected)
 
 
 def drv_kmod_match(host: HostFacts, profile: Profile) -> Verdict:
