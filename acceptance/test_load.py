@@ -1,8 +1,8 @@
-"""The load tier: the benchmark's model is fully on GPU, on every GPU, balanced, fast, repeatable, and cool."""
+"""The load tier: the benchmark's model is fully on GPU, on every GPU, balanced, fast, right, and cool."""
 
 import pytest
 
-from gpuaccept.checks import load
+from gpuaccept.checks import answers, load
 
 
 @pytest.mark.requirement("OLL-OFFLOAD")
@@ -28,6 +28,11 @@ def test_generation_throughput(host_facts, profile, judge):
 @pytest.mark.requirement("OLL-LOAD-TIME")
 def test_model_load_time(host_facts, profile, judge):
     judge(load.load_time(host_facts, profile))
+
+
+@pytest.mark.requirement("OLL-ANSWER")
+def test_model_answers_correctly(host_facts, profile, judge):
+    judge(answers.answer(host_facts, profile))
 
 
 @pytest.mark.requirement("OLL-CONSISTENT")

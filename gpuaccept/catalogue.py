@@ -53,7 +53,8 @@ _ROWS = [
     ("OLL-BALANCE", "load", "per-GPU memory and utilization shares within tolerance"),
     ("OLL-THROUGHPUT", "load", "median generation tokens/s >= floor; share of the bandwidth ceiling shown"),
     ("OLL-LOAD-TIME", "load", "model load time and load rate reported; optional ceiling"),
-    ("OLL-CONSISTENT", "load", "fixed-seed, temperature-0 runs give identical text (advisory)"),
+    ("OLL-ANSWER", "load", "the model answers known questions right; no generated text is gibberish"),
+    ("OLL-CONSISTENT", "load", "how many fixed-seed, temperature-0 runs differ, and where (a report)"),
     ("GPU-THERMAL", "load", "under load: below slowdown temperature minus margin, no slowdown throttling"),
     ("PCIE-BANDWIDTH", "diag", "pinned host-to-device and device-to-host copies per GPU, alone and all at once, "
                                ">= the profile's floor"),
@@ -103,6 +104,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "OLL-BALANCE": (*_BENCH, "docker-inspect.json"),
     "OLL-THROUGHPUT": (*_BENCH, "ollama-tags.json", "ollama-server.log", *_NVML),
     "OLL-LOAD-TIME": (*_BENCH, "ollama-tags.json"),
+    "OLL-ANSWER": _BENCH,
     "OLL-CONSISTENT": _BENCH,
     "GPU-THERMAL": (*_BENCH, *_NVML),
     "PCIE-BANDWIDTH": ("diag.json", *_NVML),

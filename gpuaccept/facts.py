@@ -402,6 +402,36 @@ class BenchRun:
 
 
 @dataclass(frozen=True)
+class CutRun:
+    """A generation the benchmark stopped (ollama_bench.Overrun): where, why (``slow``: it could no longer
+    reach the floor) and what it streamed until then, by the wall clock."""
+
+    stage: str = ""
+    slow: bool = False
+    chunks: int = 0
+    streaming_s: float = 0.0  # seconds from its first token to the stop
+
+
+@dataclass(frozen=True)
+class Answer(BenchRun):
+    """One of OLL-ANSWER's questions, asked after the measured runs: the prompt, the accepted answers and the
+    reply (``text``), or the error that ended it."""
+
+    id: str = ""
+    prompt: str = ""
+    expect: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PageCache:
+    """Whether the host's page cache was emptied before the timed load (sources/page_cache.py)."""
+
+    state: str  # "dropped" or "warm"; anything else is a damaged record
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Benchmark:
     model: str
     load_ns: int = 0  # the cold load before the runs
@@ -418,6 +448,9 @@ class Benchmark:
     loaded_at_load: tuple[OllamaModel, ...] = ()  # /api/ps right after the cold load
     processes: tuple[GpuProcess, ...] = ()  # every PID NVML listed, as /proc showed it while loaded
     text_cap: int = 0  # bytes of each run's text kept
+    answers: tuple[Answer, ...] | None = None  # OLL-ANSWER's questions; None: a record from before them
+    cut: CutRun | None = None  # the generation the benchmark stopped, if it stopped one
+    page_cache: PageCache | None = None  # before the timed load; None: a record from before it was kept
 
     def measured(self) -> tuple[Sample, ...]:
         return tuple(s for s in self.samples if self.measure_from <= s.t <= self.measure_to)

@@ -132,12 +132,16 @@ class OllamaSpec:
     balance_min_ratio: float = _spec(0.6, min=0.05, max=1)  # OLL-BALANCE: smallest/largest share
     throughput_floor_tps: float = _spec(8.0, min=0.1, max=10**6)  # OLL-THROUGHPUT: median generation tokens/s
     memory_bandwidth_gbs: float = _spec(346.0, min=1, max=10**6)  # one card's memory bandwidth (P40: 346 GB/s)
-    load_time_max_s: float = _spec(0.0, min=0, max=86400)  # OLL-LOAD-TIME: 0 = report only
+    load_time_max_s: float = _spec(0.0, min=0, max=86400)  # OLL-LOAD-TIME fails above this; 0 = no failing limit
+    # OLL-LOAD-TIME warns above this; 0: from the model's size (checks/load.py load_warn_limit)
+    load_time_warn_s: float = _spec(0.0, min=0, max=86400)
+    # Drop the host's page cache before the timed load (root, Ollama on this host), so it reads the disk
+    cold_load: bool = _spec(False)
     thermal_margin_c: float = _spec(5.0, min=0, max=100)  # GPU-THERMAL: stay this far below the slowdown threshold
     # OLL-OFFLOAD: the runner's NVML memory against /api/ps size (Ollama's estimate of weights, KV cache and
     # graph, which it sizes generously): a model with layers left on the CPU holds far less than this.
     offload_min_nvml_ratio: float = _spec(0.8, min=0.05, max=1)
-    consistent_text_required: bool = _spec(False)  # OLL-CONSISTENT fails (not only warns) on differing text
+    consistent_text_required: bool = _spec(False)  # OLL-CONSISTENT fails (not only reports) on differing text
     benchmark: BenchmarkSpec = _spec(factory=BenchmarkSpec)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HOSTS, ROOT
+from tests.conftest import HOSTS, ROOT, free_port
 from tests.extras import require
 
 require("diag")  # the simulated driver is built on cuda-bindings' own enums and types
@@ -43,7 +43,8 @@ def diag(run_suite, monkeypatch, tmp_path):
         path.write_text(json.dumps({"gpus": gpus, "time_scale": 0.05}))
         monkeypatch.setenv("GPUACCEPT_FAKE_CUDA", "" if real_driver else str(path))
         result = run_suite("-p", "tests.fakes.nvml_plugin", "-p", "tests.fakes.cuda_plugin", "--profile", profile,
-                           "-m", "diag", "--docker-host", f"unix://{tmp_path}/no-docker.sock", *args)
+                           "-m", "diag", "--docker-host", f"unix://{tmp_path}/no-docker.sock",
+                           "--ollama-url", f"http://127.0.0.1:{free_port()}", *args)  # never this machine's Ollama
         result.diag = json.loads((result.run_dir / "evidence" / "diag.json").read_text()) if result.run_dir else {}
         return result
 

@@ -41,6 +41,8 @@ EXPECTED = {
     "dual-p40-gpu-not-detected": ({"DRV-VERSION", "OLL-GPUS-DETECTED"},
                                   ["NVIDIA driver too old", "install the R580 driver", "535.309.01"]),
     "dual-p40-xid-79": ({"GPU-XID"}, ["Xid 79", "fell off the bus", "power cable"]),
+    "dual-p40-wrong-answer": ({"OLL-ANSWER"}, ["the model replied '371'", "expected a reply holding '391'"]),
+    "dual-p40-gibberish": ({"OLL-ANSWER"}, ["the word 'Tạng' 8 times in a row", "llama.cpp#14228"]),
     # The diag variants (tests/test_diag_verdicts.py runs their tier); a bare run still reads the copies'
     # link samples, so the slow link fails PCIE-GEN here.
     "dual-p40-diag-slow-link": ({"PCIE-GEN"}, ["Gen1 under load (the diag copies)", "remove the riser"]),
@@ -63,7 +65,8 @@ LIVE = {
                                   "CTR-CONFIG", "CTR-EXPOSURE",
                                   # nor an Ollama server
                                   "OLL-API", "OLL-GPUS-DETECTED", "OLL-MODEL", "OLL-OFFLOAD", "OLL-SPREAD",
-                                  "OLL-BALANCE", "OLL-THROUGHPUT", "OLL-LOAD-TIME", "OLL-CONSISTENT", "GPU-THERMAL"}),
+                                  "OLL-BALANCE", "OLL-THROUGHPUT", "OLL-LOAD-TIME", "OLL-ANSWER", "OLL-CONSISTENT",
+                                  "GPU-THERMAL"}),
 }
 
 

@@ -7,12 +7,15 @@ whole generation (as the load) must end within ``load_timeout_s``, so a stalled 
 trickles tokens, ends the benchmark with a reason instead of hanging it. Afterwards the model is
 unloaded (``keep_alive`` 0) unless asked to stay. The result is a plain dict: ``benchmark.json``.
 
-What the checks need to trust the numbers is recorded beside them: the cold load carries the runs' own
+What the checks need to trust the numbers is recorded beside them: whether the page cache was dropped before
+the cold load (``page_cache``, sources/page_cache.py: otherwise the load may read the model from RAM); the load carries the runs' own
 options (Ollama reloads a runner whose options differ: server/sched.go), so a reload during a run shows as
 its ``load_ns`` and as a changed ``/api/ps`` (``loaded_at_load`` vs ``loaded``); each run's start and end on
 the sampler's clock (to hold Ollama's durations against); its text, capped at ``TEXT_CAP`` bytes (fixed seed,
 temperature 0: the runs must agree); and, for every PID NVML showed, its name, command line and cgroup as
 ``/proc`` gave them while the model was loaded, so the checks tie GPU memory to the Ollama container.
+Last, with the model still loaded, OLL-ANSWER's questions (``answers``: each prompt, its accepted answers
+and the reply, gpuaccept/data/answer_prompts.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from gpuaccept.profile import OllamaSpec
 from gpuaccept.sources.bounded_http import TooSlow
 from gpuaccept.sources.nvml_sampler import Sampler
 from gpuaccept.sources.ollama_api import client, reason
+from gpuaccept.sources.page_cache import DROP_CACHES, prepare_cold_load
 
 Progress = Callable[[str], None]
 TEXT_CAP = 4096  # bytes of each run's text kept: num_predict bounds it too, this bounds the evidence
@@ -43,29 +47,39 @@ def _options(spec: OllamaSpec) -> dict[str, Any]:
 
 class Overrun(Exception):
     """A generation that cannot be a good run: more tokens than num_predict allows, or too slow to meet the
-    profile's floor whatever comes next. It is stopped at once, and the record names it."""
+    profile's floor whatever comes next (``slow``). It is stopped at once, and the record names it with
+    what the stream did until then (``chunks`` in ``streaming_s`` after the first token)."""
+
+    def __init__(self, message: str, *, slow: bool, chunks: int, streaming_s: float) -> None:
+        super().__init__(message)
+        self.slow, self.chunks, self.streaming_s = slow, chunks, streaming_s
 
 
-def limits(spec: OllamaSpec) -> tuple[int, float]:
+def limits(spec: OllamaSpec, num_predict: int | None = None) -> tuple[int, float]:
     """(most chunks, most seconds after the first token) a run may take. Ollama never streams more tokens
     than num_predict (llama runner: the prediction stops at the limit, done_reason "length"), and a chunk
     holds a token at least, so past num_predict and a margin the server is not counting. A run still
     streaming num_predict / floor seconds after its first token is below the floor even if it ended now
     (it can have at most num_predict tokens); the slack keeps a run at the floor from being cut."""
-    n = spec.benchmark.num_predict
+    n = spec.benchmark.num_predict if num_predict is None else num_predict
     return n + max(4, n // 20), n / spec.throughput_floor_tps * 1.25 + 2.0
 
 
-def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler) -> dict[str, Any]:
+def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler, prompt: str | None = None,
+         num_predict: int | None = None) -> dict[str, Any]:
+    """One streamed generation of the benchmark's prompt, or of ``prompt`` with at most ``num_predict``
+    tokens (OLL-ANSWER's questions: the same seed, context and temperature, so the runner is not reloaded)."""
+    options = _options(spec) if num_predict is None else {**_options(spec), "num_predict": num_predict}
+    n = options["num_predict"]
     start_t = sampler.now()
     start = time.monotonic()
     ttft = None
     final = None
     text = bytearray()
     chunks = 0
-    most_chunks, most_s = limits(spec)
-    stream = c.generate(model=spec.model, prompt=spec.benchmark.prompt, stream=True, think=False,
-                        options=_options(spec), keep_alive="10m")
+    most_chunks, most_s = limits(spec, n)
+    stream = c.generate(model=spec.model, prompt=spec.benchmark.prompt if prompt is None else prompt, stream=True,
+                        think=False, options=options, keep_alive="10m")
     try:
         for chunk in stream:
             if ttft is None and (chunk.response or chunk.thinking):
@@ -79,11 +93,13 @@ def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler) -> dict[str, Any]
                 break
             if chunks > most_chunks:
                 raise Overrun(f"the stream went past {most_chunks} chunks, more than num_predict "
-                              f"({spec.benchmark.num_predict}) allows: stopped (a server that does not count tokens)")
+                              f"({n}) allows: stopped (a server that does not count tokens)", slow=False,
+                              chunks=chunks, streaming_s=round(time.monotonic() - start - (ttft or 0), 3))
             if ttft is not None and time.monotonic() - start - ttft > most_s:
                 raise Overrun(f"still streaming {most_s:.1f} s after the first token ({chunks} chunks): at most "
-                              f"{spec.benchmark.num_predict} tokens in that time is under the profile's floor of "
-                              f"{spec.throughput_floor_tps:g} tokens/s, so the run was stopped")
+                              f"{n} tokens in that time is under the profile's floor of "
+                              f"{spec.throughput_floor_tps:g} tokens/s, so the run was stopped", slow=True,
+                              chunks=chunks, streaming_s=round(time.monotonic() - start - ttft, 3))
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -97,6 +113,27 @@ def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler) -> dict[str, Any]
             "ttft_s": None if ttft is None else round(ttft, 4), "done_reason": final.done_reason or "",
             "start_t": round(start_t, 4), "end_t": round(end_t, 4), "chunks": chunks,
             "text": bytes(text[:TEXT_CAP]).decode(errors="replace")}
+
+
+def answers(c: ollama.Client, spec: OllamaSpec, sampler: Sampler, progress: Progress) -> list[dict[str, Any]]:
+    """OLL-ANSWER's questions, after the measured runs (their figures stay the benchmark's own): each with
+    its reply, or the error that ended it, so one failed question does not hide the others."""
+    from gpuaccept.data.answer_prompts import ANSWER_TOKENS, QUESTIONS
+
+    out = []
+    for q in QUESTIONS:
+        entry: dict[str, Any] = {"id": q.id, "prompt": q.prompt, "expect": list(q.expect), "error": ""}
+        try:
+            entry.update(_run(c, spec, sampler, q.prompt, ANSWER_TOKENS))
+        except (TooSlow, Overrun) as err:
+            entry["error"] = str(err)
+        except httpx.TimeoutException:
+            entry["error"] = f"no answer within {spec.api_timeout_s:g} s (the stream stalled)"
+        except Exception as err:  # HTTP 500, connection loss: recorded with the question
+            entry["error"] = reason(err)
+        progress(f"question {q.id}: {entry['error'] or repr(entry.get('text', '')[:60])}")
+        out.append(entry)
+    return out
 
 
 def _proc_text(path: Path) -> str | None:
@@ -116,12 +153,13 @@ def processes(samples: list[dict[str, Any]], proc_root: Path) -> list[dict[str, 
 
 
 def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Progress = lambda _l: None,
-                  proc_root: Path | None = None) -> dict[str, Any]:
+                  proc_root: Path | None = None, drop_caches: Path = DROP_CACHES) -> dict[str, Any]:
     b = spec.benchmark
     proc_root = PROC_ROOT if proc_root is None else proc_root
     record: dict[str, Any] = {"model": spec.model, "load_ns": 0, "baseline_at": 0.0, "runs": [], "error": "", "samples": [],
                               "measure_from": 0.0, "measure_to": 0.0, "runner_pids": [], "loaded": [],
                               "warmup": [], "loaded_at_load": [], "processes": [], "text_cap": TEXT_CAP,
+                              "answers": [],
                               "settings": {**_options(spec), "prompt": b.prompt, "warmup_runs": b.warmup_runs,
                                            "runs": b.runs, "think": False, "sample_hz": b.sample_hz}}
     quick = client(spec)
@@ -133,6 +171,8 @@ def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Prog
         quick.generate(model=spec.model, prompt="", keep_alive=0)
         time.sleep(min(0.5, 2 / b.sample_hz))  # a baseline: the GPUs' processes without the model
         record["baseline_at"] = round(sampler.now(), 4)
+        stage = "dropping the page cache before the cold load"
+        record["page_cache"] = prepare_cold_load(spec, drop_caches)
         stage = "loading the model"
         progress(f"loading {spec.model} ...")
         loader = client(spec, spec.load_timeout_s, read_s=spec.load_timeout_s)  # silent until loaded
@@ -155,7 +195,12 @@ def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Prog
         record["processes"] = processes(list(sampler.samples), proc_root)  # while the runner still lives
         stage = "reading /api/ps"
         record["loaded"] = quick.ps().model_dump(mode="json")["models"]
-    except (TooSlow, Overrun) as err:  # answers arrive, but not a complete one within its deadline or bounds
+        stage = "asking OLL-ANSWER's questions"
+        record["answers"] = answers(streamed, spec, sampler, progress)
+    except Overrun as err:  # what the stopped stream did is OLL-THROUGHPUT's figure when no run finished
+        record["error"] = f"{stage}: {err}"
+        record["cut"] = {"stage": stage, "slow": err.slow, "chunks": err.chunks, "streaming_s": err.streaming_s}
+    except TooSlow as err:  # answers arrive, but not a complete one within its deadline or bounds
         record["error"] = f"{stage}: {err}"
     except httpx.TimeoutException:
         load = stage == "loading the model"

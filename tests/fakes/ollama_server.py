@@ -81,6 +81,22 @@ class Scenario:
     bad_paths: tuple[str, ...] = ("/api/version",)
     trickle_s: float = 1.0  # between two bytes of a trickled answer: less than any per-read timeout
     overrun: int = 0  # tokens streamed past num_predict: a server that does not count them (real Ollama never)
+    answers: str = "right"  # "right", "wrong" (17 x 23 = 371) or "gibberish" (every text: a stuck token)
+    think_block: bool = False  # the reply begins with an empty <think></think>, as qwen3 gave before think=false
+
+
+# What the model replies to the questions it knows (its own table: a question the suite asks that is not here
+# gets "I do not know.", so a changed question fails a test instead of passing by construction).
+KNOWN = {
+    "What is 17 multiplied by 23? Reply with the number only.": "391",
+    "List the whole numbers from 1 to 12 in order, separated by commas. Reply with the list only.":
+        "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12",
+    "What is the capital city of France? Reply with one word.": "Paris",
+    "Spell the word 'stressed' backwards. Reply with the reversed word only.": "desserts",
+}
+# A stuck decoder's output: the repeated token of ggml-org/llama.cpp#14228 (a Command-A finetune, 3x P40,
+# split mode row): "Tạng Tạng Tạng ..."
+STUCK_TOKEN = " Tạng"
 
 
 class OllamaStandIn:
@@ -307,17 +323,20 @@ class OllamaStandIn:
         h.send_response(200)
         h.send_header("Content-Type", "application/x-ndjson")
         h.end_headers()
+        tokens = self._reply(body.get("prompt", ""), run, n)
+        n = len(tokens)
         try:
             for i in range(n + s.overrun):
                 if s.stall_after is not None and i == s.stall_after:
                     time.sleep(3600)  # the client's read timeout must end this, not the server
-                token = f" x{i}" if run == s.vary_text_run and i == n // 2 else f" w{i}"
+                token = tokens[i] if i < n else f" w{i}"
                 h.wfile.write(json.dumps({**base, "created_at": now(), "response": token, "done": False}).encode()
                               + b"\n")
                 h.wfile.flush()
                 time.sleep(s.chunk_s if s.chunk_s is not None else 1 / s.tokens_per_s)
             scale = s.clock_scale * 1e9
-            final = {**base, "created_at": now(), "response": "", "done": True, "done_reason": "length",
+            final = {**base, "created_at": now(), "response": "", "done": True,
+                     "done_reason": "stop" if "Reply with" in body.get("prompt", "") else "length",
                      "total_duration": int((time.monotonic() - started) * scale), "load_duration": int(load_s * scale),
                      "prompt_eval_count": 41, "prompt_eval_duration": int(0.02 * scale), "eval_count": n,
                      "eval_duration": int(n / s.tokens_per_s * scale)}
@@ -327,6 +346,19 @@ class OllamaStandIn:
         finally:
             with self.lock:
                 self._write(busy=False)
+
+    def _reply(self, prompt: str, run: int, n: int) -> list[str]:
+        """The streamed tokens: a known question's answer (then the model stops), else the benchmark's text."""
+        s = self.scenario
+        if s.answers == "gibberish":
+            return [STUCK_TOKEN] * n
+        if prompt in KNOWN or "Reply with" in prompt:  # a question, known or not
+            answer = KNOWN.get(prompt, "I do not know.")
+            if s.answers == "wrong" and answer == "391":
+                answer = "371"
+            text = ("<think>\n\n</think>\n\n" if s.think_block else "") + answer
+            return [text[i:i + 3] for i in range(0, len(text), 3)][:n]
+        return [f" x{i}" if run == s.vary_text_run and i == n // 2 else f" w{i}" for i in range(n)]
 
     def pull(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         name = body.get("model") or body.get("name", "")
