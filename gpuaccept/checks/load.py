@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 
 from gpuaccept import ollama_env
-from gpuaccept.checks import bench_trust
+from gpuaccept.checks import bench_trust, pointers
 from gpuaccept.checks.agreement import benchmark_mismatch
 from gpuaccept.checks.inventory import gpu_or_verdict
 from gpuaccept.checks.ollama import api_or_verdict
@@ -109,8 +109,9 @@ def offload(host: HostFacts, profile: Profile) -> Verdict:
         if ok["/api/ps"]:
             cause += ("; /api/ps says 100% but Ollama 0.30+ derives it from the runner's log with a file-size "
                       "fallback, so it is not proof")
+        detected = pointers.check_these(host, profile, "OLL-GPUS-DETECTED")
         return failed(f"{measured}; short of the whole model by {', '.join(bad)}, the rest on the CPU", expected,
-                      cause, "lower the context or OLLAMA_NUM_PARALLEL, free the cards, and check OLL-GPUS-DETECTED")
+                      cause, f"lower the context or OLLAMA_NUM_PARALLEL and free the cards; {detected}")
     if missing:
         return not_evaluated(f"{measured}; missing: {'; '.join(missing)}")
     return passed(measured, expected)
@@ -146,7 +147,7 @@ def spread(host: HostFacts, profile: Profile) -> Verdict:
                  "container's GPU request is too narrow, or a card lacks free memory")
     return failed(measured, expected, cause,
                   "set OLLAMA_SCHED_SPREAD=1 on the container and recreate it (`pytest acceptance/ --remediate` for "
-                  "a managed one); check CTR-SEES-GPUS")
+                  f"a managed one); {pointers.check_these(host, profile, 'CTR-SEES-GPUS')}")
 
 
 def balance(host: HostFacts, profile: Profile) -> Verdict:
@@ -277,8 +278,14 @@ def slow_reasons(host: HostFacts, profile: Profile, bench: Benchmark, share: str
     at = f"at {share}, " if share else ""
     if causes:
         return f"{at}measured: {'; '.join(causes)}", "; ".join(dict.fromkeys(fixes)) + ", then run again"
+    if pointers.passing(host, profile, "OLL-GPUS-DETECTED"):
+        return (f"{at}with no throttling, every link at its full generation under load, the whole model on GPU and "
+                "every GPU discovered on the expected runner (OLL-GPUS-DETECTED passed): the server itself is slow "
+                "(an old Ollama version, or the model's build)",
+                "compare with the same model and Ollama version on a known-good host; update Ollama")
     return (f"{at}with no throttling, every link at its full generation under load and the whole model on GPU: "
-            "the runner itself is slow (a CPU or wrong CUDA runner, see OLL-GPUS-DETECTED; an old Ollama version)",
+            "the runner itself may be slow (a CPU or wrong CUDA runner: OLL-GPUS-DETECTED did not pass; an old "
+            "Ollama version)",
             "check OLL-GPUS-DETECTED and the Ollama version; compare with the same model on a known-good host")
 
 
@@ -290,15 +297,15 @@ RUNNER_START_S = 35.0
 LOAD_FLOOR_MIB_S = {"dropped": 200.0, "warm": 1024.0}
 
 
-def _page_cache(bench: Benchmark) -> tuple[str | None, str]:
-    """("dropped" | "warm" | None when not recorded, words for the measured value)."""
+def _page_cache(bench: Benchmark) -> tuple[str | None, str, str]:
+    """("dropped" | "warm" | None when not recorded, a few words for the measured value, the reason)."""
     cache = bench.page_cache
     if cache is None:
-        return None, "whether the page cache was dropped first is not recorded"
+        return None, "page cache not recorded", "whether the page cache was dropped first is not recorded"
     if cache.state == "dropped":
-        return "dropped", f"from the disk (the page cache was dropped: {cache.why})"
-    return "warm", (f"from a warm page cache ({cache.why}): the model file may have come from RAM, so this time "
-                    "says little about the disk")
+        return "dropped", "from the disk", f"the page cache was dropped first ({cache.why})"
+    return "warm", "from a warm page cache", (f"the page cache was not dropped ({cache.why}): the model file may "
+                                              "have come from RAM, so this time says little about the disk")
 
 
 def load_warn_limit(profile: Profile, size_mib: float | None, cache: str | None) -> tuple[float, str] | None:
@@ -343,7 +350,7 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
     if bench.page_cache is not None and bench.page_cache.state not in LOAD_FLOOR_MIB_S:
         return not_evaluated(f"benchmark.json page_cache.state is {bench.page_cache.state[:40]!r}, neither dropped "
                              "nor warm: a damaged record")
-    cache, how = _page_cache(bench)
+    cache, how, why = _page_cache(bench)
     seconds = bench.load_ns / 1e9
     found = find_model(host.ollama.models or (), profile.ollama.model)
     size_mib = found.size / 2**20 if found is not None and found.size else None
@@ -355,11 +362,11 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
         [f"<= {limit:g} s (profile ollama.load_time_max_s)"] * bool(limit)
         + [f"within {warn[0]:.0f} s ({warn[1]})"] * bool(warn)) or (
         "reported (no limit in the profile, and the model's size is not known for a default)")
-    if limit and seconds > limit:
-        return failed(measured, expected, *_slow_load_cause(host, cache))
-    if warn and seconds > warn[0]:
-        return warned(measured, expected, *_slow_load_cause(host, cache))
-    return passed(measured, expected)
+    if (limit and seconds > limit) or (warn and seconds > warn[0]):
+        cause, fix = _slow_load_cause(host, cache)
+        verdict = failed if limit and seconds > limit else warned
+        return verdict(measured, expected, f"{cause}; {why}", fix)
+    return passed(measured, expected, f"{measured}, as expected ({expected}); {why}.")
 
 
 def consistent(host: HostFacts, profile: Profile) -> Verdict:
