@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from gpuaccept import profile as profiles
+from gpuaccept.checks import container
+from gpuaccept.checks import ollama as ollama_checks
 from gpuaccept.evidence import Evidence
 from gpuaccept.remedy.plan import plan
 from gpuaccept.sources.build import build_facts
@@ -79,3 +81,26 @@ def test_broken_gpu_support_blocks_container_changes():
     actions = plan(facts, profiles.load("dual-p40"), force=True)
     assert [(a.kind, a.status) for a in actions] == [("launch", "refused")]
     assert "CTR-TOOLKIT" in actions[0].describe()
+    # The refusal reaches the failures it leaves standing, and their own fixes say what blocks the launch.
+    assert set(actions[0].requirements) == {"CTR-TOOLKIT", "CTR-RUNNING", "OLL-API"}
+    p40 = profiles.load("dual-p40")
+    for verdict in (container.running(facts, p40), ollama_checks.api(facts, p40)):
+        fix = verdict.message.split("Fix:", 1)[1]
+        assert fix.lstrip().startswith("fix CTR-TOOLKIT first (the engine refuses GPU requests, so `--remediate` "
+                                       "will not launch it until then)"), verdict.message
+
+
+def test_a_stopped_container_on_an_engine_that_refuses_gpus_is_not_offered_a_plain_start():
+    evidence = Evidence.read(HOSTS / "dual-p40-no-toolkit")
+    inspect = json.loads(Evidence.read(HOSTS / "dual-p40").files["docker-inspect.json"])
+    inspect[0]["State"].update({"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 1})
+    evidence.files["docker-inspect.json"] = json.dumps(inspect)
+    facts = build_facts(evidence, mode="live", source="live")
+    p40 = profiles.load("dual-p40")
+    assert container.toolkit(facts, p40).outcome == "fail"
+    verdict = container.running(facts, p40)
+    assert verdict.outcome == "fail" and "neither `docker start ollama` nor `--remediate`" in verdict.message
+    assert "(or `pytest acceptance/ --remediate`)" not in verdict.message
+    actions = plan(facts, p40, force=True)
+    assert [(a.kind, a.status) for a in actions] == [("recreate", "refused")]
+    assert "CTR-RUNNING" in actions[0].requirements

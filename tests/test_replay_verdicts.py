@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from gpuaccept.catalogue import CATALOGUE
+from gpuaccept.evidence import Evidence
+from gpuaccept.sources.build import build_facts
 from tests.conftest import HOSTS
+from tests.fix_fit import misfits
 
 NVML_NEEDED = {"GPU-COUNT", "GPU-PCI-COUNT", "GPU-MODEL", "GPU-IDENTICAL", "GPU-MEMORY", "GPU-PERSISTENCE",
                "GPU-ECC", "GPU-RETIRED", "PCIE-WIDTH", "PCIE-GEN", "PCIE-BAR1", "PCIE-ASPM", "PCIE-TOPO",
@@ -103,9 +106,19 @@ def test_replay_fails_exactly_its_requirements(run_suite, name):
     for word in words:
         assert any(word in run.messages(rid) for rid in failing), (word, run.stdout[-3000:])
     assert "Traceback" not in run.stdout
+    assert_fixes_fit(run, name)
     # PWR-BUDGET skips without a PSU size; every catalogue requirement but the opt-in tier's ran.
     assert run.outcomes()["PWR-BUDGET"] == {"skipped"}
     assert set(run.outcomes()) == set(CATALOGUE) - OPT_IN
+
+
+def assert_fixes_fit(run, name: str) -> None:
+    """Every failing case's fix names only actions that apply to what the set's evidence shows."""
+    host = build_facts(Evidence.read(HOSTS / name), mode="replay", source=name)
+    outcomes = run.outcomes()
+    wrong = {(c.requirement, c.name): found for c in run.cases if c.outcome == "failed"
+             if (found := misfits(c.requirement, c.message, host, outcomes))}
+    assert not wrong, wrong
 
 
 def test_healthy_pair_passes_everything_else(run_suite):
@@ -206,3 +219,17 @@ def test_a_constructed_example_says_so_in_the_header_and_the_summary(run_suite):
     assert summary["run"]["provenance"].startswith("constructed:")
     live = run_suite("--replay", str(HOSTS / "h100-live"), "--profile", "single-h100")
     assert json.loads((live.run_dir / "summary.json").read_text())["run"]["provenance"].startswith("captured:")
+
+
+def test_the_fix_rules_catch_a_fix_that_does_not_fit():
+    """The walk above can fail: fixes that name actions the evidence rules out are caught, fitting ones not."""
+    host = build_facts(Evidence.read(HOSTS / "dual-p40-no-toolkit"), mode="replay", source="test")
+    outcomes = {"CTR-TOOLKIT": {"failed"}, "PCIE-WIDTH": {"passed"}, "GPU-XID": {"passed"}}
+    assert misfits("CTR-RUNNING", "x. Fix: `pytest acceptance/ --remediate` launches it (...).", host, outcomes) \
+        == ["says --remediate launches it while CTR-TOOLKIT fails (the launch is refused)"]
+    assert misfits("OLL-API", "x. Fix: `docker start ollama` (see CTR-RUNNING).", host, outcomes) \
+        == ["says `docker start` for a container that is not there or already runs"]
+    assert misfits("GPU-COUNT", "x. Fix: power off, reseat the card; see PCIE-WIDTH.", host, outcomes) == [
+        "says reseat where no link, count or lost-card evidence shows a seating fault", "points at PCIE-WIDTH, which passed"]
+    assert misfits("CTR-RUNNING", "x. Fix: fix CTR-TOOLKIT first (...); then `pytest acceptance/ --remediate` "
+                   "launches it (...). Remediation: will not launch", host, outcomes) == []

@@ -7,7 +7,7 @@ answers, never against what the record says it expected: the evidence is untrust
 
 from __future__ import annotations
 
-from gpuaccept.checks import answer_text
+from gpuaccept.checks import answer_text, pointers
 from gpuaccept.checks.load import bench_or_verdict
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, warned
 from gpuaccept.data.answer_prompts import QUESTIONS
@@ -19,8 +19,13 @@ _SHOWN = 160  # characters of a reply quoted in a message
 CORRUPT_CAUSE = ("the text these cards produce is corrupted: on multi-GPU hosts a broken split does this "
                  "(ggml-org/llama.cpp#14228: gibberish on 3x P40 with a row split, fine with a layer split; "
                  "ollama/ollama#10622: broken answers with OLLAMA_SCHED_SPREAD), as do memory faults")
-CORRUPT_FIX = ("compare with the model on one card (CUDA_VISIBLE_DEVICES=0 in the container) and without "
-               "OLLAMA_SCHED_SPREAD; update Ollama; check GPU-XID and GPU-ECC and run -m diag (GPU-MEMTEST)")
+
+
+def corrupt_fix(host: HostFacts, profile: Profile) -> str:
+    """What to try, naming GPU-XID and GPU-ECC to check only where they did not pass."""
+    cards = pointers.check_these(host, profile, "GPU-XID", "GPU-ECC")
+    return ("compare with the model on one card (CUDA_VISIBLE_DEVICES=0 in the container) and without "
+            f"OLLAMA_SCHED_SPREAD; update Ollama; {cards}; run -m diag (GPU-MEMTEST)")
 
 
 def _texts(bench: Benchmark) -> list[tuple[str, BenchRun]]:
@@ -52,7 +57,7 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
         why = answer_text.gibberish(run.text or "")
         if why:
             return failed(f"{label}'s text is gibberish ({why}): {_shown(run.text or '')}",
-                          "language in every generated text", CORRUPT_CAUSE, CORRUPT_FIX)
+                          "language in every generated text", CORRUPT_CAUSE, corrupt_fix(host, profile))
     unanswered: list[str] = []
     wrong: list[tuple[str, Answer, str]] = []
     for q in QUESTIONS:
@@ -81,7 +86,7 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
                           "judge at temperature 0")
         return failed(measured, expected + " (a question any model of this size answers right at temperature 0)",
                       CORRUPT_CAUSE.replace("the text these cards produce is corrupted",
-                                            "the model answers wrongly on these cards"), CORRUPT_FIX)
+                                            "the model answers wrongly on these cards"), corrupt_fix(host, profile))
     if unanswered:
         return not_evaluated(f"no reply to judge for {'; '.join(unanswered)}")
     texts = len(_texts(bench))

@@ -49,10 +49,32 @@ def _container(host: HostFacts, profile: Profile) -> ContainerFacts | Verdict:
     return docker.container
 
 
-def launch_hint(profile: Profile) -> str:
+def change_blocker(host: HostFacts, profile: Profile) -> str | None:
+    """Why no container of the profile can be launched, started with its GPUs or recreated here, or None:
+    the engine refuses GPU requests (CTR-TOOLKIT fails). ``--remediate`` refuses then (remedy/plan.py)."""
+    if toolkit(host, profile).outcome == "fail":
+        return "the engine refuses GPU requests"
+    return None
+
+
+def launch_hint(host: HostFacts, profile: Profile) -> str:
+    """How to launch the profile's missing container, as far as this host allows it now."""
     c = profile.container
-    return (f"`pytest acceptance/ --remediate` launches it ({c.image}, every expected GPU by UUID, volume "
-            f"{c.volume}:{c.models_path}, API on {c.bind_address}:{c.port}, restart unless-stopped)")
+    launch = (f"`pytest acceptance/ --remediate` launches it ({c.image}, every expected GPU by UUID, volume "
+              f"{c.volume}:{c.models_path}, API on {c.bind_address}:{c.port}, restart unless-stopped)")
+    blocker = change_blocker(host, profile)
+    if blocker:
+        return f"fix CTR-TOOLKIT first ({blocker}, so `--remediate` will not launch it until then); then {launch}"
+    return launch
+
+
+def start_hint(host: HostFacts, profile: Profile) -> str:
+    """How to start the profile's stopped container, as far as this host allows it now."""
+    name = profile.container.name
+    if change_blocker(host, profile):
+        return (f"fix CTR-TOOLKIT first (the engine refuses GPU requests, so neither `docker start {name}` nor "
+                f"`--remediate` can start it with its GPUs); then `docker start {name}`")
+    return f"`docker start {name}` (or `pytest acceptance/ --remediate`)"
 
 
 def engine(host: HostFacts, profile: Profile) -> Verdict:
@@ -129,14 +151,14 @@ def running(host: HostFacts, profile: Profile) -> Verdict:
     if not c.exists:
         return failed(f"there is no container named {spec.name}", expected,
                       "Ollama was never started in Docker here, or runs under another name (--container NAME)",
-                      launch_hint(profile))
+                      launch_hint(host, profile))
     if c.state_problem is not None:
         return not_evaluated(f"docker inspect's State of {spec.name} contradicts itself ({c.state_problem}): "
                              "an Engine never writes it so, so whether it runs is unknown")
     if not c.running:
         return failed(f"container {spec.name} is {c.status}", expected,
                       "it was stopped, or exited (read `docker logs " + spec.name + "`)",
-                      f"`docker start {spec.name}` (or `pytest acceptance/ --remediate`)")
+                      start_hint(host, profile))
     if c.restart_count >= RESTART_LOOP:
         return failed(f"container {spec.name} runs, but its restart policy restarted it {c.restart_count} times",
                       expected + f", not restarted in a loop (fewer than {RESTART_LOOP} restarts)",

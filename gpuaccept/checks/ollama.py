@@ -6,7 +6,7 @@ from packaging.version import InvalidVersion, Version
 
 from gpuaccept import evidence as ev
 from gpuaccept import ollama_env
-from gpuaccept.checks.container import covered, launch_hint
+from gpuaccept.checks.container import covered, launch_hint, start_hint
 from gpuaccept.checks.inventory import driver_fault
 from gpuaccept.checks.server_identity import other_server
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
@@ -60,10 +60,10 @@ def _api_down(host: HostFacts, profile: Profile) -> tuple[str, str]:
                 "make the Docker Engine reachable, or point the suite at the API with --ollama-url")
     if not c.exists:
         return (f"there is no container named {name} (see CTR-RUNNING)",
-                f"{launch_hint(profile)}, or point the suite at the API with --ollama-url")
+                f"{launch_hint(host, profile)}, or point the suite at the API with --ollama-url")
     if not c.running:
         return (f"the container {name} is {c.status or 'not running'} (see CTR-RUNNING)",
-                f"`docker start {name}` (see CTR-RUNNING)")
+                f"{start_hint(host, profile)} (see CTR-RUNNING)")
     return (f"the container {name} runs, but nothing answers at {profile.ollama.url}: it publishes another port or "
             "address, or the server inside failed (see CTR-CONFIG and `docker logs " + name + "`)",
             "point the suite at the container's published port with --ollama-url, or read the container's log")

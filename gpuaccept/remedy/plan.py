@@ -89,11 +89,16 @@ def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[A
     if not spec.enabled or engine is None or not engine.reachable or host.docker.container is None:
         return []
     target = f"container {spec.name}"
-    if container.toolkit(host, profile).outcome == "fail":
-        return [Action("launch" if not host.docker.container.exists else "recreate", target, ("CTR-TOOLKIT",),
-                       "containers cannot be given GPUs here", status="refused",
-                       detail="Fix CTR-TOOLKIT first (install the NVIDIA Container Toolkit)")]
     c = host.docker.container
+    blocker = container.change_blocker(host, profile)
+    if blocker:
+        # The requirements a launch, start or recreate would have mended carry the refusal, so their failures
+        # say what blocked it (never that --remediate does it).
+        mended = ("CTR-TOOLKIT", "CTR-RUNNING", "OLL-API") if not (c.exists and c.running) else ("CTR-TOOLKIT",)
+        return [Action("launch" if not c.exists else "recreate", target, mended,
+                       "containers cannot be given GPUs here", status="refused",
+                       detail="Fix CTR-TOOLKIT first: the engine refuses GPU requests (install the NVIDIA Container "
+                              "Toolkit)")]
     if not c.exists:
         return [Action("launch", target, ("CTR-RUNNING",), f"there is no container named {spec.name}",
                        after=_launch_summary(host, profile))]
