@@ -141,6 +141,16 @@ ANSWER_TABLE = {
     "no words": (_answer(1, text="!!! ??? ..."), "fail", "question 'sequence''s text is gibberish (no word at all)"),
     "a text not recorded": (lambda b: b["runs"][0].update(text=None), "unevaluated",
                             "records no text for measured run 1"),
+    # A reply that holds the answer beside another is no answer.
+    "two numbers offered": (_answer(0, text="391 or 392"), "fail", "it holds the answer, but it also names 392"),
+    "the answer denied": (_answer(0, text="It is not 391, it is 392."), "fail", "it also names 392"),
+    "a second line": (_answer(0, text="392\n391"), "fail", "it also names 392"),
+    "guesses": (_answer(2, text="London? Paris? Berlin?"), "fail", "it asks or guesses"),
+    "a question asked twice": (lambda b: b["answers"].insert(0, {**b["answers"][0], "text": "392"}), "unevaluated",
+                               "more than once"),
+    "all in thinking": (_answer(0, text="<think>17*23 = 391</think>"), "unevaluated",
+                        "arithmetic: no reply outside the <think> block"),
+    "an empty reply": (_answer(0, text=""), "unevaluated", "arithmetic: an empty reply"),
 }
 
 
@@ -236,3 +246,16 @@ def test_a_benchmark_that_cannot_be_true_judges_nothing(change, words):
     verdicts = _judged_with(change)
     assert all(v.outcome == "unevaluated" for v in verdicts), [v.message for v in verdicts]
     assert all(words in v.message for v in verdicts)
+
+
+def test_the_text_cap_never_cuts_a_character_into_a_replacement_character():
+    """A run's text is kept to TEXT_CAP bytes; a cut inside a multi-byte character drops it, so OLL-ANSWER's
+    gibberish test never reads the suite's own cut as bytes the model produced (real bad bytes still show)."""
+    from gpuaccept.checks.answer_text import gibberish
+    from gpuaccept.sources.ollama_bench import TEXT_CAP, capped_text
+
+    for short in range(5):
+        prose = ("Install the card carefully. " * 200)[:TEXT_CAP - short]
+        text = capped_text((prose + "— done é").encode())
+        assert len(text.encode()) <= TEXT_CAP and "\ufffd" not in text and gibberish(text) == "", (short, text[-5:])
+    assert capped_text(b"install the card \xff") == "install the card \ufffd"

@@ -48,14 +48,14 @@ TABLE = [
     # One Pascal card beside a newer one: the stricter floor is every card's.
     (("560.35.03", "0.32.1", "", ("6.1", "8.9")), "fail", [">= 570", "compute capability 6.1, 8.9"]),
     # No compute capability reported: the stricter floor, said so.
-    (("560.35.03", "0.32.1", "", (None, None)), "fail", [">= 570", "not reported"]),
+    (("560.35.03", "0.32.1", "", (None, None)), "fail", [">= 570", "not every one of which reports"]),
     # A release newer than the table: its newest rule, said so.
     (("580.159.03", "0.40.0", ""), "pass", [">= 570", "newer than 0.32.15", "assumed"]),
     # Before 0.9.3 no driver floor is written anywhere: the profile's floor, and why.
     (("535.309.01", "0.6.8", ""), "fail", [">= 570 (profile driver.min_version", "names no driver floor"]),
     # Nothing says which Ollama runs: the profile's floor, and why.
     (("535.309.01", "", ""), "fail", ["profile driver.min_version", "release is not known"]),
-    (("535.309.01", "banana", ""), "fail", ["profile driver.min_version", "cannot be read"]),
+    (("535.309.01", "banana", ""), "fail", ["profile driver.min_version", "cannot be used"]),
     # The branch that dropped Pascal fails whatever Ollama's floor is.
     (("590.48.01", "0.24.0", ""), "fail", ["do not support Pascal", "below 590"]),
 ]
@@ -73,3 +73,23 @@ def test_a_profile_that_does_not_follow_ollama_keeps_its_own_floor():
     pinned = dataclasses.replace(P40, driver=dataclasses.replace(P40.driver, follow_ollama=False))
     verdict = drv_version(_host("535.309.01", "0.24.0", ""), pinned)
     assert verdict.outcome == "fail" and "driver.follow_ollama = false" in verdict.message, verdict.message
+
+
+def test_an_ollama_release_the_evidence_does_not_agree_on_is_not_followed():
+    """The API says 0.24.0 and the server log 0.32.1 (OLL-API calls that another server's log): 535 is not
+    passed on 0.24.0's lenient floor; the profile's floor applies and says why."""
+    verdict = drv_version(_host("535.309.01", "0.24.0", "0.32.1"), P40)
+    assert verdict.outcome == "fail" and "profile driver.min_version" in verdict.message, verdict.message
+    assert "the log is of another server" in verdict.message
+
+
+@pytest.mark.parametrize("unknown", [None, "", " 6.1", "x.y", "61"])
+def test_one_card_that_does_not_say_its_compute_capability_gets_the_strict_floor(unknown):
+    verdict = drv_version(_host("560.35.03", "0.32.1", "", ("8.9", unknown)), P40)
+    assert verdict.outcome == "fail" and ">= 570" in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("version", ["1!0.1", "99999999999999999999999.0", "0.0.0"])
+def test_an_implausible_ollama_version_is_not_a_release_to_follow(version):
+    verdict = drv_version(_host("535.309.01", version, ""), P40)
+    assert verdict.outcome == "fail" and "cannot be used" in verdict.message, verdict.message

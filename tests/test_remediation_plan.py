@@ -86,7 +86,7 @@ def test_broken_gpu_support_blocks_container_changes():
     p40 = profiles.load("dual-p40")
     for verdict in (container.running(facts, p40), ollama_checks.api(facts, p40)):
         fix = verdict.message.split("Fix:", 1)[1]
-        assert fix.lstrip().startswith("fix CTR-TOOLKIT first (the engine refuses GPU requests, so `--remediate` "
+        assert fix.lstrip().startswith("fix CTR-TOOLKIT first (the engine cannot give containers GPUs, so `--remediate` "
                                        "will not launch it until then)"), verdict.message
 
 

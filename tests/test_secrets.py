@@ -326,3 +326,20 @@ def test_summary_json_keeps_its_counts(run_suite):
     counts = json.loads((run.run_dir / "summary.json").read_text())["counts"]
     assert counts["pass"] == sum(1 for r in json.loads((run.run_dir / "summary.json").read_text())["requirements"].values()
                                  if r["outcome"] == "pass") > 0
+
+
+@pytest.mark.parametrize("line", ["a=" * 1000 + "x", "a=a" * 20000, "TOKEN=" * 5000 + "s", "A_KEY=a=b=c " * 20000,
+                                  "x: " * 50000, "--token " * 5000])
+def test_lines_of_many_separators_are_redacted_without_recursion(line):
+    """One line of a=a=a=... (once RecursionError per '='): every shape is read in one pass, secrets still go."""
+    out = redact.text(line)
+    assert isinstance(out, str) and len(out) <= len(line) + 16 * line.count("=") + 16 * line.count(" ")
+    assert "SECRET" not in out
+    for name in ("dmesg.txt", "ollama-server.log", "docker-inspect.json"):
+        assert isinstance(redact.evidence_file(name, line + "\n"), str)
+
+
+def test_a_technician_named_a_thousand_equals_signs_gets_a_verdict(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--technician", "a=" * 1000)
+    assert run.ret in (0, 4), run.stdout[-2000:]
+    assert "Traceback" not in run.stdout + run.stderr and "INTERNALERROR" not in run.stdout

@@ -36,6 +36,19 @@ def holds(text: str, expect: tuple[str, ...]) -> str | None:
     return None
 
 
+def hedged(reply: str, prompt: str, expect: tuple[str, ...]) -> str:
+    """Why a reply that holds the answer still does not give it, or "": another number than the answer's (beyond
+    the question's own: "391 or 392", "not 391, it is 392"), or a question mark (a guess among several)."""
+    numbers = set(re.findall(r"\d+", reply)) - set(re.findall(r"\d+", prompt))
+    allowed = {n for e in expect for n in re.findall(r"\d+", e)}
+    extra = sorted(numbers - allowed, key=lambda n: (len(n), n))
+    if extra:
+        return f"it also names {', '.join(extra[:5])}"
+    if "?" in reply:
+        return "it asks or guesses (a question mark)"
+    return ""
+
+
 def _script(word: str) -> str | None:
     """The writing system of a word's first letter (LATIN, CYRILLIC, CJK...), None for no letter."""
     for ch in word:

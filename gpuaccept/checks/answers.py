@@ -45,6 +45,11 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
     if bench.answers is None:
         return not_evaluated("benchmark.json holds no answers (field answers): it was recorded before the suite "
                              "asked OLL-ANSWER's questions; run the load tier again")
+    ids = [a.id for a in bench.answers]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        return not_evaluated(f"benchmark.json answers question(s) {', '.join(repr(i[:40]) for i in twice)} more than "
+                             "once: which reply counts is not known (a damaged record)")
     asked = {a.id: a for a in bench.answers}
     missing = [q.id for q in QUESTIONS if q.id not in asked]
     if missing:
@@ -69,16 +74,21 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
             unanswered.append(f"{q.id}: {a.error}")
             continue
         reply, why_none = answer_text.reply(a.text or "")
+        if not why_none and not reply:
+            why_none = "no reply outside the <think> block" if a.text else "an empty reply"
         if why_none:
             unanswered.append(f"{q.id}: {why_none}")
         elif answer_text.holds(reply, q.expect) is None:
-            wrong.append((q.id, a, reply))
+            wrong.append((q.id, a, reply, ""))
+        elif hedge := answer_text.hedged(reply, q.prompt, q.expect):
+            wrong.append((q.id, a, reply, hedge))
     warm = profile.ollama.benchmark.temperature not in (0, 0.0)
     if wrong:
-        qid, a, reply = wrong[0]
+        qid, a, reply, hedge = wrong[0]
         q = next(q for q in QUESTIONS if q.id == qid)
         others = f" ({len(wrong) - 1} more wrong: {', '.join(w[0] for w in wrong[1:])})" if len(wrong) > 1 else ""
-        measured = f"asked {q.prompt!r}, the model replied {_shown(reply)}{others}"
+        hedge = f" (it holds the answer, but {hedge})" if hedge else ""
+        measured = f"asked {q.prompt!r}, the model replied {_shown(reply)}{hedge}{others}"
         expected = f"a reply holding {' or '.join(repr(e) for e in q.expect)}"
         if warm:  # sampling may pick another token: no proof of a fault
             return warned(measured, expected, f"At temperature {profile.ollama.benchmark.temperature:g} "

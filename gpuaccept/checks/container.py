@@ -53,7 +53,7 @@ def change_blocker(host: HostFacts, profile: Profile) -> str | None:
     """Why no container of the profile can be launched, started with its GPUs or recreated here, or None:
     the engine refuses GPU requests (CTR-TOOLKIT fails). ``--remediate`` refuses then (remedy/plan.py)."""
     if toolkit(host, profile).outcome == "fail":
-        return "the engine refuses GPU requests"
+        return "the engine cannot give containers GPUs"
     return None
 
 
@@ -72,7 +72,7 @@ def start_hint(host: HostFacts, profile: Profile) -> str:
     """How to start the profile's stopped container, as far as this host allows it now."""
     name = profile.container.name
     if change_blocker(host, profile):
-        return (f"fix CTR-TOOLKIT first (the engine refuses GPU requests, so neither `docker start {name}` nor "
+        return (f"fix CTR-TOOLKIT first (the engine cannot give containers GPUs, so neither `docker start {name}` nor "
                 f"`--remediate` can start it with its GPUs); then `docker start {name}`")
     return f"`docker start {name}` (or `pytest acceptance/ --remediate`)"
 

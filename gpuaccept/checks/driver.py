@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from packaging.version import InvalidVersion, Version
 
 from gpuaccept.checks.agreement import driver_disagreement
 from gpuaccept.checks.inventory import NVML_ERRORS, inventory_problem, nvml_owner
+from gpuaccept.checks.ollama import log_of_another_server, real_version
+from gpuaccept.checks.server_identity import other_server
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed
 from gpuaccept.data.ollama_driver_floors import FLOORS, floor_of
 from gpuaccept.data.ollama_envconfig import LAST_RELEASE
@@ -26,20 +30,30 @@ def _ollama_floor(host: HostFacts, profile: Profile) -> tuple[str, str, str] | s
     if not profile.ollama.enabled:
         return "Ollama is not part of this profile (ollama.enabled = false)"
     o = host.ollama
+    distrust = other_server(host) or log_of_another_server(o)
+    if distrust:
+        return f"which Ollama release is deployed is not known: {distrust}"
     release, said_by = (o.version, "API") if o.version else (o.log_version, "server log")
+    release = release.strip()
     if not release:
         why = o.missing or o.error or o.log_missing or "no API or server-log evidence"
         return f"the deployed Ollama's release is not known ({why})"
-    floor = floor_of(release)
+    real = real_version(release.strip().lstrip("v"))
+    floor = floor_of(release) if not isinstance(real, str) else None
     if floor is None:
-        return f"the deployed Ollama's version {release[:40]!r} ({said_by}) cannot be read"
+        why = real if isinstance(real, str) else "not a version number"
+        return f"the deployed Ollama's version {release[:40]!r} ({said_by}) cannot be used: {why}"
     if floor.rule is None:
         return f"Ollama {release} names no driver floor (the first that does is {FLOORS[0].since})"
-    ccs = [g.compute_capability for g in host.gpus if g.compute_capability]
-    majors = [int(c.split(".")[0]) for c in ccs if c.split(".")[0].isdigit()]
-    older = any(m < 7 for m in majors) if majors else True
-    cards = (f"compute capability {', '.join(sorted(set(ccs)))}" if majors
-             else "cards whose compute capability is not reported (the floor for compute capability < 7 applies)")
+    ccs = [g.compute_capability for g in host.gpus]
+    readable = [c for c in ccs if isinstance(c, str) and re.fullmatch(r"\d{1,2}\.\d{1,2}", c)]
+    if host.gpus and len(readable) == len(ccs):
+        older = any(int(c.split(".")[0]) < 7 for c in readable)
+        cards = f"compute capability {', '.join(sorted(set(readable)))}"
+    else:  # a card that does not say may be one that needs the higher floor
+        older = True
+        cards = ("cards not every one of which reports a compute capability (the floor for compute capability "
+                 "< 7 applies)")
     beyond = (f"; {release} is newer than {LAST_RELEASE}, the last release read, so its newest rule is assumed"
               if floor.beyond_table else "")
     rule = floor.rule
@@ -64,7 +78,7 @@ def drv_version(host: HostFacts, profile: Profile) -> Verdict:
     if isinstance(ollama, str):
         floor = spec.min_version
         expected = f">= {floor} (profile driver.min_version: {ollama}){_upper(profile)}"
-        cause = (f"the driver is older than the profile's floor for {arch} (the current Ollama drops compute "
+        cause = (f"the driver is older than the profile's floor for {arch} (Ollama from 0.30.0 drops compute "
                  "capability < 7 GPUs below driver 570 and falls back to the CPU)")
     else:
         floor, what, cause = ollama

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 
 from gpuaccept import ollama_env
-from gpuaccept.checks import bench_trust, pointers
+from gpuaccept.checks import bench_trust, container, pointers
 from gpuaccept.checks.agreement import benchmark_mismatch
 from gpuaccept.checks.inventory import gpu_or_verdict
 from gpuaccept.checks.ollama import api_or_verdict
@@ -145,9 +145,14 @@ def spread(host: HostFacts, profile: Profile) -> Verdict:
     else:
         cause = ("OLLAMA_SCHED_SPREAD is set but the server could not use every GPU: CUDA_VISIBLE_DEVICES or the "
                  "container's GPU request is too narrow, or a card lacks free memory")
-    return failed(measured, expected, cause,
-                  "set OLLAMA_SCHED_SPREAD=1 on the container and recreate it (`pytest acceptance/ --remediate` for "
-                  f"a managed one); {pointers.check_these(host, profile, 'CTR-SEES-GPUS')}")
+    remediate = "" if container.change_blocker(host, profile) else " (`pytest acceptance/ --remediate` for a managed one)"
+    sees = pointers.check_these(host, profile, "CTR-SEES-GPUS", "CTR-GPU-REQUEST")
+    if spread_on:
+        fix = (f"give the container every GPU (its GPU request, no narrower CUDA_VISIBLE_DEVICES) and free memory on "
+               f"each card; {sees}")
+    else:
+        fix = f"set OLLAMA_SCHED_SPREAD=1 on the container and recreate it{remediate}; {sees}"
+    return failed(measured, expected, cause, fix)
 
 
 def balance(host: HostFacts, profile: Profile) -> Verdict:
@@ -295,6 +300,9 @@ def slow_reasons(host: HostFacts, profile: Profile, bench: Benchmark, share: str
 # host is the bottleneck; from disk a SATA SSD reads about 500 MB/s and an HDD 30-100 MB/s (ollama/ollama#12431).
 RUNNER_START_S = 35.0
 LOAD_FLOOR_MIB_S = {"dropped": 200.0, "warm": 1024.0}
+# No load beats this: eight cards each at PCIe Gen5 x16 (about 63 GB/s) is 480 GiB/s; a rate past it is a wrong
+# figure (a load_duration of a few ns, a size no model has), never a fast host.
+LOAD_CEILING_MIB_S = 8 * 63e9 / 2**20
 
 
 def _page_cache(bench: Benchmark) -> tuple[str | None, str, str]:
@@ -321,19 +329,20 @@ def load_warn_limit(profile: Profile, size_mib: float | None, cache: str | None)
 
 
 def _slow_load_cause(host: HostFacts, cache: str | None) -> tuple[str, str]:
-    """Why a load took long, from what the evidence shows of the links and the page cache."""
+    """Why a load took long, as far as the evidence of the links and the page cache shows it."""
     narrow = [f"GPU {g.index} at x{g.pcie_width_current} of x{g.pcie_width_max}" for g in host.gpus
               if g.pcie_width_current and g.pcie_width_max and g.pcie_width_current < g.pcie_width_max]
-    if narrow:
-        return (f"links below their full width copy the model slower ({', '.join(narrow)})",
-                "fix PCIE-WIDTH (reseat the card, check the riser and the slot's lanes)")
+    unknown = [f"GPU {g.index}" for g in host.gpus if not (g.pcie_width_current and g.pcie_width_max)]
+    links = (f"links narrower than they can be ({', '.join(narrow)}) copy the model slower" if narrow else
+             f"the link width of {', '.join(unknown)} is not reported" if unknown or not host.gpus else
+             "every link is at its full width")
     if cache == "dropped":
-        return ("the disk under the model store reads slowly (the file was read from it; every link is at full "
-                "width)", "put the model volume on fast local storage (NVMe or SSD), not an HDD or a network share")
-    return ("the runner's start or the host, not the disk (the page cache was not dropped, so the file could "
-            "come from RAM; every link is at full width)",
+        return (f"the file was read from the disk under the model store, which may read slowly; {links}",
+                "put the model volume on fast local storage (NVMe or SSD), not an HDD or a network share"
+                + ("; fix PCIE-WIDTH" if narrow else ""))
+    return (f"the page cache was not dropped, so the file may have come from RAM or from the disk; {links}",
             "compare the time between 'starting runner' and 'runner started' in ollama-server.log; set "
-            "ollama.cold_load = true and run as root to time the disk")
+            "ollama.cold_load = true and run as root to time the disk" + ("; fix PCIE-WIDTH" if narrow else ""))
 
 
 def load_time(host: HostFacts, profile: Profile) -> Verdict:
@@ -358,10 +367,13 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
     measured = f"{profile.ollama.model} loaded in {seconds:.1f} s{rate}, {how}"
     limit = profile.ollama.load_time_max_s
     warn = load_warn_limit(profile, size_mib, cache)
-    expected = " and ".join(
-        [f"<= {limit:g} s (profile ollama.load_time_max_s)"] * bool(limit)
-        + [f"within {warn[0]:.0f} s ({warn[1]})"] * bool(warn)) or (
-        "reported (no limit in the profile, and the model's size is not known for a default)")
+    limits = ([f"<= {limit:g} s (profile ollama.load_time_max_s)"] if limit else []) + (
+        [f"within {warn[0]:.0f} s ({warn[1]})"] if warn else [])
+    expected = " and ".join(limits) or "reported (no limit in the profile, and the model's size is not known for a default)"
+    if size_mib and size_mib / seconds > LOAD_CEILING_MIB_S:
+        return not_evaluated(f"{measured}: faster than any host copies a model to its GPUs ({LOAD_CEILING_MIB_S:g} "
+                             "MiB/s is beyond 16 lanes of PCIe Gen5 per card), so the load time or the model's size "
+                             "in /api/tags is wrong")
     if (limit and seconds > limit) or (warn and seconds > warn[0]):
         cause, fix = _slow_load_cause(host, cache)
         verdict = failed if limit and seconds > limit else warned

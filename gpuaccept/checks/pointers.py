@@ -19,12 +19,16 @@ _CHECKS: dict[str, Callable[[HostFacts, Profile], list[Verdict]]] = {
     "GPU-XID": lambda h, p: [cards.gpu_xid(h, p)],
     "OLL-GPUS-DETECTED": lambda h, p: [ollama_checks.gpus_detected(h, p)],
     "CTR-SEES-GPUS": lambda h, p: [container.sees_gpus(h, p)],
+    "CTR-GPU-REQUEST": lambda h, p: [container.gpu_request(h, p)],
 }
 
 
 def passing(host: HostFacts, profile: Profile, rid: str) -> bool:
     """Whether every case of ``rid`` passes on these facts (no GPU cases: not shown to pass)."""
-    verdicts = _CHECKS[rid](host, profile)
+    try:
+        verdicts = _CHECKS[rid](host, profile)
+    except Exception:  # a check that cannot judge here shows nothing passed: the reader is sent to it
+        return False
     return bool(verdicts) and all(v.outcome == "pass" for v in verdicts)
 
 

@@ -64,7 +64,7 @@ class Floor:
 def floor_of(release: str) -> Floor | None:
     """The rule of an Ollama release, or None when the version string cannot be read."""
     try:
-        v = Version(release.strip().lstrip("v"))
+        v = Version(str(release).strip().lstrip("v"))
     except InvalidVersion:
         return None
     rule = None

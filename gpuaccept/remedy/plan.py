@@ -97,8 +97,7 @@ def _container_actions(host: HostFacts, profile: Profile, force: bool) -> list[A
         mended = ("CTR-TOOLKIT", "CTR-RUNNING", "OLL-API") if not (c.exists and c.running) else ("CTR-TOOLKIT",)
         return [Action("launch" if not c.exists else "recreate", target, mended,
                        "containers cannot be given GPUs here", status="refused",
-                       detail="Fix CTR-TOOLKIT first: the engine refuses GPU requests (install the NVIDIA Container "
-                              "Toolkit)")]
+                       detail=f"Fix CTR-TOOLKIT first: {blocker}")]
     if not c.exists:
         return [Action("launch", target, ("CTR-RUNNING",), f"there is no container named {spec.name}",
                        after=_launch_summary(host, profile))]

@@ -55,6 +55,23 @@ class Overrun(Exception):
         self.slow, self.chunks, self.streaming_s = slow, chunks, streaming_s
 
 
+def capped_text(data: bytes) -> str:
+    """The first TEXT_CAP bytes as text. The cut may fall inside a character: its bytes are dropped, so the cap
+    itself never puts a U+FFFD in the record (OLL-ANSWER reads one as bytes the model produced that are no text)."""
+    head = data[:TEXT_CAP]
+    if len(data) > TEXT_CAP:
+        for back in range(1, 4):  # a UTF-8 character is at most 4 bytes: find the start of the cut one
+            if back <= len(head) and head[-back] & 0xC0 != 0x80:
+                if len(head[-back:]) < _utf8_length(head[-back]):
+                    head = head[:-back]
+                break
+    return head.decode(errors="replace")
+
+
+def _utf8_length(lead: int) -> int:
+    return 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4 if lead >> 3 == 0b11110 else 1
+
+
 def limits(spec: OllamaSpec, num_predict: int | None = None) -> tuple[int, float]:
     """(most chunks, most seconds after the first token) a run may take. Ollama never streams more tokens
     than num_predict (llama runner: the prediction stops at the limit, done_reason "length"), and a chunk
@@ -112,7 +129,7 @@ def _run(c: ollama.Client, spec: OllamaSpec, sampler: Sampler, prompt: str | Non
             "load_ns": final.load_duration or 0, "total_ns": final.total_duration or 0,
             "ttft_s": None if ttft is None else round(ttft, 4), "done_reason": final.done_reason or "",
             "start_t": round(start_t, 4), "end_t": round(end_t, 4), "chunks": chunks,
-            "text": bytes(text[:TEXT_CAP]).decode(errors="replace")}
+            "text": capped_text(bytes(text))}
 
 
 def answers(c: ollama.Client, spec: OllamaSpec, sampler: Sampler, progress: Progress) -> list[dict[str, Any]]:
