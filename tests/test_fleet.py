@@ -322,3 +322,24 @@ def test_a_host_folder_is_sealed_and_its_pages_escape_what_hosts_say(tmp_path):
     fleet = (tmp_path / "fleet.html").read_text()
     assert "<b>" not in fleet and "<img" not in fleet and f'href="{folder.name}/report.html#GPU-COUNT"' in fleet
     assert json.loads((tmp_path / "fleet.json").read_text())["hosts"][0]["requirements"]["GPU-COUNT"] == "fail"
+
+
+@pytest.mark.docker
+def test_a_host_whose_kernel_log_holds_a_line_of_a_thousand_equals_signs_gets_its_verdicts(run_suite, simulated,
+                                                                                             tmp_path):
+    """One `a=a=a=...` line once made redaction recurse per '=': that host's cases became errors with a traceback.
+    Now the host is judged as any other: its requirements pass or fail, none errors, nothing prints a traceback."""
+    _start, _alive, client = simulated
+    evidence = tmp_path / "dual-p40-equals"
+    shutil.copytree(HOSTS / "dual-p40", evidence)
+    with (evidence / "dmesg.txt").open("a") as log:
+        log.write("[  900.000001] " + "a=" * 1000 + "a\n")
+    name = fleet_host.start(client, evidence)
+    try:
+        run = _suite(run_suite, [f"docker://{name}"])
+    finally:
+        fleet_host.remove(client, [name])
+    assert "Traceback" not in run.stdout + run.stderr and "INTERNALERROR" not in run.stdout, run.stdout[-3000:]
+    mine = [c for c in run.cases if name in c.name]
+    assert mine and not [c.name for c in mine if c.outcome == "error"], run.stdout[-3000:]
+    assert {c.outcome for c in mine if c.requirement == "GPU-XID"} == {"passed"}, run.stdout[-3000:]
