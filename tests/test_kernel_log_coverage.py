@@ -46,3 +46,15 @@ def test_a_dmesg_that_reaches_back_is_kept(tmp_path, monkeypatch):
 def test_when_nothing_covers_the_boot_the_first_answer_is_kept(tmp_path, monkeypatch):
     outcome = _collect(tmp_path, monkeypatch, WRAPPED, None)
     assert outcome.command == "dmesg" and outcome.text == WRAPPED  # judged: not evaluated (tests/test_memory_health)
+
+
+def test_a_boot_banner_stamped_long_after_boot_is_no_boot():
+    """The kernel prints its banner in its first second: one stamped at 80000 s is a line that looks like it
+    (a wrapped log holding a copy), so it does not make the log reach back; a banner without an uptime stamp
+    (syslog, journal) and one at 0.0 s still do."""
+    from gpuaccept.parse.kernel_log import reaches_back
+
+    assert not reaches_back("[80000.100000] Command line: BOOT_IMAGE=/vmlinuz root=/dev/sda1\n"
+                            "[80001.000000] eth0: link up\n")
+    assert reaches_back("[    0.000000] Command line: BOOT_IMAGE=/vmlinuz root=/dev/sda1\n")
+    assert reaches_back(JOURNAL)

@@ -69,6 +69,11 @@ CASES = {
     "OLLAMA_HOST with a scheme and no port listens on 80": (
         None, _host_network("http://0.0.0.0"), "unevaluated", "on the host network at port 80"),
     "a quoted OLLAMA_HOST": (None, _host_network("'0.0.0.0:11434'"), "pass", ""),
+    # The container's port, but another loopback address than the one it is published on.
+    "127.0.0.2 where only 127.0.0.1 is published": ("http://127.0.0.2:11434", None, "unevaluated",
+                                                     "publishes port 11434 on 127.0.0.1 only"),
+    "::1 where only 127.0.0.1 is published": ("http://[::1]:11434", None, "unevaluated", "127.0.0.1 only"),
+    "127.0.0.1 itself": ("http://127.0.0.1:11434", None, "pass", ""),
 }
 
 
@@ -88,3 +93,13 @@ def test_a_stopped_container_is_ctr_runnings_not_a_second_server():
     facts = judged("http://127.0.0.1:11500", _stopped)
     assert container.running(facts, P40).outcome == "fail"
     assert "not the managed container" not in ollama.api(facts, P40).message
+
+
+def test_a_url_the_record_does_not_name_leaves_the_api_not_evaluated():
+    """With the managed container running, an API answer whose URL host.json does not record cannot be tied
+    to that container: not evaluated, never a pass on whatever answered."""
+    evidence = Evidence.read(HOSTS / "dual-p40")
+    commands = {k: v for k, v in evidence.meta["commands"].items() if k != "ollama-version.json"}
+    evidence.meta = {**evidence.meta, "commands": commands}
+    api = ollama.api(build_facts(evidence, mode="replay", source="test"), P40)
+    assert api.outcome == "unevaluated" and "is not recorded" in api.message, api.message

@@ -77,6 +77,12 @@ CASES = {
     "a GPU's row given twice": ([_matrix(MATRIX + "GPU0     X      SYS     0-11            N/A\n")], (), "unevaluated",
                                 "the row of GPU0 appears twice"),
     "an unknown cell": ([_matrix(MATRIX.replace("X      PHB", "X      ??"))], (), "unevaluated", "no relation"),
+    "NVML names the pair twice, in both orders, with two paths": (
+        [_nvml(lambda d: d.update(topology=[{"a": 0, "b": 1, "relation": "PHB"}, {"a": 1, "b": 0, "relation": "SYS"}])),
+         _matrix("\tGPU0\tGPU1\tCPU Affinity\n")], ("PHB",), "unevaluated", "NVML names two paths, PHB and SYS"),
+    "NVML names the pair the other way round": (
+        [_nvml(lambda d: d.update(topology=[{"a": 1, "b": 0, "relation": "PHB"}])),
+         _matrix("\tGPU0\tGPU1\tCPU Affinity\n")], ("PHB",), "pass", "GPU0-GPU1 PHB"),
     "an enforcing profile the path does not meet": ([], ("PIX",), "fail", "GPU paths: GPU0-GPU1 PHB"),
     "NVLink cards with NV2 and a profile asking NV#": (
         [_nvml(_nvlink_cards), _matrix(MATRIX.replace("PHB", "NV2"))], ("NV#",), "pass", "GPU0-GPU1 NV2"),

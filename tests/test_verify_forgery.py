@@ -197,3 +197,24 @@ def test_a_run_folder_stripped_of_its_manifest_and_signature_is_no_sealed_eviden
     done, record = _replay(run, tmp_path)
     assert record["run"]["replayed_seal"].startswith("SEAL BROKEN"), record["run"]["replayed_seal"]
     assert record["counts"].get("pass", 0) == 0 and done.returncode != 0
+
+
+def test_a_replay_of_a_folder_that_lost_its_record_and_signature_passes_nothing(run, tmp_path):
+    """Healthy evidence copied in, summary.json (which names the signer) and the signature removed, the manifest
+    re-hashed: `verify` fails it, so the replay trusts none of it either (once judged ACCEPTED)."""
+    for name in ("summary.json", manifest.SIGNATURE):
+        (run / name).unlink()
+    manifest.write(run)
+    done, record = _replay(run, tmp_path)
+    assert done.returncode != 0, done.stdout[-2000:]
+    assert record["run"]["replayed_seal"].startswith("SEAL BROKEN") and "summary.json: missing" in \
+        record["run"]["replayed_seal"], record["run"]["replayed_seal"]
+    assert record["counts"].get("pass", 0) == 0, record["counts"]
+
+
+def test_a_replay_of_a_folder_renamed_from_another_run_passes_nothing(run, tmp_path):
+    renamed = run.parent / "other-host-20260101T000000Z"
+    run.rename(renamed)
+    done, record = _replay(renamed, tmp_path)
+    assert record["run"]["replayed_seal"].startswith("SEAL BROKEN"), record["run"]["replayed_seal"]
+    assert record["counts"].get("pass", 0) == 0 and done.returncode != 0

@@ -60,7 +60,12 @@ def inside_port(value: str | None) -> int:
 def other_server(host: HostFacts) -> str | None:
     """Why what answers at the asked URL is not the managed container's Ollama, or None."""
     url, c = host.ollama.url, host.docker.container
-    if not url or c is None or not c.exists or not c.running:
+    if c is None or not c.exists or not c.running:
+        return None
+    if not url and host.ollama.reachable:
+        return ("the URL the API answered at is not recorded (host.json's commands name none for "
+                "ollama-version.json), so whether the managed container's Ollama answered is not known")
+    if not url:
         return None
     parts = urlsplit(url)
     try:
@@ -77,8 +82,38 @@ def other_server(host: HostFacts) -> str | None:
         how = (f"publishes Ollama's {inside}/tcp on host port {', '.join(str(p) for p in sorted(published))}"
                if published else f"publishes no host port for Ollama's {inside}/tcp")
     if port in published:
-        return None
+        return _other_address(url, parts.hostname or "", port, c, inside)
     return (f"the API asked at {url} (port {port}) is not the managed container's: container {c.name} {how}, so "
             "another server answers there (a systemd Ollama or another container) and its answers say nothing of "
             f"{c.name}. Point the suite at the container (--ollama-url http://127.0.0.1:<its port>) or stop the "
             "other server")
+
+
+_ANY = {"", "0.0.0.0", "::"}
+
+
+def _other_address(url: str, name: str, port: int, c, inside: int) -> str | None:
+    """The port is the container's, but a socket bound to one address takes only connections to that
+    address: a URL of another literal address (127.0.0.2, ::1 where only 127.0.0.1 is published) reached
+    another server. A name (localhost) is left as it resolves."""
+    if c.network_mode == "host":
+        return None
+    bound = {p.host_ip for p in c.ports if p.container_port == f"{inside}/tcp" and p.host_port == str(port)}
+    if not bound or bound & _ANY:
+        return None
+    try:
+        asked = ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    mapped = getattr(asked, "ipv4_mapped", None) or asked
+    addresses = set()
+    for ip in bound:
+        try:
+            addresses.add(ipaddress.ip_address(ip))
+        except ValueError:
+            return None
+    if mapped in addresses:
+        return None
+    return (f"the API asked at {url} is not the managed container's: container {c.name} publishes port {port} on "
+            f"{', '.join(sorted(bound))} only, so what answers at {mapped} is another server. Point the suite at "
+            f"the container (--ollama-url http://{sorted(bound)[0]}:{port})")

@@ -76,7 +76,7 @@ def parse_kernel_log(text: str) -> KernelLog:
     xids: list[XidEvent] = []
     notices: list[KernelNotice] = []
     records = _records(text)
-    reaches_back = any(_BOOT_BANNER.match(message) or (_DRIVER_LOAD.match(message) and _at_boot(time))
+    reaches_back = any((_BOOT_BANNER.match(message) and not _late(time)) or (_DRIVER_LOAD.match(message) and _at_boot(time))
                        for time, message in records)
     for time, message in records:
         for m in _XID.finditer(message):
@@ -102,6 +102,13 @@ def _without_twins(xids: list[XidEvent]) -> tuple[XidEvent, ...]:
 
     with_line = {card(e) for e in xids if e.number == 79 and not e.lost_notice}
     return tuple(e for e in xids if not (e.lost_notice and card(e) in with_line))
+
+
+def _late(time: str) -> bool:
+    """An uptime stamp past the boot's first minutes: the kernel prints its banner in its first second, so one
+    stamped later is no boot's (a log line that looks like it); a record without an uptime stamp may be."""
+    uptime = _UPTIME.match(time)
+    return uptime is not None and int(uptime.group(1)) >= _BOOT_LOAD_S
 
 
 def _at_boot(time: str) -> bool:

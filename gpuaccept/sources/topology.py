@@ -48,9 +48,15 @@ def gpu_paths(gpus: tuple[GpuFacts, ...], nvml: tuple[tuple[GpuLink, ...], dict[
         return TopologyFacts()
     if matrix.missing is not None and matrix.source:  # there but unreadable (contradicting itself): no pass on it
         return TopologyFacts(source=matrix.source, missing=matrix.missing)
-    by_nvml = {(link.a, link.b): link.relation for link in (nvml[0] if nvml else ())}
+    by_nvml: dict[tuple[int, int], str] = {}
+    contradictions = []
+    for link in nvml[0] if nvml else ():  # a pair in either order is one pair: NVML must name one path for it
+        pair = (min(link.a, link.b), max(link.a, link.b))
+        if pair in by_nvml and by_nvml[pair] != link.relation:
+            contradictions.append(f"{_name(pair)}: NVML names two paths, {by_nvml[pair]} and {link.relation}")
+        by_nvml.setdefault(pair, link.relation)
     by_matrix = {(link.a, link.b): link.relation for link in matrix.links} if matrix.missing is None else {}
-    contradictions = _contradictions(gpus, by_nvml, by_matrix)
+    contradictions += _contradictions(gpus, by_nvml, by_matrix)
     sources = ", ".join(name for name, used in ((ev.NVML, by_nvml), (ev.TOPO, by_matrix)) if used)
     if contradictions:
         return TopologyFacts(source=sources, missing="contradictory evidence: " + "; ".join(contradictions))
