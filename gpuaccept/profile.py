@@ -172,6 +172,8 @@ class Profile:
     name: str = _spec()
     description: str = _spec("")
     strict_warnings: bool = _spec(False)
+    # The tiers an acceptance must judge: a -m that leaves one out is INCOMPLETE (exit 6), never ACCEPTED.
+    required_tiers: list[str] = _spec(factory=lambda: ["quick"], choices=("quick", "load", "diag"))
     gpus: GpuSpec = _spec()
     driver: DriverSpec = _spec()
     pcie: PcieSpec = _spec()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import HOSTS
+from tests.conftest import HOSTS, ROOT
 
 
 @pytest.mark.parametrize(("expression", "words"), [
@@ -67,3 +67,19 @@ def test_a_selection_of_part_of_a_tier_is_never_an_acceptance(run_suite):
     assert whole.ret == 0 and json.loads((whole.run_dir / "summary.json").read_text())["run"]["not_run"] == []
     failing = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-k", "test_pcie_width")
     assert failing.ret == 1  # a failure found by a partial run is still a failure
+
+
+def test_a_marker_that_leaves_out_a_required_tier_is_never_an_acceptance(run_suite, tmp_path):
+    """dual-p40-x8-link fails PCIE-WIDTH (quick tier): -m load alone judges nothing of the cards, so it is
+    INCOMPLETE naming the tier left out, never ACCEPTED; a profile may require the load tier too."""
+    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "load")
+    assert run.ret == 6 and "-m left out the quick tier the profile requires (required_tiers)" in run.stdout, \
+        run.stdout[-2000:]
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "INCOMPLETE" and "PCIE-WIDTH" in summary["run"]["not_run"]
+    profile = tmp_path / "both.toml"
+    profile.write_text((ROOT / "gpuaccept" / "profiles" / "dual-p40.toml").read_text().replace(
+        'name = "dual-p40"', 'name = "dual-p40-both"\nrequired_tiers = ["quick", "load"]', 1))
+    quick = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--profile", str(profile))
+    assert quick.ret == 6 and "-m left out the load tier the profile requires" in quick.stdout, quick.stdout[-2000:]
+    assert run_suite("--replay", str(HOSTS / "dual-p40"), "--profile", str(profile)).ret == 0
