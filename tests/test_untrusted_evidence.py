@@ -260,7 +260,10 @@ def test_a_bad_host_json_does_not_crash(run_suite, tmp_path):
     (folder / ev.HOST).write_text("[1, 2]")
     assert ev.Evidence.read(folder).unreadable[ev.HOST] == "evidence unreadable: host.json is not a JSON object"
     run = run_suite("--replay", str(folder), timeout=SUITE_TIMEOUT)
-    assert run.ret == 0 and "Traceback" not in run.stdout + run.stderr  # no requirement is judged on it
+    assert "Traceback" not in run.stdout + run.stderr
+    # host.json names the URL the API was asked at: without it the answers cannot be tied to the running
+    # managed container, so OLL-API (and what follows it) is not evaluated, and the run is INCOMPLETE.
+    assert run.ret == 6 and "is not recorded" in run.messages("OLL-API"), run.stdout[-2000:]
 
 
 def test_the_run_folder_evidence_replays_to_the_same_verdicts_on_workers(run_suite, tmp_path):
