@@ -7,6 +7,8 @@ answers, never against what the record says it expected: the evidence is untrust
 
 from __future__ import annotations
 
+from collections import Counter
+
 from gpuaccept.checks import answer_text, pointers
 from gpuaccept.checks.load import bench_or_verdict
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, warned
@@ -45,8 +47,7 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
     if bench.answers is None:
         return not_evaluated("benchmark.json holds no answers (field answers): it was recorded before the suite "
                              "asked OLL-ANSWER's questions; run the load tier again")
-    ids = [a.id for a in bench.answers]
-    twice = sorted({i for i in ids if ids.count(i) > 1})
+    twice = sorted(i for i, n in Counter(a.id for a in bench.answers).items() if n > 1)
     if twice:
         return not_evaluated(f"benchmark.json answers question(s) {', '.join(repr(i[:40]) for i in twice)} more than "
                              "once: which reply counts is not known (a damaged record)")
@@ -55,10 +56,11 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
     if missing:
         why = f" ({bench.error})" if bench.error else ""
         return not_evaluated(f"question(s) {', '.join(missing)} were not asked{why}")
-    unread = [label for label, run in _texts(bench) if run.text is None]
+    texts = _texts(bench)
+    unread = [label for label, run in texts if run.text is None]
     if unread:
         return not_evaluated(f"benchmark.json records no text for {', '.join(unread)}")
-    for label, run in _texts(bench):
+    for label, run in texts:
         why = answer_text.gibberish(run.text or "")
         if why:
             return failed(f"{label}'s text is gibberish ({why}): {_shown(run.text or '')}",
@@ -99,6 +101,5 @@ def answer(host: HostFacts, profile: Profile) -> Verdict:
                                             "the model answers wrongly on these cards"), corrupt_fix(host, profile))
     if unanswered:
         return not_evaluated(f"no reply to judge for {'; '.join(unanswered)}")
-    texts = len(_texts(bench))
     return passed(f"{len(QUESTIONS)} questions answered right ({', '.join(q.id for q in QUESTIONS)}); "
-                  f"no gibberish in {texts} generated texts", "every known answer right, every text language")
+                  f"no gibberish in {len(texts)} generated texts", "every known answer right, every text language")

@@ -71,9 +71,10 @@ def launch_hint(host: HostFacts, profile: Profile) -> str:
 def start_hint(host: HostFacts, profile: Profile) -> str:
     """How to start the profile's stopped container, as far as this host allows it now."""
     name = profile.container.name
-    if change_blocker(host, profile):
-        return (f"fix CTR-TOOLKIT first (the engine cannot give containers GPUs, so neither `docker start {name}` nor "
-                f"`--remediate` can start it with its GPUs); then `docker start {name}`")
+    blocker = change_blocker(host, profile)
+    if blocker:
+        return (f"fix CTR-TOOLKIT first ({blocker}, so neither `docker start {name}` nor `--remediate` can start "
+                f"it with its GPUs); then `docker start {name}`")
     return f"`docker start {name}` (or `pytest acceptance/ --remediate`)"
 
 

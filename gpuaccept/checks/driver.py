@@ -38,11 +38,10 @@ def _ollama_floor(host: HostFacts, profile: Profile) -> tuple[str, str, str] | s
     if not release:
         why = o.missing or o.error or o.log_missing or "no API or server-log evidence"
         return f"the deployed Ollama's release is not known ({why})"
-    real = real_version(release.strip().lstrip("v"))
-    floor = floor_of(release) if not isinstance(real, str) else None
-    if floor is None:
-        why = real if isinstance(real, str) else "not a version number"
-        return f"the deployed Ollama's version {release[:40]!r} ({said_by}) cannot be used: {why}"
+    real = real_version(release.lstrip("v"))
+    if isinstance(real, str):
+        return f"the deployed Ollama's version {release[:40]!r} ({said_by}) cannot be used: {real}"
+    floor = floor_of(release, real)
     if floor.rule is None:
         return f"Ollama {release} names no driver floor (the first that does is {FLOORS[0].since})"
     ccs = [g.compute_capability for g in host.gpus]

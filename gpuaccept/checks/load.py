@@ -145,12 +145,12 @@ def spread(host: HostFacts, profile: Profile) -> Verdict:
     else:
         cause = ("OLLAMA_SCHED_SPREAD is set but the server could not use every GPU: CUDA_VISIBLE_DEVICES or the "
                  "container's GPU request is too narrow, or a card lacks free memory")
-    remediate = "" if container.change_blocker(host, profile) else " (`pytest acceptance/ --remediate` for a managed one)"
     sees = pointers.check_these(host, profile, "CTR-SEES-GPUS", "CTR-GPU-REQUEST")
     if spread_on:
         fix = (f"give the container every GPU (its GPU request, no narrower CUDA_VISIBLE_DEVICES) and free memory on "
                f"each card; {sees}")
     else:
+        remediate = "" if container.change_blocker(host, profile) else " (`pytest acceptance/ --remediate` for a managed one)"
         fix = f"set OLLAMA_SCHED_SPREAD=1 on the container and recreate it{remediate}; {sees}"
     return failed(measured, expected, cause, fix)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from gpuaccept.data.ollama_envconfig import LAST_RELEASE
 
@@ -61,12 +61,8 @@ class Floor:
     beyond_table: bool  # the release is newer than the last one read (LAST_RELEASE): the newest rule is assumed
 
 
-def floor_of(release: str) -> Floor | None:
-    """The rule of an Ollama release, or None when the version string cannot be read."""
-    try:
-        v = Version(str(release).strip().lstrip("v"))
-    except InvalidVersion:
-        return None
+def floor_of(release: str, v: Version) -> Floor:
+    """The rule of an Ollama release (``release`` as it was written, ``v`` as it reads)."""
     rule = None
     for candidate in FLOORS:
         if v >= Version(candidate.since):

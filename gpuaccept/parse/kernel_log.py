@@ -104,16 +104,21 @@ def _without_twins(xids: list[XidEvent]) -> tuple[XidEvent, ...]:
     return tuple(e for e in xids if not (e.lost_notice and card(e) in with_line))
 
 
+def _uptime_s(time: str) -> int | None:
+    uptime = _UPTIME.match(time)
+    return None if uptime is None else int(uptime.group(1))
+
+
 def _late(time: str) -> bool:
     """An uptime stamp past the boot's first minutes: the kernel prints its banner in its first second, so one
     stamped later is no boot's (a log line that looks like it); a record without an uptime stamp may be."""
-    uptime = _UPTIME.match(time)
-    return uptime is not None and int(uptime.group(1)) >= _BOOT_LOAD_S
+    uptime = _uptime_s(time)
+    return uptime is not None and uptime >= _BOOT_LOAD_S
 
 
 def _at_boot(time: str) -> bool:
-    uptime = _UPTIME.match(time)
-    return uptime is not None and int(uptime.group(1)) < _BOOT_LOAD_S
+    uptime = _uptime_s(time)
+    return uptime is not None and uptime < _BOOT_LOAD_S
 
 
 def reaches_back(text: str) -> bool:

@@ -20,6 +20,7 @@ and the reply, gpuaccept/data/answer_prompts.py).
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,20 +57,11 @@ class Overrun(Exception):
 
 
 def capped_text(data: bytes) -> str:
-    """The first TEXT_CAP bytes as text. The cut may fall inside a character: its bytes are dropped, so the cap
-    itself never puts a U+FFFD in the record (OLL-ANSWER reads one as bytes the model produced that are no text)."""
-    head = data[:TEXT_CAP]
-    if len(data) > TEXT_CAP:
-        for back in range(1, 4):  # a UTF-8 character is at most 4 bytes: find the start of the cut one
-            if back <= len(head) and head[-back] & 0xC0 != 0x80:
-                if len(head[-back:]) < _utf8_length(head[-back]):
-                    head = head[:-back]
-                break
-    return head.decode(errors="replace")
-
-
-def _utf8_length(lead: int) -> int:
-    return 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else 4 if lead >> 3 == 0b11110 else 1
+    """The first TEXT_CAP bytes as text. The cut may fall inside a character: an incremental decoder not told
+    the input is final holds its bytes back, so the cap itself never puts a U+FFFD in the record (OLL-ANSWER
+    reads one as bytes the model produced that are no text); bytes that are no UTF-8 still become U+FFFD."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return decoder.decode(data[:TEXT_CAP], final=len(data) <= TEXT_CAP)
 
 
 def limits(spec: OllamaSpec, num_predict: int | None = None) -> tuple[int, float]:
