@@ -133,7 +133,9 @@ _NAME_WORDS = "pass|pwd|pat|secret|credential|cookie|token|key|auth|proxy"
 # Non-ASCII letters that upper-case, lower-case, case-fold or match case-insensitively into ASCII letters
 # (``ß``.upper() is SS, ``ſ`` matches s): each is a candidate wherever it stands. Matched case-sensitively:
 # under (?i) ı would match every i.
-_TWINS = "\u00df\u0130\u0131\u0149\u017f\u01f0\u1e96-\u1e9a\u1e9e\u212a\ufb00-\ufb06"
+_TWIN_CHARS = (*"\u00df\u0130\u0131\u0149\u017f\u01f0", *map(chr, range(0x1E96, 0x1E9B)), "\u1e9e", "\u212a",
+               *map(chr, range(0xFB00, 0xFB07)))
+_TWINS = "".join(_TWIN_CHARS)
 # Only a flag whose name holds one of them can be secret: the rule stops nowhere else.
 _SECRET_FLAG = re.compile(r"(?<![\w\-])(--(?=[\w\-]*?(?:(?i:" + _NAME_WORDS + ")|[" + _TWINS + r"]))[A-Za-z][\w\-]*)"
                           r"(=|[ \t]+)(?!<redacted>|&lt;redacted&gt;|-)([^\s\"',;&<]+)")
@@ -197,41 +199,52 @@ def named(name: str, value: Any, marker: str = REDACTED) -> Any:
 
 def _env_map(body: str, marker: str) -> str:
     """``KEY:value KEY2: KEY3:[a b]`` pair by pair (as parse.ollama_log reads it), values redacted."""
-    tokens = body.split(" ")
-    out: list[str] = []
-    key, value, depth = None, [], 0
-
-    def flush() -> None:
-        if key is not None:
-            joined = " ".join(value)
-            out.append(f"{key}:{named(key, joined, marker) if joined.strip() else joined}")
-
-    for token in tokens:
+    items: list[tuple[str | None, list[str]]] = []  # (key, value tokens); key None: a token before any key
+    depth = 0
+    for token in body.split(" "):
         match = _MAP_KEY.match(token) if depth == 0 else None
         if match:
-            flush()
-            key, value = match.group(1), [token[match.end():]]
-        elif key is not None:
-            value.append(token)
+            items.append((match.group(1), [token[match.end():]]))
+        elif items and items[-1][0] is not None:
+            items[-1][1].append(token)
         else:
-            out.append(_free(token, marker))
+            items.append((None, [token]))
         depth += token.count("[") - token.count("]")
-    flush()
+    pairs = [(key, " ".join(tokens)) for key, tokens in items]
+    # A value is read by the rules only where some value holds a candidate (one search over them all, a
+    # newline between two so none spans them) or its key is secret or a proxy's: a map of thirty plain
+    # settings is one search, not thirty.
+    plain = not _has_candidate("\n".join(value for _, value in pairs))
+    out = []
+    for key, value in pairs:
+        if key is None:
+            out.append(value if plain else _free(value, marker))
+        elif not value.strip() or (plain and not is_secret(key) and not is_proxy(key)):
+            out.append(f"{key}:{value}")
+        else:
+            out.append(f"{key}:{named(key, value, marker)}")
     return " ".join(out)
 
 
 # Every rule above needs one of these in the text it changes: a secret word in a name (and its Unicode
-# spellings: ``PAß``.upper() is PASS), a proxy name, a scheme word (Bearer, Basic) or the @ of a URL's
-# credentials. A line without any of them is copied as it is, unread by the rules: that keeps a 64 MiB
-# kernel log to one scan.
-_WORDS = _NAME_WORDS + "|bearer|basic|@"
+# spellings: ``PAß``.upper() is PASS), a proxy name, a scheme word (Bearer, Basic) or a URL's credentials
+# (``://`` then an ``@`` before the host, as _URL reads them: an ``@`` anywhere else changes nothing, and a
+# kernel log has thousands). A line without any of them is copied as it is, unread by the rules: that keeps
+# a 64 MiB kernel log to one scan.
+_URL_CREDENTIALS = r"://[^\s/?#\"'<>\\]+@"
+_WORDS = _NAME_WORDS + "|bearer|basic|" + _URL_CREDENTIALS
 _CANDIDATE = re.compile(f"(?i:{_WORDS})|[{_TWINS}]")
-_LOWER_CANDIDATE = re.compile(f"{_WORDS}|[{_TWINS}]")  # on lower-cased text: the same hits, several times faster
+# On lower-cased text without a twin: the same hits, several times faster (every branch starts with a
+# literal, so the engine skips the characters no branch starts with).
+_LOWER_CANDIDATE = re.compile(_WORDS)
 
 
 def _candidates(value: str, low: str | None = None):
     """Where ``value`` holds a candidate (match objects). The text is searched lower-cased (``low``, when the
-    caller has it) where that keeps every character's place (each lower-cases to one); else as it is."""
+    caller has it) where that keeps every character's place (each lower-cases to one) and no twin is in it;
+    else as it is."""
+    if not value.isascii() and any(twin in value for twin in _TWIN_CHARS):  # each alone: 3x a class search
+        return _CANDIDATE.finditer(value)
     low = value.lower() if low is None else low
     return _LOWER_CANDIDATE.finditer(low) if len(low) == len(value) else _CANDIDATE.finditer(value)
 
@@ -302,6 +315,61 @@ def _line_text(value: str, marker: str) -> str:
     return "".join(out)
 
 
+def _candidate_lines(value: str):
+    """(start, end) of each line of ``value`` that holds a candidate, in order, each once. The text is
+    searched in slices of about _BLOCK characters cut after a newline (no candidate holds one), so the
+    lower-cased copy the search reads is one slice's, never the whole text's."""
+    pos, size = 0, len(value)
+    while pos < size:
+        cut = value.find("\n", pos + _BLOCK) if size - pos > _BLOCK else -1
+        stop = size if cut < 0 else cut + 1
+        chunk = value[pos:stop]
+        at = 0
+        for m in _candidates(chunk):
+            if m.start() < at:
+                continue  # on a line already given
+            start = chunk.rfind("\n", 0, m.start()) + 1
+            end = chunk.find("\n", m.end())
+            at = len(chunk) if end < 0 else end + 1
+            yield pos + start, pos + at
+        pos = stop
+
+
+def _edits(value: str, marker: str) -> list[tuple[int, int, str]]:
+    """The changes the rules make to a text (no PEM block in it): (start, end, new text) of each block of
+    adjacent candidate lines (at most about _BLOCK characters) that the rules change, in order."""
+    edits: list[tuple[int, int, str]] = []
+    block_start = block_end = -1
+
+    def flush() -> None:
+        block = value[block_start:block_end]
+        new = _line_text(block, marker)
+        if new != block:
+            edits.append((block_start, block_end, new))
+
+    for start, end in _candidate_lines(value):
+        if block_start >= 0 and start <= block_end and end - block_start <= _BLOCK:
+            block_end = end
+            continue
+        if block_start >= 0:
+            flush()
+        block_start, block_end = start, end
+    if block_start >= 0:
+        flush()
+    return edits
+
+
+def _applied(value: str, edits: list[tuple[int, int, str]]):
+    """The pieces of ``value`` with ``edits`` made, each unchanged span cut to at most _BLOCK characters (a
+    writer holds one piece at a time beside the text)."""
+    done = 0
+    for start, end, new in [*edits, (len(value), len(value), "")]:
+        for at in range(done, start, _BLOCK):
+            yield value[at:min(at + _BLOCK, start)]
+        yield new
+        done = end
+
+
 def _text(value: str, marker: str) -> str:
     """Every rule but the PEM block is one line's: the PEM blocks go first over the whole text, then only
     the lines that hold a candidate are read by the rules, in blocks of adjacent lines (one linear pass)."""
@@ -309,31 +377,24 @@ def _text(value: str, marker: str) -> str:
         return _line_text(value, marker) if _has_candidate(value) else value
     if "PRIVATE KEY-----" in value:
         value = _PEM.sub(marker, value)
-    out: list[str] = []
-    done = 0  # value[:done] is in out
-    block_start = block_end = -1
-    at = 0
-    for m in _candidates(value):
-        if m.start() < at:
-            continue  # on a line already in the block
-        start = value.rfind("\n", 0, m.start()) + 1
-        end = value.find("\n", m.end())
-        end = len(value) if end < 0 else end + 1
-        if block_start >= 0 and start <= block_end and end - block_start <= _BLOCK:
-            block_end = end
-        else:
-            if block_start >= 0:
-                out += [value[done:block_start], _line_text(value[block_start:block_end], marker)]
-                done = block_end
-            block_start, block_end = start, end
-        at = end
-    if block_start >= 0:
-        out += [value[done:block_start], _line_text(value[block_start:block_end], marker)]
-        done = block_end
-    if not out:
-        return value
-    out.append(value[done:])
-    return "".join(out)
+    edits = _edits(value, marker)
+    return "".join(_applied(value, edits)) if edits else value
+
+
+def _write_text(path: Path, value: str, marker: str) -> bool:
+    """``path`` rewritten as ``_text`` redacts ``value`` (its content), piece by piece: beside the text, a
+    writer holds only the changed blocks and one piece. Whether anything changed."""
+    if len(value) <= _BLOCK or "PRIVATE KEY-----" in value:
+        new = _text(value, marker)
+        if new != value:
+            path.write_text(new, encoding="utf-8")
+        return new != value
+    edits = _edits(value, marker)
+    if edits:
+        with open(path, "w", encoding="utf-8") as out:
+            for piece in _applied(value, edits):
+                out.write(piece)
+    return bool(edits)
 
 
 def text(value: str) -> str:
@@ -433,8 +494,9 @@ def evidence_file(name: str, content: str) -> str:
     """An evidence file with secrets redacted: JSON value by value (it stays valid JSON), other text by lines.
 
     A file with nothing to redact comes back unchanged, byte for byte."""
-    if "\\u" not in content and not _has_candidate(content):
-        return content  # no rule can change it (JSON's \u escapes could spell a name: those files are read)
+    if "\\u" not in content and "\\/" not in content and not _has_candidate(content):
+        return content  # no rule can change it (JSON's \u and \/ escapes could spell a name or a URL's
+        # credentials, http:\/\/bob:pw@host: those files are read)
     if name.endswith(".json") and _only_plain_keys(content) and _shallow_json(content):
         return content
     if name.endswith(".json"):
@@ -567,10 +629,15 @@ def run_folder(folder: Path) -> list[str]:
             content = raw.decode("utf-8")
         except (UnicodeDecodeError, OSError):
             continue  # not text the suite wrote
+        del raw  # the decoded text alone stays: the file's bytes are not held beside it
         if path.suffix == ".html":
             new = report_html(content)
         elif path.suffix == ".xml" and path.name.startswith("junit"):
             new = junit_xml(content)
+        elif not path.name.endswith((".json", ".xml", ".html")):
+            if _write_text(path, content, REDACTED):  # plain text, as evidence_file redacts it, piece by piece
+                changed.append(path.relative_to(folder).as_posix())
+            continue
         else:
             new = evidence_file(path.name, content)
         if new != content:

@@ -343,3 +343,27 @@ def test_a_technician_named_a_thousand_equals_signs_gets_a_verdict(run_suite):
     run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--technician", "a=" * 1000)
     assert run.ret in (0, 4), run.stdout[-2000:]
     assert "Traceback" not in run.stdout + run.stderr and "INTERNALERROR" not in run.stdout
+
+
+def test_a_large_text_file_is_redacted_in_place_as_text_redacts_it(tmp_path):
+    """A log over a block in size is rewritten piece by piece by the last pass: the same bytes text() gives,
+    secrets gone wherever they stand (first line, last line, a line cut at a block's edge), the rest intact."""
+    log = SERVER_CONFIG_CAPTURE.read_text() * 2000
+    assert len(log) > 2 * redact._BLOCK
+    planted = ("HTTPS_PROXY=http://bob:SECRET40@proxy:3128\n" + log[:redact._BLOCK - 7] + "\nAuthorization: Bearer SECRET41\n"
+               + log + "pass=SECRET42 and https://ann:SECRET43@host/x")
+    (tmp_path / "ollama-server.log").write_text(planted, encoding="utf-8")
+    assert redact.run_folder(tmp_path) == ["ollama-server.log"]
+    out = (tmp_path / "ollama-server.log").read_text(encoding="utf-8")
+    assert out == redact.text(planted) and leaks_in(out) == set()
+    assert out.count("\n") == planted.count("\n") and "https://<redacted>@host/x" in out
+    assert redact.run_folder(tmp_path) == []  # nothing left for a second pass
+
+
+def test_an_at_sign_is_read_only_where_it_can_hold_a_urls_credentials():
+    """A kernel log holds thousands of '@' (``faulted @ 0x...``, ``builder@host``): none makes a line a candidate,
+    while the credentials of a URL, also escaped in JSON (``http:\\/\\/``), still go."""
+    assert not redact._has_candidate("GPCCLIENT_T1_8 faulted @ 0x73ac_1c000000 (dvs-builder@U22-I3-B10-02-5)")
+    assert redact.text("see smb://ann:SECRET44@nas/share") == "see smb://<redacted>@nas/share"
+    escaped = json.dumps({"Url": "http://bob:SECRET45@proxy:3128"}).replace("/", "\\/")
+    assert leaks_in(redact.evidence_file("docker-inspect.json", escaped)) == set()
