@@ -54,6 +54,7 @@ import binascii
 import functools
 import hashlib
 import html
+import itertools
 import json
 import re
 from pathlib import Path
@@ -460,23 +461,23 @@ def _only_plain_keys(content: str) -> bool:
     return True
 
 
+_JSON_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
 def _shallow_json(content: str, limit: int = 200) -> bool:
     """Whether the text is JSON ``data`` would walk without running out of stack (else it is redacted as text,
-    as it always was: a file that is not JSON, or is nested too deep, never takes the plain-keys shortcut)."""
+    as it always was: a file that is not JSON, or is nested too deep, never takes the plain-keys shortcut).
+
+    ``content`` holds no backslash (``_only_plain_keys`` says so first): each quote opens or closes a string,
+    so with the strings cut out the brackets left are the structure, and their running count is the depth."""
     try:
-        value = json.loads(content)
+        json.loads(content)
     except (ValueError, RecursionError):
         return False
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth >= limit:
-            return False
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
-    return True
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", content))
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) < limit
 
 
 def stable(name: str, content: str) -> str:

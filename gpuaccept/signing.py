@@ -23,12 +23,12 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from gpuaccept import allowed_signers, manifest
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 NAMESPACE = b"gpuaccept"
 PASSPHRASE = "GPUACCEPT_SIGN_PASSPHRASE"
@@ -58,6 +58,10 @@ def _read(path: Path) -> bytes:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The ed25519 private key in an OpenSSH key file; KeyProblem says why not."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data = _read(path)
     passphrase = os.environ.get(PASSPHRASE)
     try:
@@ -81,6 +85,8 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def public_blob(key: Ed25519PublicKey) -> bytes:
     """The key in SSH wire format, as in ``ssh-ed25519 <base64 of this>``."""
+    from cryptography.hazmat.primitives import serialization
+
     return base64.b64decode(key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).split()[1])
 
 
@@ -94,6 +100,10 @@ def signer(key: Ed25519PrivateKey) -> str:
 
 
 def _blob_key(blob: bytes) -> Ed25519PublicKey:
+    # cryptography is imported where a key is read: a run that neither signs nor checks never loads it
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     key = serialization.load_ssh_public_key(_KEY_TYPE + b" " + base64.b64encode(blob))
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("not an ssh-ed25519 key")
@@ -104,6 +114,8 @@ def load_public_keys(path: Path, now: float | None = None) -> list[bytes]:
     """The ssh-ed25519 keys a public key file or an ``allowed_signers`` file lets vouch for a run signed in
     the namespace ``gpuaccept`` at ``now`` (default: the time of the check), by ssh-keygen -Y verify's rules
     (gpuaccept.allowed_signers); KeyProblem names each line skipped when none is left."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     keys: list[bytes] = []
     skipped: list[str] = []
     moment = time.time() if now is None else now
@@ -170,6 +182,8 @@ class Signature:
 
     def matches(self, message: bytes, blob: bytes | None = None) -> bool:
         """Whether this signs ``message`` with the key ``blob`` (default: the key it names)."""
+        from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
         try:
             _blob_key(blob or self.blob).verify(self.raw, _signed_data(message, self.hash_name))
         except (InvalidSignature, ValueError, UnsupportedAlgorithm):

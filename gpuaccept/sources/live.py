@@ -22,7 +22,6 @@ from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.build import model_from_api
 from gpuaccept.sources.deadline import DeadlineExceeded, within
-from gpuaccept.sources.nvml import snapshot_with_timeout
 
 # Beyond each command's own `timeout`: a command whose output stays open (a child it left behind)
 # would keep testinfra reading for ever.
@@ -79,6 +78,8 @@ def collect_live(host, timeout_s: float, container: ContainerSpec | None = None,
     ``diag``: runs the diag tier (before the benchmark, on otherwise idle cards), abandoned after ``diag_limit_s``.
     ``later``: why a selected tier does not run in this collection (remediation first: a later one runs it).
     """
+    from gpuaccept.sources.nvml import snapshot_with_timeout  # NVML's library: loaded where NVML is read
+
     files: dict[str, str] = {ev.NVML: json.dumps(snapshot_with_timeout(timeout_s), indent=2, sort_keys=True)}
     absent: dict[str, str] = {}
     commands: dict[str, str] = {ev.NVML: "NVML snapshot (nvidia-ml-py)"}
