@@ -8,6 +8,7 @@ Output over the cap is not judged: a cut kernel log could hide the very line a r
 
 from __future__ import annotations
 
+import secrets
 import shlex
 from dataclasses import dataclass
 
@@ -94,33 +95,76 @@ class Result:
     cut: bool  # stdout was longer than the cap and is cut there
 
 
-def run(host, command: str, timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES) -> Result:
-    """Run one shell command on the testinfra host under ``timeout``, its output capped by ``head -c``.
-
-    stdout goes through ``head -c max_bytes+1`` (one byte more tells a cut), stderr through its own
-    ``head``; the command's status comes back on fd 6, captured apart from both.
-    """
+def _wrapped(command: str, timeout_s: float, max_bytes: int) -> str:
+    """``command`` under ``timeout``, stdout through ``head -c max_bytes+1`` (one byte more tells a cut),
+    stderr through its own ``head``; the command's status comes back on fd 6, captured apart from both."""
     timed = f"timeout -k 2 {timeout_s:g} sh -c {shlex.quote(command)} 6>&- 8>&-"
-    wrapped = (f"exec 8>&1; rc=$( {{ {{ {{ {timed}; echo $? >&6; }} 2>&1 1>&7 7>&- | head -c {STDERR_MAX_BYTES} >&2; "
-               f"}} 7>&1 | head -c {max_bytes + 1} >&8; }} 6>&1 ); exit ${{rc:-125}}")
-    result = host.run(wrapped)
-    out = result.stdout_bytes
+    return (f"exec 8>&1; rc=$( {{ {{ {{ {timed}; echo $? >&6; }} 2>&1 1>&7 7>&- | head -c {STDERR_MAX_BYTES} >&2; "
+            f"}} 7>&1 | head -c {max_bytes + 1} >&8; }} 6>&1 ); exit ${{rc:-125}}")
+
+
+def _result(rc: int, out: bytes, err: bytes, max_bytes: int) -> Result:
     # Text, whatever the bytes: a stray non-UTF-8 byte must not turn into a traceback.
-    return Result(result.rc, out[:max_bytes].decode("utf-8", "replace"),
-                  result.stderr_bytes.decode("utf-8", "replace"), len(out) > max_bytes)
+    return Result(rc, out[:max_bytes].decode("utf-8", "replace"), err.decode("utf-8", "replace"), len(out) > max_bytes)
+
+
+def run(host, command: str, timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES) -> Result:
+    """Run one shell command on the testinfra host under ``timeout``, its output capped by ``head -c``."""
+    result = host.run(_wrapped(command, timeout_s, max_bytes))
+    return _result(result.rc, result.stdout_bytes, result.stderr_bytes, max_bytes)
+
+
+_BATCH = "gpuaccept-batch"
+
+
+def run_many(host, commands: list[str], timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES) -> list[Result] | None:
+    """Several commands in one call of the connection (one ``docker exec``, one ssh session instead of one
+    each): every command as ``run`` runs it (its own timeout and caps), one after the other. Each one's
+    output waits in a temporary folder on the host only until it is sent, framed by its byte counts, so
+    the host holds at most one command's capped output and the answer splits exactly.
+
+    None where the answer cannot be split so (no mktemp or wc there, a frame missing or of another
+    length, anything after the last): the caller runs the commands one by one instead."""
+    mark = f"{_BATCH}-{secrets.token_hex(8)}"
+    steps = [f'( {_wrapped(command, timeout_s, max_bytes)} ) >"$t/o" 2>"$t/e"; rc=$?; '
+             f'printf "{mark} {i} %s %s %s\\n" "$rc" "$(wc -c <"$t/o")" "$(wc -c <"$t/e")"; cat "$t/o" "$t/e"'
+             for i, command in enumerate(commands)]
+    script = ("t=$(mktemp -d) || exit 125; trap 'rm -rf \"$t\"' EXIT; trap 'exit 129' HUP INT TERM; "
+              + "; ".join(steps))
+    return _frames(host.run(script).stdout_bytes, mark, len(commands), max_bytes)
+
+
+def _frames(out: bytes, mark: str, count: int, max_bytes: int) -> list[Result] | None:
+    head = mark.encode() + b" "
+    results, pos = [], 0
+    for i in range(count):
+        end = out.find(b"\n", pos)
+        fields = out[pos + len(head):end].split() if out.startswith(head, pos) and end >= 0 else []
+        if len(fields) != 4 or not all(f.isdigit() for f in fields) or int(fields[0]) != i:
+            return None
+        rc, out_size, err_size = (int(f) for f in fields[1:])
+        body = end + 1
+        if body + out_size + err_size > len(out):
+            return None
+        results.append(_result(rc, out[body:body + out_size], out[body + out_size:body + out_size + err_size],
+                               max_bytes))
+        pos = body + out_size + err_size
+    return results if pos == len(out) else None
 
 
 def label_of(name: str, command: str) -> str:
     return LABELS.get(name, command)
 
 
-def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None = None) -> Outcome:
-    """Produce one evidence file by the first command that succeeds with output."""
+def collect(host, name: str, timeout_s: float, commands: tuple[str, ...] | None = None,
+            first: Result | None = None) -> Outcome:
+    """Produce one evidence file by the first command that succeeds with output. ``first``: what the first
+    command gave already (run in a batch with other files' commands), so it is not run again."""
     commands = commands or COMMANDS[name]
     failures = []
     partial: Outcome | None = None
-    for command in commands:
-        result = run(host, command, timeout_s)
+    for number, command in enumerate(commands):
+        result = first if number == 0 and first is not None else run(host, command, timeout_s)
         rc, out, err = result.rc, result.stdout, result.stderr
         if result.cut:
             failures.append(f"`{label_of(name, command)}` printed more than {OUTPUT_MAX_BYTES // MIB} MiB: "
