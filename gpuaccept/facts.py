@@ -269,6 +269,8 @@ class ContainerFacts:
     device_requests: tuple[DeviceRequest, ...] = ()
     mounts: tuple[Mount, ...] = ()
     ports: tuple[PortBinding, ...] = ()
+    # where the bound ports disagree with the asked ones (a running container): which port is whose is unknown
+    ports_problem: str | None = None
     gpus_seen: tuple[ContainerGpu, ...] | None = None
     gpus_seen_missing: str | None = None  # why there is no in-container GPU list (no evidence)
     gpus_seen_error: str | None = None  # what `nvidia-smi -L` printed instead of a list

@@ -78,6 +78,7 @@ class _HostConfig(TypedDict, total=False):
     RestartPolicy: _RestartPolicy | None
     Runtime: str
     NetworkMode: str
+    PublishAllPorts: bool
 
 
 class _Config(TypedDict, total=False):
@@ -95,6 +96,9 @@ class _State(TypedDict, total=False):
     OOMKilled: bool
     Pid: int
     ExitCode: int
+    Error: str
+    StartedAt: str  # RFC 3339, nanoseconds; 0001-01-01T00:00:00Z: never
+    FinishedAt: str
 
 
 class _Mount(TypedDict, total=False):

@@ -31,9 +31,19 @@ def test_the_inspect_of_another_container_judges_no_container_requirement():
 def test_a_port_the_engine_published_on_every_interface_counts_whatever_was_asked():
     def published_everywhere(c):
         c.setdefault("NetworkSettings", {})["Ports"] = {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "11434"}]}
+        c["HostConfig"]["PortBindings"] = {"11434/tcp": [{"HostIp": "", "HostPort": "11434"}]}
 
     verdict = container.exposure(facts_with(published_everywhere), P40)
     assert verdict.outcome == "fail" and "0.0.0.0:11434" in verdict.message
+
+
+def test_a_port_published_otherwise_than_asked_is_not_judged():
+    """Asked on 127.0.0.1, bound on every interface: no Engine does that, so where the API listens is unknown."""
+    def published_everywhere(c):
+        c.setdefault("NetworkSettings", {})["Ports"] = {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "11434"}]}
+
+    verdict = container.exposure(facts_with(published_everywhere), P40)
+    assert verdict.outcome == "unevaluated" and "asked on 127.0.0.1:11434, not bound so" in verdict.message
 
 
 def test_forcing_the_cpu_or_the_cuda_13_runner_on_pascal_fails():

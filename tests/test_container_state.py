@@ -43,6 +43,16 @@ CASES = {
     "restarting, 40 restarts": ({"Status": "restarting", "Restarting": True}, 40, "fail", "is restarting"),
     "running after 40 restarts": ({}, 40, "fail", "restarted it 40 times"),
     "running after 2 restarts": ({}, 2, "pass", "runs"),
+    "running with a negative process id": ({"Pid": -1}, None, "unevaluated", "Pid: -1"),
+    "running with a process id that is text": ({"Pid": "29232"}, None, "unevaluated", "Pid is a string"),
+    "running, never started": ({"StartedAt": "0001-01-01T00:00:00Z"}, None, "unevaluated",
+                               'StartedAt: "0001-01-01T00:00:00Z"'),
+    "running with a start time that is no time": ({"StartedAt": "yesterday"}, None, "unevaluated", 'StartedAt: "yesterday"'),
+    "running, stopped after it started": ({"FinishedAt": "2026-11-25T20:00:00.123456789Z"}, None, "unevaluated",
+                                          "FinishedAt 2026-11-25T20:00:00.123456789Z after StartedAt"),
+    "running, stopped before it started": ({"FinishedAt": "2026-11-24T20:00:00.5Z"}, None, "pass", "runs"),
+    "running with an error": ({"Error": "OCI runtime create failed"}, None, "unevaluated",
+                              'Error: "OCI runtime create failed"'),
 }
 
 
@@ -51,7 +61,7 @@ def test_ctr_running_reads_a_state_that_holds_together(state, restarts, outcome,
     facts, verdict = judged(state, restarts)
     assert (verdict.outcome, words in verdict.message) == (outcome, True), verdict.message
     if outcome == "unevaluated":  # what reads the container's state is not judged on it either
-        assert not facts.docker.container.running
+        assert facts.docker.container is None or not facts.docker.container.running
 
 
 def test_a_running_state_without_the_fields_an_engine_writes_judges_nothing():
@@ -66,3 +76,54 @@ def test_a_negative_restart_count_is_damaged_evidence():
     evidence.files["docker-inspect.json"] = json.dumps(items)
     facts = build_facts(evidence, mode="replay", source="test")
     assert any(name == "docker-inspect.json" for name, _ in facts.unreadable), facts.unreadable
+
+
+def ported(asked: dict, bound: dict | None, publish_all: bool = False, status: str = "running"):
+    evidence = Evidence.read(HOSTS / "dual-p40")
+    items = json.loads(evidence.files["docker-inspect.json"])
+    items[0]["HostConfig"]["PortBindings"] = asked
+    items[0]["HostConfig"]["PublishAllPorts"] = publish_all
+    items[0]["NetworkSettings"]["Ports"] = bound
+    items[0]["State"]["Status"] = status
+    evidence.files["docker-inspect.json"] = json.dumps(items)
+    return build_facts(evidence, mode="replay", source="test")
+
+
+LOCAL = {"11434/tcp": [{"HostIp": "127.0.0.1", "HostPort": "11434"}]}
+PORT_CASES = {
+    "as bundled": (LOCAL, LOCAL, False, None),
+    "asked on every interface, bound on both families": (
+        {"11434/tcp": [{"HostIp": "", "HostPort": "11434"}]},
+        {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "11434"}, {"HostIp": "::", "HostPort": "11434"}]}, False, None),
+    "asked any port, the Engine picked one": ({"11434/tcp": [{"HostIp": "", "HostPort": ""}]},
+                                              {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}]}, False, None),
+    "bound on another host port": (LOCAL, {"11434/tcp": [{"HostIp": "127.0.0.1", "HostPort": "11435"}]}, False,
+                                   "11434/tcp asked on 127.0.0.1:11434, not bound so"),
+    "bound on another address": (LOCAL, {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "11434"}]}, False,
+                                 "11434/tcp asked on 127.0.0.1:11434, not bound so"),
+    "running, nothing bound": (LOCAL, None, False, "not bound so"),
+    "bound but never asked": ({}, LOCAL, False, "11434/tcp bound on 11434 but never asked"),
+    "bound by PublishAllPorts": ({}, LOCAL, True, None),
+}
+
+
+@pytest.mark.parametrize("asked, bound, publish_all, problem", PORT_CASES.values(), ids=PORT_CASES.keys())
+def test_published_ports_that_disagree_with_the_asked_ones_judge_no_port(asked, bound, publish_all, problem):
+    """What the Engine bound (NetworkSettings.Ports) and what was asked (PortBindings) are never merged into a
+    port neither shows: where they disagree, CTR-EXPOSURE, CTR-CONFIG and OLL-API are not evaluated."""
+    facts = ported(asked, bound, publish_all)
+    c = facts.docker.container
+    if problem is None:
+        assert c.ports_problem is None
+        return
+    assert problem in c.ports_problem, c.ports_problem
+    assert container.exposure(facts, P40).outcome == "unevaluated"
+    assert container.config(facts, P40).outcome in ("unevaluated", "fail")
+    from gpuaccept.checks import ollama
+
+    verdict = ollama.api(facts, P40)
+    assert verdict.outcome == "unevaluated" and "contradicts itself" in verdict.message, verdict.message
+
+
+def test_a_stopped_containers_ports_are_what_was_asked():
+    assert ported(LOCAL, None, status="exited").docker.container.ports_problem is None

@@ -405,7 +405,7 @@ def config(host: HostFacts, profile: Profile) -> Verdict:
                         "container)")
         fixes.append(f"mount a named volume at {spec.models_path} (`-v {spec.volume}:{spec.models_path}`)")
     port = OLLAMA_PORT
-    if c.network_mode != "host" and not any(p.container_port == port for p in c.ports):
+    if c.network_mode != "host" and c.ports_problem is None and not any(p.container_port == port for p in c.ports):
         problems.append(f"the API port {port} is not published")
         fixes.append(f"publish it (`-p {spec.bind_address}:{spec.port}:11434`)")
     reader = f"Ollama {version}" if version else "current Ollama (version unknown)"
@@ -418,6 +418,9 @@ def config(host: HostFacts, profile: Profile) -> Verdict:
                       + " (`pytest acceptance/ --remediate` keeps the models)")
     where = ", ".join(f"{m.type} {m.source}" for m in store)
     measured = f"{len(c.env)} variables, models on {where}"
+    if c.ports_problem is not None and c.network_mode != "host":
+        return not_evaluated(f"{measured}; whether the API port {port} is published is not known: "
+                             f"docker inspect of {c.name} contradicts itself ({c.ports_problem})")
     if notes:
         return warned(f"{measured}; " + "; ".join(notes), expected, "a value Ollama reads differently than written",
                       "write booleans as 1 or 0, OLLAMA_DEBUG as 0, 1 or 2")
@@ -446,6 +449,9 @@ def exposure(host: HostFacts, profile: Profile) -> Verdict:
         address = host_value.split("://")[-1].rsplit(":", 1)[0].strip("[]")
         bindings = [address]
         how = f"host network, OLLAMA_HOST={host_value}"
+    elif c.ports_problem is not None:
+        return not_evaluated(f"where the API is published is not known: docker inspect of {c.name} contradicts "
+                             f"itself ({c.ports_problem})")
     else:
         bindings = [p.host_ip for p in c.ports if p.container_port == port]
         how = ", ".join(dict.fromkeys(  # "" and 0.0.0.0 are the same address; asked and published may repeat

@@ -104,7 +104,8 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
         return not_evaluated(f"no Ollama API evidence: {o.missing}")
     if not o.reachable:
         cause, fix = _api_down(host, profile)
-        return failed(f"the Ollama API does not answer ({o.error})", expected, cause, fix)
+        asked = f" at {o.url}" if o.url else ""
+        return failed(f"the Ollama API does not answer{asked} ({o.error})", expected, cause, fix)
     other = other_server(host)
     if other is not None:
         return not_evaluated(other)
@@ -117,7 +118,9 @@ def api(host: HostFacts, profile: Profile) -> Verdict:
     if version < Version(spec.min_version):
         return failed(f"Ollama {o.version} answers", expected, f"this Ollama predates {spec.min_version}",
                       f"use the profile's image ({profile.container.image}) and recreate the container")
-    return passed(f"Ollama {o.version} answers at {spec.url}", expected)
+    # The URL the evidence was asked at (a replay's profile may name another): the one that answered.
+    where = o.url or f"{spec.url} (the profile's URL: the evidence does not record where it asked)"
+    return passed(f"Ollama {o.version} answers at {where}", expected)
 
 
 def _gpu_names(gpus) -> str:

@@ -75,6 +75,9 @@ def other_server(host: HostFacts) -> str | None:
     if not _is_this_host(parts.hostname or "", host.hostname):
         return None
     inside = inside_port(c.env_value("OLLAMA_HOST"))
+    if c.network_mode != "host" and c.ports_problem is not None:
+        return (f"the API asked at {url} may or may not be the managed container's: docker inspect of {c.name} "
+                f"contradicts itself ({c.ports_problem}), so which server listens on port {port} is not known")
     if c.network_mode == "host":
         published, how = {inside}, f"on the host network at port {inside} (OLLAMA_HOST)"
     else:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from typing import Any
 
@@ -48,8 +50,17 @@ def state_contradiction(state: dict[str, Any]) -> str | None:
         found += [f"{key}: true" for key in ("Paused", "Restarting", "Dead", "OOMKilled") if flags.get(key) is True]
         if state.get("ExitCode") not in (None, 0):
             found.append(f"ExitCode: {state['ExitCode']}")
-        if state.get("Pid") == 0:
-            found.append("Pid: 0")
+        pid = state.get("Pid")
+        if "Pid" in state and (not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0):
+            found.append(f"Pid: {json.dumps(pid)}")
+        # Starting clears the error (SetRunning) and stamps StartedAt; FinishedAt is the last stop's, before it.
+        if state.get("Error"):
+            found.append(f"Error: {json.dumps(state['Error'])[:120]}")
+        started, finished = _moment(state.get("StartedAt")), _moment(state.get("FinishedAt"))
+        if "StartedAt" in state and (started is None or started.year <= 1):
+            found.append(f"StartedAt: {json.dumps(state.get('StartedAt'))[:60]}")
+        elif started is not None and finished is not None and finished.year > 1 and finished > started:
+            found.append(f"FinishedAt {state['FinishedAt']} after StartedAt {state['StartedAt']}")
         # An Engine always writes both: a running State without them was not written by one.
         found += [f"no {key}" for key in ("Running", "Pid") if key not in state]
     elif status in ("exited", "created", "dead") and flags.get("Running") is True:
@@ -59,6 +70,56 @@ def state_contradiction(state: dict[str, Any]) -> str | None:
     elif status == "restarting" and flags.get("Restarting") is False:
         found.append("Restarting: false")
     return f"Status: {status} with {', '.join(found)}" if found else None
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _moment(value: Any) -> datetime.datetime | None:
+    """An Engine's RFC 3339 time (nanoseconds, ``Z``) as a datetime; None where it is not one."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _bindings(source: Any) -> dict[str, list[dict]]:
+    """``{"11434/tcp": [{"HostIp": ..., "HostPort": ...}]}`` with the entries that are no binding left out."""
+    if not isinstance(source, dict):
+        return {}
+    return {port: [b for b in bindings if isinstance(b, dict)] for port, bindings in source.items()
+            if isinstance(port, str) and isinstance(bindings, list)}
+
+
+def ports_contradiction(container: dict[str, Any]) -> str | None:
+    """Where a running container's published ports (NetworkSettings.Ports, what the Engine bound) disagree
+    with what it was created with (HostConfig.PortBindings): an Engine binds an asked host port as asked or
+    does not start the container, and publishes nothing unasked unless PublishAllPorts. Where they disagree,
+    which server listens on which host port is not known."""
+    host = container.get("HostConfig") or {}
+    state = container.get("State") or {}
+    if state.get("Status") != "running" or host.get("NetworkMode") == "host":
+        return None
+    asked = _bindings(host.get("PortBindings"))
+    bound = _bindings((container.get("NetworkSettings") or {}).get("Ports"))
+    found = []
+    for port, bindings in sorted(asked.items()):
+        for b in bindings:
+            want_port, want_ip = str(b.get("HostPort") or ""), str(b.get("HostIp") or "")
+            there = [x for x in bound.get(port, ()) if want_port in ("", "0") or str(x.get("HostPort")) == want_port]
+            there = [x for x in there if want_ip in ("", "0.0.0.0", "::") or str(x.get("HostIp")) == want_ip]
+            if not there:
+                found.append(f"{port} asked on {want_ip or '*'}:{want_port or 'any port'}, not bound so")
+    if not host.get("PublishAllPorts"):
+        found += [f"{port} bound on {', '.join(str(x.get('HostPort')) for x in bindings)} but never asked"
+                  for port, bindings in sorted(bound.items()) if bindings and port not in asked]
+    if not found:
+        return None
+    return ("HostConfig.PortBindings and NetworkSettings.Ports disagree: " + "; ".join(found[:4])
+            + ("; ..." if len(found) > 4 else ""))
 
 
 def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
@@ -93,6 +154,7 @@ def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
         image=config.get("Image", ""),
         status=(c.get("State") or {}).get("Status", ""),
         state_problem=state_contradiction(c.get("State") or {}),
+        ports_problem=ports_contradiction(c),
         restart_count=int(c.get("RestartCount") or 0),
         restart_policy=(host.get("RestartPolicy") or {}).get("Name", "") or "no",
         managed=(config.get("Labels") or {}).get(MANAGED_LABEL) == "true",
