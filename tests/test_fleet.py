@@ -343,3 +343,19 @@ def test_a_host_whose_kernel_log_holds_a_line_of_a_thousand_equals_signs_gets_it
     mine = [c for c in run.cases if name in c.name]
     assert mine and not [c.name for c in mine if c.outcome == "error"], run.stdout[-3000:]
     assert {c.outcome for c in mine if c.requirement == "GPU-XID"} == {"passed"}, run.stdout[-3000:]
+
+
+@pytest.mark.docker
+def test_a_fleet_run_that_chose_part_of_the_acceptance_accepts_no_host(run_suite, simulated):
+    """-k on a fleet: each host is judged as a single-host run would be, by its own tiers: INCOMPLETE, naming
+    what was not run, in its summary.json, the fleet record and the exit status; never ACCEPTED."""
+    start, _alive, _client = simulated
+    name = start(["dual-p40"])["dual-p40"]
+    run = _suite(run_suite, [f"docker://{name}"], "-k", "test_gpu_count")
+    assert [c.outcome for c in run.cases] == ["passed"], run.stdout[-3000:]
+    assert run.ret == 6, run.stdout[-3000:]
+    fleet = json.loads((run.run_dir / "fleet.json").read_text())
+    assert [r["verdict"] for r in fleet["hosts"]] == ["INCOMPLETE"]
+    host = json.loads((run.run_dir / fleet["hosts"][0]["folder"] / "summary.json").read_text())
+    assert host["verdict"] == "INCOMPLETE" and "PCIE-WIDTH" in host["run"]["not_run"]
+    assert "-k, test ids or --deselect chose part of the acceptance" in run.stdout

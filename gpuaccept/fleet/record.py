@@ -71,12 +71,14 @@ def host_page(record: dict[str, Any]) -> str:
             + "</table></body></html>\n")
 
 
-def write_host(folder: Path, cases: list[dict[str, Any]], run: dict[str, Any], interrupted: bool) -> dict[str, Any]:
-    """summary.json, report.html and MANIFEST.sha256 of one host's folder (its evidence/ already there)."""
+def write_host(folder: Path, cases: list[dict[str, Any]], run: dict[str, Any], interrupted: bool,
+               not_run: list[str] = ()) -> dict[str, Any]:
+    """summary.json, report.html and MANIFEST.sha256 of one host's folder (its evidence/ already there).
+    ``not_run``: requirements of its tiers that the selection (-k, -m, --deselect) left out: never ACCEPTED."""
     saved = folder / "evidence"
     present = {p.name for p in saved.iterdir()} if saved.is_dir() else set()
-    verdict, code = summary.run_verdict(cases, 2 if interrupted else 0)
-    run = {**run, "exit_status": code}
+    verdict, code = summary.run_verdict(cases, 2 if interrupted else 0, list(not_run))
+    run = {**run, "exit_status": code, "not_run": list(not_run)}
     record = summary.build(cases, run, [], present, verdict)
     write_atomic(folder / "summary.json", json.dumps(redact.data(record), indent=2) + "\n")
     write_atomic(folder / "report.html", host_page(record))
