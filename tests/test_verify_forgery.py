@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,51 @@ def test_a_replay_of_a_folder_renamed_from_another_run_passes_nothing(run, tmp_p
     done, record = _replay(renamed, tmp_path)
     assert record["run"]["replayed_seal"].startswith("SEAL BROKEN"), record["run"]["replayed_seal"]
     assert record["counts"].get("pass", 0) == 0 and done.returncode != 0
+
+
+def _resign_with_another_key(folder: Path, keys: dict[str, Path]) -> None:
+    """A forger's whole job: summary.json rewritten, the manifest re-hashed, signed anew with the forger's key
+    (and summary.json naming that key, so the folder is consistent in itself)."""
+    other_private = keys["other"].with_suffix("")
+    forger = signing.load_private_key(other_private)
+    record = json.loads((folder / "summary.json").read_text())
+    record["verdict"], record["run"]["signed_by"] = "ACCEPTED", signing.signer(forger)
+    (folder / "summary.json").write_text(json.dumps(record))
+    manifest.write(folder)
+    signing.sign_folder(folder, forger)
+
+
+def test_a_replay_checked_against_the_signers_key_trusts_no_re_signed_forgery(run, keys, tmp_path):
+    """Without --pubkey a re-signed folder says only "signed by <the forger> (not checked)"; with the real
+    signer's key the replay trusts nothing in it, and the untouched folder passes as before."""
+    genuine = tmp_path / "genuine"
+    shutil.copytree(run, genuine / run.name, symlinks=True)
+    _resign_with_another_key(run, keys)
+    assert verify(run).returncode == 0  # consistent in itself: only the trusted key tells it apart
+    assert verify(run, "--pubkey", str(keys["public"])).returncode != 0
+    reports = tmp_path / "checked"
+    done = suite(reports, "--replay", str(run), "--pubkey", str(keys["public"]))
+    record = json.loads((only_run(reports) / "summary.json").read_text())
+    assert record["run"]["replayed_seal"].startswith("SEAL BROKEN"), record["run"]["replayed_seal"]
+    assert "not by the key given with --pubkey" in record["run"]["replayed_seal"]
+    assert record["counts"].get("pass", 0) == 0 and done.returncode != 0, done.stdout[-2000:]
+    reports = tmp_path / "checked-genuine"
+    done = suite(reports, "--replay", str(genuine / run.name), "--pubkey", str(keys["public"]))
+    record = json.loads((only_run(reports) / "summary.json").read_text())
+    assert done.returncode == 0 and record["run"]["replayed_seal"].endswith("signature checked against --pubkey"), \
+        record["run"]["replayed_seal"]
+
+
+def test_a_public_key_asks_for_a_signed_run_folder(keys, tmp_path):
+    from tests.conftest import HOSTS
+
+    reports = tmp_path / "bare"
+    done = suite(reports, "--replay", str(HOSTS / "dual-p40"), "--pubkey", str(keys["public"]))
+    record = json.loads((only_run(reports) / "summary.json").read_text())
+    assert record["run"]["replayed_seal"].startswith("SEAL BROKEN") and done.returncode != 0
+    alone = subprocess.run([sys.executable, "-m", "pytest", str(base.ROOT / "acceptance"), f"--rootdir={base.ROOT}",
+                            "-c", str(base.ROOT / "pyproject.toml"), "--report-dir", str(tmp_path / "live"),
+                            "-p", "no:cacheprovider", "--pubkey", str(keys["public"])],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(base.ROOT)})
+    assert alone.returncode == 4 and "--pubkey checks a replayed run folder's signature" in alone.stderr, alone.stderr
