@@ -143,6 +143,9 @@ def test_an_unreachable_host_fails_its_requirements_within_the_connection_timeou
     assert run.ret == 1 and run.run_dir.name.startswith("fleet-")
     assert run.cases and all(c.outcome == "failed" and "host unreachable:" in c.message for c in run.cases)
     assert "Connection refused" in run.cases[0].message
+    # ssh's own words in one line, never testinfra's CommandResult repr
+    assert "CommandResult" not in run.stdout and "backend=" not in run.cases[0].message, run.cases[0].message
+    assert "ssh exited 255: ssh: connect to host 127.0.0.1 port" in run.cases[0].message, run.cases[0].message
     fleet = json.loads((run.run_dir / "fleet.json").read_text())
     assert fleet["unreachable"] == 1 and "Connection refused" in fleet["hosts"][0]["unreachable"]
 
