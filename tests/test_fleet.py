@@ -362,3 +362,15 @@ def test_a_fleet_run_that_chose_part_of_the_acceptance_accepts_no_host(run_suite
     host = json.loads((run.run_dir / fleet["hosts"][0]["folder"] / "summary.json").read_text())
     assert host["verdict"] == "INCOMPLETE" and "PCIE-WIDTH" in host["run"]["not_run"]
     assert "-k, test ids or --deselect chose part of the acceptance" in run.stdout
+
+
+def test_an_ansible_inventory_without_ansible_core_is_one_line_saying_what_to_install(run_suite, tmp_path, monkeypatch):
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[gpu]\nbox1 ansible_connection=local\n")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no ansible-inventory, whatever this machine has
+    run = run_suite("-m", "quick", f"--ansible-inventory={inventory}", "--hosts=ansible://gpu")
+    assert run.ret == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "ansible-inventory, which is not installed here: pip install ansible-core" in run.stderr
+    assert "AssertionError" not in run.stderr + run.stdout and "CommandResult" not in run.stderr
