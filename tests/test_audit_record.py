@@ -137,3 +137,17 @@ def test_the_run_folder_keeps_its_junit_xml_when_the_user_sends_one_elsewhere(ru
     assert (tmp_path / "mine.xml").is_file() and (run.run_dir / "junit.xml").is_file()
     assert "requirement" in (run.run_dir / "junit.xml").read_text()
     assert verify(run.run_dir).returncode == 0
+
+
+def test_a_failure_reported_by_an_xdist_worker_is_recorded_in_its_own_words(run_suite):
+    """xdist puts "[gw0] linux -- Python 3.11.7 ..." first in a failure it sends: the record keeps the
+    verdict's words alone, the same as a run in one process gives."""
+    serial = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick")
+    spread = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick", "-n", "2")
+
+    def messages(run):
+        record = json.loads((run.run_dir / "summary.json").read_text())
+        return {c["id"]: c["message"] for r in record["requirements"].values() for c in r["cases"] if c["outcome"] == "fail"}
+
+    assert messages(spread) == messages(serial) and messages(serial)
+    assert not [m for m in messages(spread).values() if m.startswith("[gw")]
