@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pynvml
 import pytest
 
 from gpuaccept.sources import nvml
+from gpuaccept.sources.nvml_sampler import Sampler
 from tests.conftest import HOSTS
 from tests.fakes.nvml_lib import FakeNvmlLib
 
@@ -74,3 +76,34 @@ def test_missing_function_in_an_old_driver_is_unreported():
     fake.install()
     snap = nvml.snapshot()
     assert "FUNCTION_NOT_FOUND" in snap["gpus"][0]["unreported"]["compute_capability"]
+
+
+def _sampled(errors: dict, seconds: float = 0.3):
+    FakeNvmlLib(SNAPSHOT, errors=errors).install()
+    sampler = Sampler(50).start()
+    time.sleep(seconds)
+    return sampler.stop(), sampler.error
+
+
+def test_the_sampler_leaves_out_a_field_nvml_does_not_give_and_goes_on():
+    samples, error = _sampled({(1, "nvmlDeviceGetCurrPcieLinkWidth"): pynvml.NVML_ERROR_NOT_SUPPORTED})
+    assert error == "" and len(samples) > 3
+    assert {s["gpus"][1]["pcie_width"] for s in samples} == {None} and {s["gpus"][0]["pcie_width"] for s in samples} == {16}
+
+
+@pytest.mark.parametrize("code, name", [(pynvml.NVML_ERROR_GPU_IS_LOST, "GPU_IS_LOST"),
+                                        (pynvml.NVML_ERROR_RESET_REQUIRED, "RESET_REQUIRED")])
+def test_a_gpu_lost_while_sampled_stops_the_sampling_and_is_named(code, name):
+    """By the adapter's one error policy: never a run of samples with the lost card's fields as None."""
+    samples, error = _sampled({(1, "nvmlDeviceGetPowerUsage"): code})
+    assert samples == [] and f"NVML failed while sampling ({name}" in error, error
+
+
+def test_a_benchmark_whose_sampling_stopped_ends_at_once_naming_it(monkeypatch):
+    from gpuaccept.sources import ollama_bench
+
+    class Stopped:
+        error = "NVML failed while sampling (GPU_IS_LOST: GPU is lost) at 1.2 s"
+
+    with pytest.raises(ollama_bench.SamplingStopped, match="GPU_IS_LOST"):
+        ollama_bench._sampling(Stopped())

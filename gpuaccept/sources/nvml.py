@@ -28,8 +28,8 @@ _ERROR_NAMES = {
     for name in dir(pynvml)
     if name.startswith("NVML_ERROR_") and isinstance(getattr(pynvml, name), int)
 }
-# Errors after which nothing NVML says about the GPUs can be trusted.
-_FATAL = {"UNINITIALIZED", "LIBRARY_NOT_FOUND", "DRIVER_NOT_LOADED", "LIB_RM_VERSION_MISMATCH",
+# Errors after which nothing NVML says about the GPUs can be trusted (the sampler reads by this too).
+FATAL = {"UNINITIALIZED", "LIBRARY_NOT_FOUND", "DRIVER_NOT_LOADED", "LIB_RM_VERSION_MISMATCH",
           "GPU_IS_LOST", "RESET_REQUIRED", "OPERATING_SYSTEM", "TIMEOUT"}
 _FIELD_REASONS = {
     "NOT_SUPPORTED": "not supported by this GPU or driver (NVML NOT_SUPPORTED)",
@@ -117,7 +117,7 @@ def _read(into: dict[str, Any], unreported: dict[str, str], key: str, fn: Callab
         into[key] = convert(fn(*args))
     except pynvml.NVMLError as err:
         name = error_name(err)
-        if name in _FATAL:
+        if name in FATAL:
             raise _Fatal(name, str(err)) from err
         unreported[key] = _FIELD_REASONS.get(name, f"NVML error {name}: {err}")
 

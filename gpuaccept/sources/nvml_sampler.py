@@ -2,8 +2,10 @@
 
 Each sample reads, for every GPU: utilization, memory used, the compute processes with their memory
 (host PIDs: the model runner among them; memory None when NVML cannot tell), current PCIe generation and width, temperature, power, the
-clocks event (throttle) reasons and the SM clock. A field NVML will not give is left out of that sample (None); a hung
-driver stops the sampling, not the run.
+clocks event (throttle) reasons and the SM clock. By nvml.py's error policy: a field NVML will not give
+(NOT_SUPPORTED, NO_PERMISSION, ...) is left out of that sample (None); an error after which nothing NVML
+says can be trusted (GPU_IS_LOST, RESET_REQUIRED, ...) stops the sampling and is named in ``error``, and
+the benchmark stops at its next step; a hung driver stops the sampling, not the run.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from typing import Any
 
 import pynvml
 
-from gpuaccept.sources.nvml import MIB
+from gpuaccept.sources.nvml import FATAL, MIB, error_name
 
 
 def _read(fn, *args) -> Any:
     try:
         return fn(*args)
-    except pynvml.NVMLError:
+    except pynvml.NVMLError as err:
+        if error_name(err) in FATAL:
+            raise  # the GPU or the driver is gone: no later sample means anything
         return None
 
 
@@ -93,7 +97,7 @@ class Sampler:
                 tick += self.period
                 self._stop.wait(max(0.0, tick - time.monotonic()))
         except pynvml.NVMLError as err:
-            self.error = f"NVML failed while sampling: {err}"
+            self.error = f"NVML failed while sampling ({error_name(err)}: {err}) at {self.now():.1f} s"
         finally:
             with contextlib.suppress(pynvml.NVMLError):
                 pynvml.nvmlShutdown()

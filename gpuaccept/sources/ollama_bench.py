@@ -161,6 +161,16 @@ def processes(samples: list[dict[str, Any]], proc_root: Path) -> list[dict[str, 
              "cgroup": _proc_text(proc_root / str(pid) / "cgroup")} for pid in pids]
 
 
+class SamplingStopped(Exception):
+    """NVML stopped answering for the GPUs while they were sampled (a GPU lost, a reset required)."""
+
+
+def _sampling(sampler: Sampler) -> None:
+    """A lost GPU ends the benchmark at once: later runs would be measured on cards NVML no longer sees."""
+    if sampler.error:
+        raise SamplingStopped(sampler.error)
+
+
 def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Progress = lambda _l: None,
                   proc_root: Path | None = None, drop_caches: Path = DROP_CACHES) -> dict[str, Any]:
     b = spec.benchmark
@@ -193,10 +203,12 @@ def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Prog
         for i in range(b.warmup_runs):
             stage = f"warm-up run {i + 1}"
             record["warmup"].append(_run(streamed, spec, sampler))
+            _sampling(sampler)
         record["measure_from"] = round(sampler.now(), 4)
         for i in range(b.runs):
             stage = f"measured run {i + 1} of {b.runs}"
             record["runs"].append(_run(streamed, spec, sampler))
+            _sampling(sampler)
             run = record["runs"][-1]
             progress(f"run {i + 1}/{b.runs}: {run['eval_count']} tokens, "
                      f"{run['eval_count'] / run['eval_ns'] * 1e9 if run['eval_ns'] else 0:.1f} tokens/s")
@@ -209,7 +221,7 @@ def run_benchmark(spec: OllamaSpec, *, keep_loaded: bool = False, progress: Prog
     except Overrun as err:  # what the stopped stream did is OLL-THROUGHPUT's figure when no run finished
         record["error"] = f"{stage}: {err}"
         record["cut"] = {"stage": stage, "slow": err.slow, "chunks": err.chunks, "streaming_s": err.streaming_s}
-    except TooSlow as err:  # answers arrive, but not a complete one within its deadline or bounds
+    except (TooSlow, SamplingStopped) as err:  # too slow to judge, or the GPUs' sampling stopped
         record["error"] = f"{stage}: {err}"
     except httpx.TimeoutException:
         load = stage == "loading the model"
