@@ -67,13 +67,13 @@ def test_a_run_stopped_for_being_too_slow_is_measured_by_the_wall_clock():
     verdict = load.throughput(host, P40)
     assert verdict.outcome == "fail" and "4.2 tokens/s by the wall clock: warm-up run 1 streamed" in verdict.message
     assert "the server failed or stalled" not in verdict.message, verdict  # it was slow, not broken
-    assert answers.answer(host, P40).outcome == "unevaluated"
+    assert answers.answer(host, P40).outcome == "not_evaluated"
 
 
 def test_a_benchmark_record_without_proc_entries_is_not_counted(tmp_path):
     folder = damaged(tmp_path, "dual-p40", edit_bench(lambda b: b.pop("processes")))
     verdict = load.spread(facts(folder), P40)
-    assert verdict.outcome == "unevaluated", verdict
+    assert verdict.outcome == "not_evaluated", verdict
     assert "records no /proc entry (field processes) for the GPU processes PID 48213" in verdict.message
 
 
@@ -81,7 +81,7 @@ def test_api_ps_changing_during_the_runs_leaves_the_load_time_not_evaluated(tmp_
     def change(bench: dict) -> None:
         bench["loaded_at_load"][0].update(context_length=2048, size=bench["loaded_at_load"][0]["size"] - 2**30)
     verdict = load.load_time(facts(damaged(tmp_path, "dual-p40", edit_bench(change))), P40)
-    assert verdict.outcome == "unevaluated", verdict
+    assert verdict.outcome == "not_evaluated", verdict
     assert "/api/ps changed between the cold load and the end (size 19.3 -> 20.3 GiB, context 2048 -> 4096)" \
         in verdict.message
     assert load.load_time(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
@@ -126,31 +126,31 @@ ANSWER_TABLE = {
                                                                                           "holding '1, 2, 3"),
     "empty think block": (_answer(2, text="<think>\n\n</think>\n\nParis"), "pass", "answered right"),
     "answer only inside thinking": (_answer(2, text="<think>Paris</think> Lyon"), "fail", "replied 'Lyon'"),
-    "thinking never closed": (_answer(2, text="<think>The capital of"), "unevaluated",
+    "thinking never closed": (_answer(2, text="<think>The capital of"), "not_evaluated",
                               "fact: the reply is all thinking: its <think> block never closes"),
     "question errored": (_answer(3, error="HTTP 500: llama runner process has terminated", text=None),
-                         "unevaluated", "no reply to judge for reverse: HTTP 500: llama runner process has terminated"),
-    "question missing": (lambda b: b["answers"].pop(), "unevaluated", "question(s) reverse were not asked"),
-    "older record": (lambda b: b.pop("answers"), "unevaluated", "it was recorded before the suite asked"),
-    "another prompt": (_answer(0, prompt="What is 2+2?"), "unevaluated", "a record of another suite version"),
+                         "not_evaluated", "no reply to judge for reverse: HTTP 500: llama runner process has terminated"),
+    "question missing": (lambda b: b["answers"].pop(), "not_evaluated", "question(s) reverse were not asked"),
+    "older record": (lambda b: b.pop("answers"), "not_evaluated", "it was recorded before the suite asked"),
+    "another prompt": (_answer(0, prompt="What is 2+2?"), "not_evaluated", "a record of another suite version"),
     "record's own expectation is not trusted": (_answer(0, text="371", expect=["371"]), "fail", "replied '371'"),
     "stuck token in a run": (lambda b: b["runs"][1].update(text=" ".join([_stuck()] * 64)),
                              "fail", "measured run 2's text is gibberish (the word 'Tạng' 8 times in a row)"),
     "mixed scripts": (lambda b: b["warmup"][0].update(text=(TEXT / "llamacpp-14228-mixed-scripts.txt").read_text()),
                       "fail", "warm-up run 1's text is gibberish (a replacement character (U+FFFD"),
     "no words": (_answer(1, text="!!! ??? ..."), "fail", "question 'sequence''s text is gibberish (no word at all)"),
-    "a text not recorded": (lambda b: b["runs"][0].update(text=None), "unevaluated",
+    "a text not recorded": (lambda b: b["runs"][0].update(text=None), "not_evaluated",
                             "records no text for measured run 1"),
     # A reply that holds the answer beside another is no answer.
     "two numbers offered": (_answer(0, text="391 or 392"), "fail", "it holds the answer, but it also names 392"),
     "the answer denied": (_answer(0, text="It is not 391, it is 392."), "fail", "it also names 392"),
     "a second line": (_answer(0, text="392\n391"), "fail", "it also names 392"),
     "guesses": (_answer(2, text="London? Paris? Berlin?"), "fail", "it asks or guesses"),
-    "a question asked twice": (lambda b: b["answers"].insert(0, {**b["answers"][0], "text": "392"}), "unevaluated",
+    "a question asked twice": (lambda b: b["answers"].insert(0, {**b["answers"][0], "text": "392"}), "not_evaluated",
                                "more than once"),
-    "all in thinking": (_answer(0, text="<think>17*23 = 391</think>"), "unevaluated",
+    "all in thinking": (_answer(0, text="<think>17*23 = 391</think>"), "not_evaluated",
                         "arithmetic: no reply outside the <think> block"),
-    "an empty reply": (_answer(0, text=""), "unevaluated", "arithmetic: an empty reply"),
+    "an empty reply": (_answer(0, text=""), "not_evaluated", "arithmetic: an empty reply"),
 }
 
 
@@ -212,7 +212,7 @@ def test_without_a_container_the_runner_is_tied_by_unit_or_name(tmp_path, cgroup
     host = dataclasses.replace(host, docker=dataclasses.replace(host.docker, container=None))
     verdict = load.spread(host, P40)
     if rule is None:
-        assert verdict.outcome == "unevaluated" and "no GPU process is Ollama's runner by cgroup or by name" \
+        assert verdict.outcome == "not_evaluated" and "no GPU process is Ollama's runner by cgroup or by name" \
             in verdict.message, verdict
     else:
         assert verdict.outcome == "pass" and rule in verdict.message, verdict
@@ -244,7 +244,7 @@ def _judged_with(change):
 ])
 def test_a_benchmark_that_cannot_be_true_judges_nothing(change, words):
     verdicts = _judged_with(change)
-    assert all(v.outcome == "unevaluated" for v in verdicts), [v.message for v in verdicts]
+    assert all(v.outcome == "not_evaluated" for v in verdicts), [v.message for v in verdicts]
     assert all(words in v.message for v in verdicts)
 
 

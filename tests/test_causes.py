@@ -23,7 +23,7 @@ def test_gpu_count_names_no_card_cause_on_evidence_gpu_pci_count_calls_contradic
     snap["gpus"][0]["bus_id"] = "00000000:81:00.0"  # a card the PCI listing does not have
     evidence.files[ev.NVML] = json.dumps(snap)
     facts = build_facts(evidence, mode="replay", source="test")
-    assert cards.gpu_pci_count(facts, P40).outcome == "unevaluated"
+    assert cards.gpu_pci_count(facts, P40).outcome == "not_evaluated"
     count = cards.gpu_count(facts, P40)
     assert count.outcome == "fail" and "not known: the sources disagree" in count.message, count.message
     assert "RmInitAdapter" not in count.message and "initialise" not in count.message
@@ -40,7 +40,7 @@ def test_a_remote_nvidia_smi_that_hung_is_named_not_hidden_behind_nvml():
     evidence.absent = {**evidence.absent, ev.NVML: NVML_REMOTE,
                        ev.SMI_XML: "`nvidia-smi -q -x` did not finish within 20 s (nvidia-smi is missing or failed)"}
     verdict = cards.gpu_count(build_facts(evidence, mode="replay", source="test"), P40)
-    assert verdict.outcome == "unevaluated"
+    assert verdict.outcome == "not_evaluated"
     assert "`nvidia-smi -q -x` did not finish within 20 s" in verdict.message, verdict.message
 
 
@@ -71,7 +71,7 @@ def test_the_memory_an_older_branch_reports_advises_no_rma():
     evidence.files.pop(ev.SMI_XML, None)  # the XML of the same run would say 23040: not this capture
     facts = build_facts(evidence, mode="replay", source="test")
     verdict = cards.gpu_memory(facts, 0, P40)
-    assert verdict.outcome == "unevaluated" and "R470 and R440" in verdict.message and "DRV-VERSION" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "R470 and R440" in verdict.message and "DRV-VERSION" in verdict.message
     snap["gpus"][0]["memory_total_mib"] = 22000  # no branch reports this: the card is short
     evidence.files[ev.NVML] = json.dumps(snap)
     short = cards.gpu_memory(build_facts(evidence, mode="replay", source="test"), 0, P40)

@@ -25,7 +25,7 @@ def test_the_inspect_of_another_container_judges_no_container_requirement():
     facts = facts_with(lambda c: c.update(Name="/not-ollama"))
     for check in (container.running, container.gpu_request, container.config, container.exposure):
         verdict = check(facts, P40)
-        assert verdict.outcome == "unevaluated" and "'not-ollama', not of 'ollama'" in verdict.message
+        assert verdict.outcome == "not_evaluated" and "'not-ollama', not of 'ollama'" in verdict.message
 
 
 def test_a_port_the_engine_published_on_every_interface_counts_whatever_was_asked():
@@ -43,7 +43,7 @@ def test_a_port_published_otherwise_than_asked_is_not_judged():
         c.setdefault("NetworkSettings", {})["Ports"] = {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "11434"}]}
 
     verdict = container.exposure(facts_with(published_everywhere), P40)
-    assert verdict.outcome == "unevaluated" and "asked on 127.0.0.1:11434, not bound so" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "asked on 127.0.0.1:11434, not bound so" in verdict.message
 
 
 def test_forcing_the_cpu_or_the_cuda_13_runner_on_pascal_fails():

@@ -32,26 +32,26 @@ def judged(state: dict, restarts: int | None = None, drop: tuple[str, ...] = ())
 
 CASES = {
     "the bundled running container": ({}, None, "pass", "container ollama runs ("),
-    "running with Running false": ({"Running": False}, None, "unevaluated", "Status: running with Running: false"),
-    "running, dead, OOM-killed, exit 137": ({"Dead": True, "OOMKilled": True, "ExitCode": 137}, None, "unevaluated",
+    "running with Running false": ({"Running": False}, None, "not_evaluated", "Status: running with Running: false"),
+    "running, dead, OOM-killed, exit 137": ({"Dead": True, "OOMKilled": True, "ExitCode": 137}, None, "not_evaluated",
                                             "Dead: true, OOMKilled: true, ExitCode: 137"),
-    "running while restarting": ({"Restarting": True}, None, "unevaluated", "Restarting: true"),
-    "running with no process": ({"Pid": 0}, None, "unevaluated", "Pid: 0"),
-    "exited but Running": ({"Status": "exited", "Running": True}, None, "unevaluated", "Status: exited with Running: true"),
+    "running while restarting": ({"Restarting": True}, None, "not_evaluated", "Restarting: true"),
+    "running with no process": ({"Pid": 0}, None, "not_evaluated", "Pid: 0"),
+    "exited but Running": ({"Status": "exited", "Running": True}, None, "not_evaluated", "Status: exited with Running: true"),
     "an honest exit": ({"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 137, "OOMKilled": True}, None,
                        "fail", "is exited"),
     "restarting, 40 restarts": ({"Status": "restarting", "Restarting": True}, 40, "fail", "is restarting"),
     "running after 40 restarts": ({}, 40, "fail", "restarted it 40 times"),
     "running after 2 restarts": ({}, 2, "pass", "runs"),
-    "running with a negative process id": ({"Pid": -1}, None, "unevaluated", "Pid: -1"),
-    "running with a process id that is text": ({"Pid": "29232"}, None, "unevaluated", "Pid is a string"),
-    "running, never started": ({"StartedAt": "0001-01-01T00:00:00Z"}, None, "unevaluated",
+    "running with a negative process id": ({"Pid": -1}, None, "not_evaluated", "Pid: -1"),
+    "running with a process id that is text": ({"Pid": "29232"}, None, "not_evaluated", "Pid is a string"),
+    "running, never started": ({"StartedAt": "0001-01-01T00:00:00Z"}, None, "not_evaluated",
                                'StartedAt: "0001-01-01T00:00:00Z"'),
-    "running with a start time that is no time": ({"StartedAt": "yesterday"}, None, "unevaluated", 'StartedAt: "yesterday"'),
-    "running, stopped after it started": ({"FinishedAt": "2026-11-25T20:00:00.123456789Z"}, None, "unevaluated",
+    "running with a start time that is no time": ({"StartedAt": "yesterday"}, None, "not_evaluated", 'StartedAt: "yesterday"'),
+    "running, stopped after it started": ({"FinishedAt": "2026-11-25T20:00:00.123456789Z"}, None, "not_evaluated",
                                           "FinishedAt 2026-11-25T20:00:00.123456789Z after StartedAt"),
     "running, stopped before it started": ({"FinishedAt": "2026-11-24T20:00:00.5Z"}, None, "pass", "runs"),
-    "running with an error": ({"Error": "OCI runtime create failed"}, None, "unevaluated",
+    "running with an error": ({"Error": "OCI runtime create failed"}, None, "not_evaluated",
                               'Error: "OCI runtime create failed"'),
 }
 
@@ -60,13 +60,13 @@ CASES = {
 def test_ctr_running_reads_a_state_that_holds_together(state, restarts, outcome, words):
     facts, verdict = judged(state, restarts)
     assert (verdict.outcome, words in verdict.message) == (outcome, True), verdict.message
-    if outcome == "unevaluated":  # what reads the container's state is not judged on it either
+    if outcome == "not_evaluated":  # what reads the container's state is not judged on it either
         assert facts.docker.container is None or not facts.docker.container.running
 
 
 def test_a_running_state_without_the_fields_an_engine_writes_judges_nothing():
     facts, verdict = judged({}, None, drop=("Running", "Pid"))
-    assert verdict.outcome == "unevaluated" and "no Running, no Pid" in verdict.message, verdict.message
+    assert verdict.outcome == "not_evaluated" and "no Running, no Pid" in verdict.message, verdict.message
 
 
 def test_a_negative_restart_count_is_damaged_evidence():
@@ -117,12 +117,12 @@ def test_published_ports_that_disagree_with_the_asked_ones_judge_no_port(asked, 
         assert c.ports_problem is None
         return
     assert problem in c.ports_problem, c.ports_problem
-    assert container.exposure(facts, P40).outcome == "unevaluated"
-    assert container.config(facts, P40).outcome in ("unevaluated", "fail")
+    assert container.exposure(facts, P40).outcome == "not_evaluated"
+    assert container.config(facts, P40).outcome in ("not_evaluated", "fail")
     from gpuaccept.checks import ollama
 
     verdict = ollama.api(facts, P40)
-    assert verdict.outcome == "unevaluated" and "contradicts itself" in verdict.message, verdict.message
+    assert verdict.outcome == "not_evaluated" and "contradicts itself" in verdict.message, verdict.message
 
 
 def test_a_stopped_containers_ports_are_what_was_asked():

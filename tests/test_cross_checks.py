@@ -50,7 +50,7 @@ def facts(folder: Path, mode: str = "replay"):
 
 
 def verdicts(run, requirement: str) -> dict[str, str]:
-    """test case name -> the verdict the suite recorded (pass, fail, unevaluated, ...)."""
+    """test case name -> the verdict the suite recorded (pass, fail, not_evaluated, ...)."""
     return {c.name: c.properties.get("verdict", c.outcome) for c in run.cases if c.requirement == requirement}
 
 
@@ -74,7 +74,7 @@ def test_lspci_x8_against_nvml_x16_is_not_evaluated_naming_both(run_suite, tmp_p
     folder = copy_of(tmp_path, "dual-p40")
     x8_in_lspci_only(folder)
     run = run_suite("--replay", str(folder), "-m", "quick")
-    assert verdicts(run, "PCIE-WIDTH") == {"test_pcie_width[gpu0]": "pass", "test_pcie_width[gpu1]": "unevaluated"}
+    assert verdicts(run, "PCIE-WIDTH") == {"test_pcie_width[gpu0]": "pass", "test_pcie_width[gpu1]": "not_evaluated"}
     message = run.messages("PCIE-WIDTH")
     assert "NVML x16, lspci-vvv.txt x8" in message and "0000:03:00.0" in message
     assert "stale or edited" in message
@@ -95,9 +95,9 @@ def test_nvml_maximum_above_the_cards_own_capability_is_not_evaluated():
     gpus = tuple(dataclasses.replace(g, pcie_gen_max=4, pcie_width_max=32) for g in host.gpus)
     host = dataclasses.replace(host, gpus=gpus)
     gen = pcie.pcie_gen(host, 0, P40)
-    assert gen.outcome == "unevaluated" and "NVML Gen4" in gen.message and "Gen3 (8 GT/s)" in gen.message
+    assert gen.outcome == "not_evaluated" and "NVML Gen4" in gen.message and "Gen3 (8 GT/s)" in gen.message
     width = pcie.pcie_width(host, 0, P40)
-    assert width.outcome == "unevaluated" and "NVML x32" in width.message and "own x16" in width.message
+    assert width.outcome == "not_evaluated" and "NVML x32" in width.message and "own x16" in width.message
 
 
 def test_a_slot_limited_maximum_is_no_disagreement():
@@ -113,7 +113,7 @@ def test_an_nvml_gpu_missing_from_the_pci_listing_is_not_evaluated(tmp_path):
     edit_json(folder / "nvml.json", lambda s: s["gpus"][1].update(bus_id="00000000:81:00.0"))
     replace(folder / "lspci-vvv.txt", "0000:03:00.0", "0000:04:00.0")
     verdict = cards.gpu_pci_count(facts(folder), P40)
-    assert verdict.outcome == "unevaluated"
+    assert verdict.outcome == "not_evaluated"
     assert "GPU1 (0000:81:00.0)" in verdict.message and "0000:04:00.0" in verdict.message
 
 
@@ -124,7 +124,7 @@ def test_two_gpus_with_one_uuid_are_not_evaluated(run_suite, tmp_path):
     edit_json(folder / "nvml.json", lambda s: s["gpus"][1].update(uuid=UUID0))
     run = run_suite("--replay", str(folder), "-m", "quick")
     for rid in ("GPU-COUNT", "GPU-IDENTICAL", "CTR-SEES-GPUS"):
-        assert set(verdicts(run, rid).values()) == {"unevaluated"}, (rid, run.stdout[-3000:])
+        assert set(verdicts(run, rid).values()) == {"not_evaluated"}, (rid, run.stdout[-3000:])
         assert f"GPU0 and GPU1 report the same UUID {UUID0}" in run.messages(rid)
     assert_incomplete(run)
 
@@ -133,7 +133,7 @@ def test_two_gpus_with_one_bus_id_are_not_evaluated():
     host = facts(HOSTS / "dual-p40")
     host = dataclasses.replace(host, gpus=(host.gpus[0], dataclasses.replace(host.gpus[1], bus_id="0000:02:00.0")))
     for verdict in (cards.gpu_count(host, P40), cards.gpu_identical(host, P40)):
-        assert verdict.outcome == "unevaluated"
+        assert verdict.outcome == "not_evaluated"
         assert "GPU0 and GPU1 report the same bus id 0000:02:00.0" in verdict.message
 
 
@@ -149,7 +149,7 @@ def test_xml_and_nvml_naming_other_gpus_is_not_evaluated(run_suite, tmp_path):
     other = "GPU-00000000-1111-2222-3333-444444444444"
     replace(folder / "nvidia-smi-q.xml", H100_UUID, other)
     run = run_suite("--replay", str(folder), "--profile", "single-h100", "-m", "quick")
-    assert set(verdicts(run, "GPU-COUNT").values()) == {"unevaluated"}, run.stdout[-3000:]
+    assert set(verdicts(run, "GPU-COUNT").values()) == {"not_evaluated"}, run.stdout[-3000:]
     message = run.messages("GPU-COUNT")
     assert f"nvml.json lists {H100_UUID}" in message and f"nvidia-smi-q.xml lists {other}" in message
     assert_incomplete(run)
@@ -161,9 +161,9 @@ def test_xml_and_nvml_driver_and_memory_disagreeing_are_not_evaluated(run_suite,
             "<driver_version>575.57.08</driver_version>")
     replace(folder / "nvidia-smi-q.xml", "<total>81559 MiB</total>", "<total>40960 MiB</total>", 1)
     run = run_suite("--replay", str(folder), "--profile", "single-h100", "-m", "quick")
-    assert set(verdicts(run, "DRV-VERSION").values()) == {"unevaluated"}, run.stdout[-3000:]
+    assert set(verdicts(run, "DRV-VERSION").values()) == {"not_evaluated"}, run.stdout[-3000:]
     assert "nvml.json says driver 580.159.04, nvidia-smi-q.xml says driver 575.57.08" in run.messages("DRV-VERSION")
-    assert set(verdicts(run, "GPU-MEMORY").values()) == {"unevaluated"}
+    assert set(verdicts(run, "GPU-MEMORY").values()) == {"not_evaluated"}
     assert "nvml.json says 81559 MiB, nvidia-smi-q.xml says 40960 MiB" in run.messages("GPU-MEMORY")
     assert verdicts(run, "GPU-COUNT") == {"test_gpu_count": "pass"}  # same UUIDs and bus ids
     assert_incomplete(run)
@@ -173,7 +173,7 @@ def test_a_damaged_xml_beside_nvml_is_not_evaluated(tmp_path):
     folder = copy_of(tmp_path, "h100-live")
     (folder / "nvidia-smi-q.xml").write_text("<nvidia_smi_log><gpu>")
     verdict = cards.gpu_count(facts(folder), H100)
-    assert verdict.outcome == "unevaluated" and "evidence unreadable: nvidia-smi-q.xml" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "evidence unreadable: nvidia-smi-q.xml" in verdict.message
 
 
 def test_the_bundled_live_capture_agrees_with_itself():
@@ -188,7 +188,7 @@ def test_a_container_listing_one_uuid_twice_is_not_evaluated(tmp_path):
     smi = (folder / "container-nvidia-smi-L.txt").read_text().splitlines()
     (folder / "container-nvidia-smi-L.txt").write_text("\n".join([*smi, smi[1].replace("GPU 1", "GPU 2")]) + "\n")
     verdict = container.sees_gpus(facts(folder), P40)
-    assert verdict.outcome == "unevaluated" and "more than once" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "more than once" in verdict.message
     assert smi[1].split("UUID: ")[1].rstrip(")") in verdict.message
 
 
@@ -200,7 +200,7 @@ def test_a_benchmark_of_another_model_judges_nothing(run_suite, tmp_path):
     edit_json(folder / "benchmark.json", lambda b: b.update(model="llama3.1:8b"))
     run = run_suite("--replay", str(folder))
     for rid in (*LOAD, "PCIE-GEN"):
-        assert set(verdicts(run, rid).values()) == {"unevaluated"}, (rid, run.stdout[-3000:])
+        assert set(verdicts(run, rid).values()) == {"not_evaluated"}, (rid, run.stdout[-3000:])
         assert "benchmark.json is of model 'llama3.1:8b', the profile's model is 'qwen3:32b'" in run.messages(rid)
     assert_incomplete(run)
 
@@ -210,7 +210,7 @@ def test_a_benchmark_with_other_settings_judges_nothing(tmp_path):
     edit_json(folder / "benchmark.json", lambda b: b["settings"].update(num_ctx=32768))
     host = facts(folder)
     for verdict in (load.offload(host, P40), load.throughput(host, P40), load.thermal(host, 0, P40)):
-        assert verdict.outcome == "unevaluated"
+        assert verdict.outcome == "not_evaluated"
         assert "num_ctx 32768 in benchmark.json, 4096 in the profile" in verdict.message
 
 
@@ -234,14 +234,14 @@ def test_an_ollama_version_that_is_no_release_is_not_evaluated(tmp_path, version
     folder = copy_of(tmp_path, "dual-p40")
     (folder / "ollama-version.json").write_text(json.dumps({"version": version}))
     verdict = ollama.api(facts(folder), P40)
-    assert verdict.outcome == "unevaluated" and why in verdict.message and repr(version) in verdict.message
+    assert verdict.outcome == "not_evaluated" and why in verdict.message and repr(version) in verdict.message
 
 
 def test_a_made_up_version_in_a_replay_is_not_accepted(run_suite, tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
     (folder / "ollama-version.json").write_text(json.dumps({"version": "latest"}))
     run = run_suite("--replay", str(folder), "-m", "quick")
-    assert verdicts(run, "OLL-API") == {"test_ollama_api": "unevaluated"}, run.stdout[-3000:]
+    assert verdicts(run, "OLL-API") == {"test_ollama_api": "not_evaluated"}, run.stdout[-3000:]
     assert "ollama-version.json version 'latest': not a version number" in run.messages("OLL-API")
     assert_incomplete(run)
 
@@ -250,11 +250,11 @@ def test_a_server_log_of_another_version_is_not_evaluated(run_suite, tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
     (folder / "ollama-version.json").write_text(json.dumps({"version": "0.33.0"}))
     run = run_suite("--replay", str(folder), "-m", "quick")
-    assert verdicts(run, "OLL-API") == {"test_ollama_api": "unevaluated"}, run.stdout[-3000:]
+    assert verdicts(run, "OLL-API") == {"test_ollama_api": "not_evaluated"}, run.stdout[-3000:]
     words = "the API says Ollama '0.33.0', the server log (ollama-server.log) says '0.32.1'"
     assert words in run.messages("OLL-API")
     # The log's GPU discovery, healthy as it is, cannot pass for the server that answers now.
-    assert verdicts(run, "OLL-GPUS-DETECTED") == {"test_ollama_gpus_detected": "unevaluated"}
+    assert verdicts(run, "OLL-GPUS-DETECTED") == {"test_ollama_gpus_detected": "not_evaluated"}
     assert words in run.messages("OLL-GPUS-DETECTED")
     assert_incomplete(run)
 
@@ -276,7 +276,7 @@ def test_sysfs_width_against_nvml_is_not_evaluated(tmp_path):
     folder = copy_of(tmp_path, "h100-live")
     replace(folder / "sysfs-pci.txt", "current_link_width=16", "current_link_width=8")
     verdict = pcie.pcie_width(facts(folder), 0, H100)
-    assert verdict.outcome == "unevaluated" and "NVML x16, sysfs-pci.txt x8" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "NVML x16, sysfs-pci.txt x8" in verdict.message
 
 
 @pytest.mark.parametrize(("change", "words"), [
@@ -287,7 +287,7 @@ def test_a_benchmark_record_of_the_wrong_shape_judges_nothing(tmp_path, change, 
     folder = copy_of(tmp_path, "dual-p40")
     edit_json(folder / "benchmark.json", change)
     verdict = load.spread(facts(folder), P40)
-    assert verdict.outcome == "unevaluated" and words in verdict.message
+    assert verdict.outcome == "not_evaluated" and words in verdict.message
 
 
 def test_a_gpu_in_nvml_that_lspci_shows_bound_to_vfio_is_not_evaluated():
@@ -301,4 +301,4 @@ def test_a_gpu_in_nvml_that_lspci_shows_bound_to_vfio_is_not_evaluated():
     head, sep, tail = text.rpartition("Kernel driver in use: nvidia")
     evidence.files["lspci-vvv.txt"] = head + "Kernel driver in use: vfio-pci" + tail
     verdict = _cards.gpu_pci_count(_build(evidence, mode="replay", source="test"), _profiles.load("dual-p40"))
-    assert verdict.outcome == "unevaluated" and "(vfio-pci)" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "(vfio-pci)" in verdict.message

@@ -41,7 +41,7 @@ def test_a_sampler_that_stopped_mid_soak_is_not_evaluated(tmp_path):
         d["sampler_error"] = "NVML failed: Unknown Error"
     facts = judged(tmp_path, stopped)
     verdict = checks.gpu_soak(facts, 0, PROFILE)
-    assert verdict.outcome == "unevaluated", verdict
+    assert verdict.outcome == "not_evaluated", verdict
     assert "do not cover the soak" in verdict.message and "Unknown Error" in verdict.message
 
 
@@ -49,7 +49,7 @@ def test_a_gpu_the_soak_did_not_load_is_not_evaluated(tmp_path):
     facts = judged(tmp_path, lambda d: d["soak"].update(gpus=[g for g in d["soak"]["gpus"] if g["index"] == 0]))
     assert checks.gpu_soak(facts, 0, PROFILE).outcome == "pass"
     verdict = checks.gpu_soak(facts, 1, PROFILE)
-    assert verdict.outcome == "unevaluated" and "no load on it" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "no load on it" in verdict.message
 
 
 def test_aer_read_after_the_tier_only_is_not_a_comparison(tmp_path):
@@ -62,26 +62,26 @@ def test_aer_read_after_the_tier_only_is_not_a_comparison(tmp_path):
                 kinds["correctable"] = 500
     facts = judged(tmp_path, after_only)
     verdict = checks.pcie_replay(facts, 1, PROFILE)
-    assert verdict.outcome == "unevaluated", verdict
+    assert verdict.outcome == "not_evaluated", verdict
     assert "AER counters (reading the AER counters failed" in verdict.message
 
 
 def test_peer_copies_of_one_direction_only_are_not_evaluated(tmp_path):
     facts = judged(tmp_path, lambda d: d["p2p"].update(pairs=d["p2p"]["pairs"][:1]))
     verdict = checks.gpu_p2p(facts, PROFILE)
-    assert verdict.outcome == "unevaluated" and "no copy GPU1->GPU0" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "no copy GPU1->GPU0" in verdict.message
 
 
 def test_peer_copies_of_other_gpus_are_not_evaluated(tmp_path):
     def other(d: dict) -> None:
         d["p2p"]["pairs"] = [{**p, "a": p["a"] + 5, "b": p["b"] + 5} for p in d["p2p"]["pairs"]]
     verdict = checks.gpu_p2p(judged(tmp_path, other), PROFILE)
-    assert verdict.outcome == "unevaluated" and "GPU5->GPU6" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "GPU5->GPU6" in verdict.message
 
 
 def test_a_gpu_left_out_of_the_record_leaves_p2p_not_evaluated(tmp_path):
     verdict = checks.gpu_p2p(judged(tmp_path, lambda d: d.update(gpus=d["gpus"][:1])), PROFILE)
-    assert verdict.outcome == "unevaluated" and "did not test GPU1" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "did not test GPU1" in verdict.message
 
 
 def test_a_record_without_bus_ids_cannot_be_matched_to_the_cards(tmp_path):
@@ -89,8 +89,8 @@ def test_a_record_without_bus_ids_cannot_be_matched_to_the_cards(tmp_path):
         for gpu in d["gpus"]:
             gpu["bus_id"] = ""
     facts = judged(tmp_path, blank)
-    assert checks.pcie_bandwidth(facts, 0, PROFILE).outcome == "unevaluated"
-    assert checks.gpu_p2p(facts, PROFILE).outcome == "unevaluated"
+    assert checks.pcie_bandwidth(facts, 0, PROFILE).outcome == "not_evaluated"
+    assert checks.gpu_p2p(facts, PROFILE).outcome == "not_evaluated"
 
 
 def test_copies_measured_with_other_settings_are_not_evaluated(tmp_path):
@@ -100,7 +100,7 @@ def test_copies_measured_with_other_settings_are_not_evaluated(tmp_path):
             row["h2d"]["gbps"] = 3.0
     facts = judged(tmp_path, other)
     verdict = checks.pcie_bandwidth(facts, 0, PROFILE)
-    assert verdict.outcome == "unevaluated", verdict
+    assert verdict.outcome == "not_evaluated", verdict
     assert "copy_mib 1 in diag.json, 256 in the profile" in verdict.message and "soak_s" not in verdict.message
     assert checks.gpu_memtest(facts, 0, PROFILE).outcome == "pass"
 
@@ -108,7 +108,7 @@ def test_copies_measured_with_other_settings_are_not_evaluated(tmp_path):
 def test_a_soak_sampled_more_sparsely_than_the_profile_asks_is_not_evaluated(tmp_path):
     facts = judged(tmp_path, lambda d: d.update(settings={**PROFILE.diag.evidence(), "sample_hz": 0.1}))
     verdict = checks.gpu_soak(facts, 0, PROFILE)
-    assert verdict.outcome == "unevaluated" and "sample_hz" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "sample_hz" in verdict.message
 
 
 def test_a_memory_test_of_more_than_was_free_is_not_evaluated(tmp_path):
@@ -116,7 +116,7 @@ def test_a_memory_test_of_more_than_was_free_is_not_evaluated(tmp_path):
         for m in d["memtest"]:
             m["tested_bytes"] = m["free_bytes"] * 5
     verdict = checks.gpu_memtest(judged(tmp_path, more), 0, PROFILE)
-    assert verdict.outcome == "unevaluated" and "contradictory" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "contradictory" in verdict.message
 
 
 def test_coverage_just_under_the_share_says_by_how_much(tmp_path):
@@ -124,7 +124,7 @@ def test_coverage_just_under_the_share_says_by_how_much(tmp_path):
         for m in d["memtest"]:
             m["tested_bytes"] = int(m["free_bytes"] * 0.8999)
     verdict = checks.gpu_memtest(judged(tmp_path, under), 0, PROFILE)
-    assert verdict.outcome == "unevaluated" and "89.99%, below the profile's 90.00%" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "89.99%, below the profile's 90.00%" in verdict.message
 
 
 
@@ -133,4 +133,4 @@ def test_a_soak_window_over_the_copies_is_contradictory(tmp_path):
     def early(d: dict) -> None:
         d["soak"]["start_t"] = 0.0
     verdict = checks.gpu_soak(judged(tmp_path, early), 0, PROFILE)
-    assert verdict.outcome == "unevaluated" and "is not after the copies" in verdict.message, verdict
+    assert verdict.outcome == "not_evaluated" and "is not after the copies" in verdict.message, verdict

@@ -52,7 +52,7 @@ def diag(run_suite, monkeypatch, tmp_path):
 
 
 def verdicts(run) -> dict[tuple[str, str], str]:
-    """(requirement, case id) -> the judged verdict (pass, warn, fail, skip, unevaluated)."""
+    """(requirement, case id) -> the judged verdict (pass, warn, fail, skip, not_evaluated)."""
     return {(c.requirement, c.name.partition("[")[2].rstrip("]")): c.properties.get("verdict", c.outcome)
             for c in run.cases}
 
@@ -86,7 +86,7 @@ def test_healthy_pair_passes_every_diag_requirement(diag):
 def test_shortened_soak_is_reported_not_accepted(diag):
     run = diag("--soak-seconds", "5", profile="dual-p40")  # the bundled profile soaks for 600 s
     # nothing failed in 5 s, but no plateau is shown: not evaluated, so the run is INCOMPLETE, never accepted
-    assert not_passed(run) == {("GPU-SOAK", "gpu0"): "unevaluated", ("GPU-SOAK", "gpu1"): "unevaluated"}, run.stdout[-4000:]
+    assert not_passed(run) == {("GPU-SOAK", "gpu0"): "not_evaluated", ("GPU-SOAK", "gpu1"): "not_evaluated"}, run.stdout[-4000:]
     assert run.ret == 6
     assert run.diag["soak"]["requested_s"] == 5 and run.diag["settings"]["soak_s"] == 5
     assert "the soak ran 5 s of the profile's 600 s (--soak-seconds)" in said(run, "GPU-SOAK", "gpu1")
@@ -150,7 +150,7 @@ def test_cuda_error_mid_memtest_is_recorded_and_judged(diag):
     assert memtest == {"index": 1, "error": "cuStreamSynchronize: CUDA_ERROR_ECC_UNCORRECTABLE"}, memtest
     assert run.diag["memtest"][0]["mismatches"] == 0 and not run.diag["memtest"][0]["error"]
     # The error is sticky on GPU1's context: GPU1 is left out of the soak, GPU0 soaks and passes.
-    assert not_passed(run) == {("GPU-MEMTEST", "gpu1"): "fail", ("GPU-SOAK", "gpu1"): "unevaluated"}, run.stdout[-4000:]
+    assert not_passed(run) == {("GPU-MEMTEST", "gpu1"): "fail", ("GPU-SOAK", "gpu1"): "not_evaluated"}, run.stdout[-4000:]
     message = said(run, "GPU-MEMTEST", "gpu1")
     assert "the memory test stopped: cuStreamSynchronize: CUDA_ERROR_ECC_UNCORRECTABLE; ECC uncorrected 0 -> 1;" in message
     assert "see GPU-MEMTEST" in said(run, "GPU-SOAK", "gpu1") and [g["index"] for g in run.diag["soak"]["gpus"]] == [0]
@@ -172,7 +172,7 @@ def test_without_a_driver_the_tier_ends_at_once_and_one_requirement_says_why(dia
     assert not_passed(run)[("PCIE-BANDWIDTH", "gpu0")] == "fail"
     assert "install the NVIDIA driver the profile names" in said(run, "PCIE-BANDWIDTH", "gpu0")
     others = {key: v for key, v in not_passed(run).items() if key[0] != "PCIE-BANDWIDTH"}
-    assert set(others.values()) == {"unevaluated"} and {rid for rid, _ in others} == DIAG - {"PCIE-BANDWIDTH"}
+    assert set(others.values()) == {"not_evaluated"} and {rid for rid, _ in others} == DIAG - {"PCIE-BANDWIDTH"}
     assert all("see PCIE-BANDWIDTH" in said(run, rid) for rid in DIAG - {"PCIE-BANDWIDTH"})
 
 
@@ -186,7 +186,7 @@ def test_a_gpu_another_process_holds_is_refused_before_anything_is_allocated(dia
     assert run.diag["busy"] == [f"GPU1 (00000000:03:00.0): pid {holder} ({Path(f'/proc/{holder}/comm').read_text().strip()}) "
                                 "holds 20480 MiB"], run.diag["busy"]
     assert run.diag["gpus"] == [] and run.diag["memtest"] == [] and not run.diag["bandwidth"]  # nothing allocated
-    assert set(verdicts(run).values()) == {"unevaluated"}, verdicts(run)
+    assert set(verdicts(run).values()) == {"not_evaluated"}, verdicts(run)
     assert f"pid {holder}" in said(run, "PCIE-BANDWIDTH") and "--diag-force" in said(run, "GPU-SOAK")
     assert run.ret == 6
     state.write_text(json.dumps({"gpus": [{"index": 1, "processes": [[holder, 20480]], "mem_used_mib": 20480}]}))

@@ -39,7 +39,7 @@ def test_live_h100_capture_replays_to_its_live_verdicts(run_suite):
     run = run_suite("--replay", str(HOSTS / "h100-live-diag"), "--profile", "single-h100", "-m", "diag")
     verdicts = {c.requirement: c.properties.get("verdict") for c in run.cases}
     assert verdicts == {"PCIE-BANDWIDTH": "pass", "PCIE-REPLAY": "pass", "GPU-MEMTEST": "pass",
-                        "GPU-SOAK": "unevaluated", "GPU-P2P": "skip"}, run.stdout[-3000:]
+                        "GPU-SOAK": "not_evaluated", "GPU-P2P": "skip"}, run.stdout[-3000:]
     assert run.ret == 6
     measured = {c.requirement: c.properties.get("measured", "") for c in run.cases}
     assert "alone 55.3 H2D / 55.2 D2H GB/s" in measured["PCIE-BANDWIDTH"]
@@ -121,7 +121,7 @@ def _assert_not_evaluated(run: SuiteRun, required: set[str], words: list[str]) -
     assert not run.failing() and {c.requirement for c in run.cases} == DIAG
     for rid in required:
         cases = [c for c in run.cases if c.requirement == rid]
-        assert cases and all(c.outcome == "skipped" and c.properties.get("verdict") == "unevaluated"
+        assert cases and all(c.outcome == "skipped" and c.properties.get("verdict") == "not_evaluated"
                              and c.message.startswith("Not evaluated") for c in cases), (rid, cases)
         for word in words:
             assert word in run.messages(rid), (rid, word, run.messages(rid))

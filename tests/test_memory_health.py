@@ -52,7 +52,7 @@ def test_xid_63_is_left_to_gpu_retired_and_an_unknown_xid_fails():
     assert cards.gpu_xid(facts, P40).outcome == "pass"
     # The kernel retired a page this boot, NVML counts none and none pending: the sources disagree.
     disagree = cards.gpu_retired(facts, 0, P40)
-    assert disagree.outcome == "unevaluated" and "Xid 63" in disagree.message
+    assert disagree.outcome == "not_evaluated" and "Xid 63" in disagree.message
     agree = cards.gpu_retired(facts_with(dmesg=line, gpu0={"retired_pages_pending": True}), 0, P40)
     assert agree.outcome == "fail" and "Xid 63 logged 1 time(s)" in agree.measured
     unknown = cards.gpu_xid(facts_with(dmesg=line.replace("63,", "977,")), P40)
@@ -94,7 +94,7 @@ def test_an_older_snapshot_takes_remapped_rows_from_the_same_runs_xml_and_withou
     assert cards.gpu_retired(with_xml, 0, H100).outcome == "pass"
     alone = facts_with("h100-live", drop=("nvidia-smi-q.xml",))
     verdict = cards.gpu_retired(alone, 0, H100)
-    assert verdict.outcome == "unevaluated" and "older snapshot schema" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "older snapshot schema" in verdict.message
 
 
 @pytest.mark.parametrize("field", ["retired_pages_sbe", "retired_pages_dbe", "ecc_uncorrected_aggregate"])
@@ -102,7 +102,7 @@ def test_a_counter_that_could_not_be_read_is_unknown_never_zero(field):
     facts = facts_with(gpu0={field: None, "unreported": {field: "NVML error UNKNOWN"}})
     check = cards.gpu_ecc if field.startswith("ecc") else cards.gpu_retired
     verdict = check(facts, 0, P40)
-    assert verdict.outcome == "unevaluated" and "NVML error UNKNOWN" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "NVML error UNKNOWN" in verdict.message
 
 
 def test_a_p40_snapshot_records_remapped_rows_as_not_supported():
@@ -121,11 +121,11 @@ def test_a_kernel_log_that_lost_the_boot_judges_no_xid_as_unknown():
         return cards.gpu_xid(build_facts(evidence, mode="replay", source="test"), P40)
 
     lost = judged(quiet)
-    assert lost.outcome == "unevaluated", lost.message
+    assert lost.outcome == "not_evaluated", lost.message
     assert "does not reach back to this boot (its first line is at [ 9000.1])" in lost.message
     assert judged(head + quiet).outcome == "pass"
     app = "[ 9001.2] NVRM: Xid (PCI:0000:02:00): 13, pid=2512, name=python3, Graphics Exception\n"
-    assert judged(quiet + app).outcome == "unevaluated" and "Xid 13" in judged(quiet + app).message
+    assert judged(quiet + app).outcome == "not_evaluated" and "Xid 13" in judged(quiet + app).message
     hardware = "[ 9002.3] NVRM: Xid (PCI:0000:02:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.\n"
     assert judged(quiet + hardware).outcome == "fail"  # a fault in what is there is a fault, whatever is lost
     boot = "[    0.000000] Linux version 6.8.0-51-generic (buildd@lcy02-amd64-091) #52-Ubuntu SMP\n"
@@ -139,6 +139,6 @@ def test_a_driver_reload_late_in_the_boot_does_not_stand_for_the_boot():
         return cards.gpu_xid(build_facts(evidence, mode="replay", source="test"), P40)
 
     reload = "[86001.2] NVRM: loading NVIDIA UNIX x86_64 Kernel Module  580.159.03  Tue Jun 17 16:30:06 UTC 2025\n"
-    assert judged(reload).outcome == "unevaluated"  # Xids before the reload, earlier in this boot, are lost
+    assert judged(reload).outcome == "not_evaluated"  # Xids before the reload, earlier in this boot, are lost
     caller = "[    0.000000] [    T0] Linux version 6.8.0-51-generic (buildd@lcy02-amd64-091) #52-Ubuntu SMP\n"
     assert judged(caller + reload).outcome == "pass"  # a kernel built with CONFIG_PRINTK_CALLER

@@ -102,7 +102,7 @@ def test_an_older_broken_start_is_not_judged():
 def test_a_current_start_cut_before_discovery_is_not_evaluated():
     # The real two-start journal: only the first start logged its discovery.
     verdict = ollama.gpus_detected(host_with_log("pascal-5gpu-two-starts-cuda_v13-skip-ollama-0.32.x.log"), PROFILE)
-    assert verdict.outcome == "unevaluated", verdict.message
+    assert verdict.outcome == "not_evaluated", verdict.message
     assert "no `inference compute` line for the server's current start (start 2" in verdict.message
 
 
@@ -172,5 +172,5 @@ def test_the_suites_own_cut_through_the_discovery_lines_blames_no_card():
     evidence.files["ollama-server.log"] = "\n".join(
         lines[:at + 1] + ["", "[... 73400320 bytes left out by gpuaccept ...]", ""] + lines[at + 2:]) + "\n"
     verdict = ollama_checks.gpus_detected(build_facts(evidence, mode="replay", source="test"), PROFILE)
-    assert verdict.outcome == "unevaluated", verdict.message
+    assert verdict.outcome == "not_evaluated", verdict.message
     assert "its cut ([... 73400320 bytes left out by gpuaccept ...]) borders the GPU discovery lines" in verdict.message

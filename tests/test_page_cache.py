@@ -102,12 +102,12 @@ TABLE = [
     ((80.0, WARM, 16, P40), "warn", ["within 54 s", "may have come from RAM or from the disk",
                                      "every link is at its full width", "ollama.cold_load = true"]),
     ((80.0, WARM, None, P40), "warn", ["the link width of GPU 0, GPU 1 is not reported"]),
-    ((1e-9, WARM, 16, P40), "unevaluated", ["faster than any host copies a model"]),
+    ((1e-9, WARM, 16, P40), "not_evaluated", ["faster than any host copies a model"]),
     ((80.0, WARM, 8, P40), "warn", ["GPU 0 at x8 of x16", "PCIE-WIDTH"]),
     ((80.0, DROPPED, 16, P40), "pass", ["from the disk", "within 131 s", "200 MiB/s from the disk"]),
     ((200.0, DROPPED, 16, P40), "warn", ["read from the disk under the model store", "NVMe"]),
     ((61.0, DROPPED, 16, LIMIT), "fail", ["<= 60 s (profile ollama.load_time_max_s)", "disk under the model store"]),
-    ((9.8, PageCache("cold", ""), 16, P40), "unevaluated", ["neither dropped nor warm"]),
+    ((9.8, PageCache("cold", ""), 16, P40), "not_evaluated", ["neither dropped nor warm"]),
 ]
 
 

@@ -38,7 +38,7 @@ def judge(unit_text: str | None, mode: bool | None = True):
     (unit(), True, "pass", "survives a reboot"),
     (unit(file_state="disabled", active="inactive", sub="dead"), True, "warn", "lost at the next reboot"),
     (NOT_FOUND, True, "warn", "not installed (LoadState=not-found)"),
-    (None, True, "unevaluated", "survives a reboot is unknown"),
+    (None, True, "not_evaluated", "survives a reboot is unknown"),
     (unit(file_state="disabled", active="inactive", sub="dead"), False, "fail", "installed but not enabled"),
     (unit(active="inactive", sub="dead"), False, "fail", "enabled but not running"),
     (NOT_FOUND, False, "fail", "install the driver's nvidia-persistenced"),
@@ -55,7 +55,7 @@ def test_static_units_do_not_count_as_started_at_boot_and_garbage_is_unreadable(
     with pytest.raises(ValueError):
         parse_systemctl_show("Unit nvidia-persistenced.service could not be found.\n")
     verdict = judge("garbage\n")
-    assert verdict.outcome == "unevaluated" and "evidence unreadable: nvidia-persistenced.txt" in verdict.message
+    assert verdict.outcome == "not_evaluated" and "evidence unreadable: nvidia-persistenced.txt" in verdict.message
 
 
 FAKE_SYSTEMCTL = """#!/bin/sh

@@ -176,7 +176,7 @@ def test_empty_evidence_folder_evaluates_nothing_and_does_not_exit_zero(run_suit
     assert "gpuaccept verdict of a REPLAY (saved evidence, NOT a live run): INCOMPLETE" in run.stdout
     assert run.failing() == set()
     verdicts = {c.requirement: c.properties.get("verdict") for c in run.cases}
-    assert verdicts["GPU-COUNT"] == "unevaluated" and verdicts["PWR-BUDGET"] == "skip"  # not applicable
+    assert verdicts["GPU-COUNT"] == "not_evaluated" and verdicts["PWR-BUDGET"] == "skip"  # not applicable
     assert "nvml.json is not in the evidence folder" in run.messages("GPU-COUNT")
 
 

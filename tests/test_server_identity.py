@@ -53,26 +53,26 @@ def _stopped(c: dict) -> None:
 CASES = {
     "the container's own port": (None, None, "pass", ""),
     "another port than the container publishes": (
-        "http://127.0.0.1:11500", None, "unevaluated",
+        "http://127.0.0.1:11500", None, "not_evaluated",
         "the API asked at http://127.0.0.1:11500 (port 11500) is not the managed container's: container ollama "
         "publishes Ollama's 11434/tcp on host port 11434"),
-    "the container published elsewhere": (None, _published_on("21434"), "unevaluated", "on host port 21434"),
+    "the container published elsewhere": (None, _published_on("21434"), "not_evaluated", "on host port 21434"),
     "host network, same port": (None, _host_network("0.0.0.0:11434"), "pass", ""),
-    "host network, Ollama moved to 8080": (None, _host_network("0.0.0.0:8080"), "unevaluated",
+    "host network, Ollama moved to 8080": (None, _host_network("0.0.0.0:8080"), "not_evaluated",
                                            "on the host network at port 8080"),
     "a URL of another host": ("http://10.0.0.7:11500", None, "pass", ""),
-    "localhost by name": ("http://localhost:11500", None, "unevaluated", "port 11500"),
-    "loopback spelled otherwise": ("http://127.1:11500", None, "unevaluated", "port 11500"),
-    "IPv4-mapped loopback": ("http://[::ffff:127.0.0.1]:11500", None, "unevaluated", "port 11500"),
-    "the host's own name": ("http://DUAL-P40.local:11500", None, "unevaluated", "port 11500"),
-    "a port out of range": ("http://127.0.0.1:99999", None, "unevaluated", "has no valid port"),
+    "localhost by name": ("http://localhost:11500", None, "not_evaluated", "port 11500"),
+    "loopback spelled otherwise": ("http://127.1:11500", None, "not_evaluated", "port 11500"),
+    "IPv4-mapped loopback": ("http://[::ffff:127.0.0.1]:11500", None, "not_evaluated", "port 11500"),
+    "the host's own name": ("http://DUAL-P40.local:11500", None, "not_evaluated", "port 11500"),
+    "a port out of range": ("http://127.0.0.1:99999", None, "not_evaluated", "has no valid port"),
     "OLLAMA_HOST with a scheme and no port listens on 80": (
-        None, _host_network("http://0.0.0.0"), "unevaluated", "on the host network at port 80"),
+        None, _host_network("http://0.0.0.0"), "not_evaluated", "on the host network at port 80"),
     "a quoted OLLAMA_HOST": (None, _host_network("'0.0.0.0:11434'"), "pass", ""),
     # The container's port, but another loopback address than the one it is published on.
-    "127.0.0.2 where only 127.0.0.1 is published": ("http://127.0.0.2:11434", None, "unevaluated",
+    "127.0.0.2 where only 127.0.0.1 is published": ("http://127.0.0.2:11434", None, "not_evaluated",
                                                      "publishes port 11434 on 127.0.0.1 only"),
-    "::1 where only 127.0.0.1 is published": ("http://[::1]:11434", None, "unevaluated", "127.0.0.1 only"),
+    "::1 where only 127.0.0.1 is published": ("http://[::1]:11434", None, "not_evaluated", "127.0.0.1 only"),
     "127.0.0.1 itself": ("http://127.0.0.1:11434", None, "pass", ""),
 }
 
@@ -83,8 +83,8 @@ def test_the_api_judged_is_the_managed_containers(url, edit, outcome, words):
     api = ollama.api(facts, P40)
     assert (api.outcome, words in api.message) == (outcome, True), api.message
     model = ollama.model(facts, P40)
-    if outcome == "unevaluated":
-        assert model.outcome == "unevaluated" and "see OLL-API" in model.message
+    if outcome == "not_evaluated":
+        assert model.outcome == "not_evaluated" and "see OLL-API" in model.message
     else:
         assert model.outcome == "pass", model.message
 
@@ -102,4 +102,4 @@ def test_a_url_the_record_does_not_name_leaves_the_api_not_evaluated():
     commands = {k: v for k, v in evidence.meta["commands"].items() if k != "ollama-version.json"}
     evidence.meta = {**evidence.meta, "commands": commands}
     api = ollama.api(build_facts(evidence, mode="replay", source="test"), P40)
-    assert api.outcome == "unevaluated" and "is not recorded" in api.message, api.message
+    assert api.outcome == "not_evaluated" and "is not recorded" in api.message, api.message

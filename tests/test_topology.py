@@ -55,31 +55,31 @@ def _nvlink_cards(data) -> None:
 CASES = {
     "the bundled set": ([], (), "pass", "GPU0-GPU1 PHB"),
     "NVML NOT_SUPPORTED for the pair, no matrix": (
-        [_nvml(_unsupported_pair), _matrix(None)], (), "unevaluated",
+        [_nvml(_unsupported_pair), _matrix(None)], (), "not_evaluated",
         "no source reports the path of 1 of 1 GPU pair(s): GPU0-GPU1 (NVML: not supported"),
     "NVML NOT_SUPPORTED for the pair, the matrix covers it": (
         [_nvml(_unsupported_pair)], (), "pass", "GPU0-GPU1 PHB"),
     "an empty NVML topology and a matrix without rows": (
         [_nvml(lambda d: d.update(topology=[])), _matrix("\tGPU0\tGPU1\tCPU Affinity\n")], ("PHB",),
-        "unevaluated", "GPU0-GPU1 (NVML: not in the snapshot"),
+        "not_evaluated", "GPU0-GPU1 (NVML: not in the snapshot"),
     "the matrix says SYS where NVML says PHB": (
-        [_matrix(MATRIX.replace("PHB", "SYS"))], (), "unevaluated", "GPU0-GPU1: NVML says PHB, nvidia-smi-topo.txt says SYS"),
+        [_matrix(MATRIX.replace("PHB", "SYS"))], (), "not_evaluated", "GPU0-GPU1: NVML says PHB, nvidia-smi-topo.txt says SYS"),
     "NV1 between two P40s": (
-        [_matrix(MATRIX.replace("PHB", "NV1"))], (), "unevaluated",
+        [_matrix(MATRIX.replace("PHB", "NV1"))], (), "not_evaluated",
         "says GPU0-GPU1 NV1 (NVLink), but NVML reports no NVLink on GPU0 and GPU1"),
     "a matrix of eight GPUs on a two-GPU host": (
-        [_matrix(EIGHT)], (), "unevaluated", "names GPU2, GPU3, GPU4, GPU5, GPU6, GPU7, which the inventory lacks"),
+        [_matrix(EIGHT)], (), "not_evaluated", "names GPU2, GPU3, GPU4, GPU5, GPU6, GPU7, which the inventory lacks"),
     "a matrix whose header lost its leading blank": (
         [_nvml(lambda d: d.update(topology=[])), _matrix(MATRIX.lstrip())], ("PHB",), "pass", "GPU0-GPU1 PHB"),
     "the matrix's two halves disagree": (
-        [_matrix(MATRIX.replace("GPU1    PHB", "GPU1    SYS"))], (), "unevaluated",
+        [_matrix(MATRIX.replace("GPU1    PHB", "GPU1    SYS"))], (), "not_evaluated",
         "GPU0-GPU1 is PHB in GPU0's row but SYS in GPU1's"),
-    "a GPU's row given twice": ([_matrix(MATRIX + "GPU0     X      SYS     0-11            N/A\n")], (), "unevaluated",
+    "a GPU's row given twice": ([_matrix(MATRIX + "GPU0     X      SYS     0-11            N/A\n")], (), "not_evaluated",
                                 "the row of GPU0 appears twice"),
-    "an unknown cell": ([_matrix(MATRIX.replace("X      PHB", "X      ??"))], (), "unevaluated", "no relation"),
+    "an unknown cell": ([_matrix(MATRIX.replace("X      PHB", "X      ??"))], (), "not_evaluated", "no relation"),
     "NVML names the pair twice, in both orders, with two paths": (
         [_nvml(lambda d: d.update(topology=[{"a": 0, "b": 1, "relation": "PHB"}, {"a": 1, "b": 0, "relation": "SYS"}])),
-         _matrix("\tGPU0\tGPU1\tCPU Affinity\n")], ("PHB",), "unevaluated", "NVML names two paths, PHB and SYS"),
+         _matrix("\tGPU0\tGPU1\tCPU Affinity\n")], ("PHB",), "not_evaluated", "NVML names two paths, PHB and SYS"),
     "NVML names the pair the other way round": (
         [_nvml(lambda d: d.update(topology=[{"a": 1, "b": 0, "relation": "PHB"}])),
          _matrix("\tGPU0\tGPU1\tCPU Affinity\n")], ("PHB",), "pass", "GPU0-GPU1 PHB"),

@@ -44,7 +44,7 @@ def dependents(name: str) -> set[str]:
 
 def assert_not_judged(run: SuiteRun, name: str, words: list[str], required: set[str]) -> None:
     """No requirement judged on ``name`` passes; those in ``required`` are not evaluated (a JUnit skip with
-    verdict=unevaluated) and say why in ``words``; the run is not accepted and shows no traceback."""
+    verdict=not_evaluated) and say why in ``words``; the run is not accepted and shows no traceback."""
     output = run.stdout + run.stderr
     assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
     assert run.ret not in (0, 3), output[-3000:]
@@ -56,10 +56,10 @@ def assert_not_judged(run: SuiteRun, name: str, words: list[str], required: set[
         if rid not in ran and CATALOGUE[rid].tier == "diag":
             continue  # the opt-in tier, left out of a bare run
         verdicts = {c.properties.get("verdict") for c in run.cases if c.requirement == rid}
-        assert verdicts and verdicts <= {"unevaluated", "skip"}, (rid, verdicts)
+        assert verdicts and verdicts <= {"not_evaluated", "skip"}, (rid, verdicts)
     for rid in required:
         cases = [c for c in run.cases if c.requirement == rid]
-        assert cases and all(c.properties.get("verdict") == "unevaluated" and c.outcome == "skipped"
+        assert cases and all(c.properties.get("verdict") == "not_evaluated" and c.outcome == "skipped"
                              for c in cases), (rid, [(c.outcome, c.properties.get("verdict")) for c in cases])
         for word in words:
             assert word in run.messages(rid), (rid, word, run.messages(rid))

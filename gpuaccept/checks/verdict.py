@@ -9,7 +9,7 @@ from gpuaccept import redact
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # "pass", "fail", "warn", "skip" (not applicable) or "unevaluated" (could not be judged)
+    outcome: str  # "pass", "fail", "warn", "skip" (not applicable) or "not_evaluated" (could not be judged)
     measured: str = ""
     expected: str = ""
     message: str = ""
@@ -52,4 +52,4 @@ def not_evaluated(reason: str) -> Verdict:
     """The requirement applies but could not be judged: evidence missing, unreadable or contradictory, a
     source that failed, or a root cause reported by another requirement. Unlike a skip (not applicable),
     it keeps the run from being accepted."""
-    return Verdict("unevaluated", message=f"not evaluated: {reason}")
+    return Verdict("not_evaluated", message=f"not evaluated: {reason}")
