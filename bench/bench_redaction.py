@@ -27,17 +27,25 @@ FILES = {"dmesg.txt": sorted((CAPTURES / "driver").glob("dmesg-*.txt")),
          "lspci-vvv.txt": sorted((CAPTURES / "lspci").glob("*"))}
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from gpuaccept import redact
+
+
+def high_water():
+    # This process's own peak (VmHWM, from the exec on): ru_maxrss would start at the parent's size at fork.
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
 folder = Path(sys.argv[1])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = high_water()
 size = sum(p.stat().st_size for p in folder.iterdir())
 start = time.perf_counter()
 changed = redact.run_folder(folder)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = high_water()
 print(json.dumps({"seconds": seconds, "bytes": size, "peak_beyond": peak - before, "changed": changed}))
 """
 
