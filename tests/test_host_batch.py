@@ -30,24 +30,54 @@ class Answer:
         self.rc, self.stdout_bytes, self.stderr_bytes = 0, stdout, b""
 
 
+VALID = b"{mark} 0\n 68 69\n{mark} 0 end 0 3\nerr{mark} 1\n{mark} 1 end 7 0\n"
+
+
 @pytest.mark.parametrize("answer", [
-    b"",  # mktemp failed: nothing framed
-    b"{mark} 0 0 3 0\nhi\n",  # a frame cut short
-    b"{mark} 0 0 2 0\nhi",  # one frame of two
-    b"{mark} 0 0 2 0\nhi{mark} 1 0 0 0\nmore",  # something after the last frame
-    b"{mark} 1 0 2 0\nhi{mark} 0 0 0 0\n",  # frames out of order
-    b"{mark} 0 x 2 0\nhi{mark} 1 0 0 0\n",  # a status that is no number
-    b"other-mark 0 0 2 0\nhi{mark} 1 0 0 0\n",  # another batch's mark
+    b"",  # mktemp or od missing: nothing framed
+    b"{mark} 0\n 68 69\n",  # a frame cut short
+    b"{mark} 0\n 68 69\n{mark} 0 end 0 0\n",  # one frame of two
+    VALID + b"more",  # something after the last frame
+    b"{mark} 1\n{mark} 1 end 0 0\n{mark} 0\n{mark} 0 end 0 0\n",  # frames out of order
+    b"{mark} 0\n{mark} 0 end x 0\n{mark} 1\n{mark} 1 end 0 0\n",  # a status that is no number
+    b"{mark} 0\n{mark} 0 end  0\n{mark} 1\n{mark} 1 end 0 0\n",  # no status (its file could not be written)
+    b"{mark} 0\nhello\n{mark} 0 end 0 0\n{mark} 1\n{mark} 1 end 0 0\n",  # output that is not od's hex
+    b"{mark} 0\n 6\n{mark} 0 end 0 0\n{mark} 1\n{mark} 1 end 0 0\n",  # half a byte
+    b"{mark} 0\n{mark} 0 end 0 99\n{mark} 1\n{mark} 1 end 0 0\n",  # stderr longer than what came
+    VALID.replace(b"{mark}", b"gpuaccept-batch-0000000000000000"),  # another batch's mark
 ])
 def test_an_answer_that_does_not_split_exactly_is_not_used(answer, monkeypatch):
     monkeypatch.setattr(host_commands.secrets, "token_hex", lambda n: "f" * 2 * n)
     mark = f"{host_commands._BATCH}-{'f' * 16}".encode()
 
     class Host:
-        def run(self, script):
-            return Answer(answer.replace(b"{mark}", mark))
+        def __init__(self, said: bytes):
+            self.said = said
 
-    assert host_commands.run_many(Host(), ["a", "b"], 1) is None
+        def run(self, script):
+            return Answer(self.said.replace(b"{mark}", mark))
+
+    assert host_commands.run_many(Host(answer), ["a", "b"], 1) is None
+    assert host_commands.run_many(Host(VALID), ["a", "b"], 1) == [  # the control: a valid answer splits
+        host_commands.Result(0, "hi", "err", False), host_commands.Result(7, "", "", False)]
+
+
+def test_a_batch_on_a_host_whose_disk_is_full_cuts_nothing(tmp_path, monkeypatch):
+    """The host's temporary folder takes no byte (a full disk): the output never waits there, so it comes
+    whole; the status cannot be written, so the batch is not used and each command runs alone."""
+    full = tmp_path / "full"
+    full.mkdir()
+    monkeypatch.setenv("TMPDIR", str(full))
+    full.chmod(0o500)  # nothing can be created there, as on a full disk
+    try:
+        local = testinfra.get_host("local://")
+        got = host_commands.run_many(local, ["seq 1 20000", "echo two"], 5)
+        if os.geteuid() != 0:  # root writes through the mode: the batch then splits, whole
+            assert got is None
+        else:
+            assert got is not None and got[0].stdout == "".join(f"{n}\n" for n in range(1, 20001))
+    finally:
+        full.chmod(0o700)
 
 
 class Counting:

@@ -8,6 +8,7 @@ Output over the cap is not judged: a cut kernel log could hide the very line a r
 
 from __future__ import annotations
 
+import re
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -119,36 +120,53 @@ _BATCH = "gpuaccept-batch"
 
 def run_many(host, commands: list[str], timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES) -> list[Result] | None:
     """Several commands in one call of the connection (one ``docker exec``, one ssh session instead of one
-    each): every command as ``run`` runs it (its own timeout and caps), one after the other. Each one's
-    output waits in a temporary folder on the host only until it is sent, framed by its byte counts, so
-    the host holds at most one command's capped output and the answer splits exactly.
+    each): every command as ``run`` runs it (its own timeout and caps), one after the other.
 
-    None where the answer cannot be split so (no mktemp or wc there, a frame missing or of another
-    length, anything after the last): the caller runs the commands one by one instead."""
+    Each command's stdout goes straight through ``od`` (hex, so no output can look like a frame, and nothing
+    of it waits on the host's disk, where a full disk or a file-size limit could cut it unseen); its status
+    and its capped stderr wait in a temporary folder until they are sent, after it. None where the answer
+    cannot be split so (no mktemp or od there, a frame missing, a status that is no number, anything after
+    the last): the caller runs the commands one by one instead."""
     mark = f"{_BATCH}-{secrets.token_hex(8)}"
-    steps = [f'( {_wrapped(command, timeout_s, max_bytes)} ) >"$t/o" 2>"$t/e"; rc=$?; '
-             f'printf "{mark} {i} %s %s %s\\n" "$rc" "$(wc -c <"$t/o")" "$(wc -c <"$t/e")"; cat "$t/o" "$t/e"'
+    steps = [f'printf "{mark} {i}\\n"; {{ ( {_wrapped(command, timeout_s, max_bytes)} ) 2>"$t/e"; echo $? >"$t/r"; }} '
+             f'| od -An -v -tx1; printf "{mark} {i} end %s %s\\n" "$(cat "$t/r")" "$(wc -c <"$t/e")"; cat "$t/e"; '
+             f'rm -f "$t/e" "$t/r"'
              for i, command in enumerate(commands)]
-    script = ("t=$(mktemp -d) || exit 125; trap 'rm -rf \"$t\"' EXIT; trap 'exit 129' HUP INT TERM; "
-              + "; ".join(steps))
+    script = ("command -v od >/dev/null || exit 125; t=$(mktemp -d) || exit 125; trap 'rm -rf \"$t\"' EXIT; "
+              "trap 'exit 129' HUP INT TERM; " + "; ".join(steps))
     return _frames(host.run(script).stdout_bytes, mark, len(commands), max_bytes)
 
 
+_HEX = re.compile(rb"[0-9a-f ]*")
+
+
 def _frames(out: bytes, mark: str, count: int, max_bytes: int) -> list[Result] | None:
-    head = mark.encode() + b" "
     results, pos = [], 0
     for i in range(count):
-        end = out.find(b"\n", pos)
-        fields = out[pos + len(head):end].split() if out.startswith(head, pos) and end >= 0 else []
-        if len(fields) != 4 or not all(f.isdigit() for f in fields) or int(fields[0]) != i:
+        opening, closing = f"{mark} {i}\n".encode(), f"{mark} {i} end ".encode()
+        if not out.startswith(opening, pos):
             return None
-        rc, out_size, err_size = (int(f) for f in fields[1:])
-        body = end + 1
-        if body + out_size + err_size > len(out):
+        body = pos + len(opening)
+        end = out.find(b"\n" + closing, body - 1)
+        if end < 0:
             return None
-        results.append(_result(rc, out[body:body + out_size], out[body + out_size:body + out_size + err_size],
-                               max_bytes))
-        pos = body + out_size + err_size
+        hexed = out[body:end + 1]
+        if not all(_HEX.fullmatch(line) for line in hexed.split(b"\n")):
+            return None
+        line_end = out.find(b"\n", end + 1 + len(closing))
+        fields = out[end + 1 + len(closing):line_end].split() if line_end >= 0 else []
+        if len(fields) != 2 or not all(f.isdigit() for f in fields):
+            return None
+        rc, err_size = int(fields[0]), int(fields[1])
+        err_at = line_end + 1
+        if err_at + err_size > len(out):
+            return None
+        try:
+            stdout = bytes.fromhex(hexed.decode("ascii"))
+        except ValueError:
+            return None
+        results.append(_result(rc, stdout, out[err_at:err_at + err_size], max_bytes))
+        pos = err_at + err_size
     return results if pos == len(out) else None
 
 
