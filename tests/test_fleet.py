@@ -25,6 +25,7 @@ from gpuaccept import evidence as ev
 from gpuaccept.fleet import clashes, folder_name, is_fleet, split_case
 from gpuaccept.fleet.record import host_cases, ordered
 from gpuaccept.fleet.remote import Unreachable, collect_remote, loopback
+from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.build import build_facts
 from tests.conftest import HOSTS, ROOT, free_port
 from tests.engine import fleet_host
@@ -374,3 +375,53 @@ def test_an_ansible_inventory_without_ansible_core_is_one_line_saying_what_to_in
     assert run.ret == 4, run.stdout[-2000:] + run.stderr[-2000:]
     assert "ansible-inventory, which is not installed here: pip install ansible-core" in run.stderr
     assert "AssertionError" not in run.stderr + run.stdout and "CommandResult" not in run.stderr
+
+
+def test_what_ssh_said_is_read_from_its_bytes_never_by_asking_the_host_again():
+    """A banner byte that is not UTF-8 made testinfra ask the (unreachable) host for its encoding: a traceback
+    in every case. The words come from the raw bytes, one printable line."""
+    from testinfra.backend.base import CommandResult
+
+    from gpuaccept.sources.host import connection_words
+
+    class Gone:
+        def decode(self, data):
+            raise AssertionError("the host was asked again")
+
+        encode = decode
+
+    said = CommandResult(Gone(), 255, b"ssh gpu01", b"", b"Welcome \xe9\x00 to gpu01\nssh: connect to host gpu01 port 22: "
+                                                         b"No route to host\xff\n")
+    words = connection_words(RuntimeError(said))
+    assert words.startswith("ssh exited 255: ssh: connect to host gpu01 port 22: No route to host")
+    assert "CommandResult" not in words and "\n" not in words
+
+
+def test_a_connection_lost_after_the_first_answer_leaves_each_file_absent_with_the_reason():
+    class Dropping:
+        def __init__(self):
+            self.calls = 0
+            self.local = testinfra.get_host("local://")
+
+        def run(self, command):
+            self.calls += 1
+            if self.calls == 1:
+                return self.local.run(command)  # the probe answers
+            raise RuntimeError("Connection reset by peer")
+
+    evidence = collect_remote(Dropping(), "ssh://flaky", 5)
+    assert not evidence.files
+    reasons = [why for name, why in evidence.absent.items() if name in host_commands.COMMANDS]
+    assert reasons and all("the connection failed while collecting" in why and "Connection reset by peer" in why
+                           for why in reasons), reasons
+
+
+@pytest.mark.parametrize("how", [["--connection=ansible", "--hosts=gpu"], ["--hosts=ANSIBLE://gpu"]])
+def test_every_spelling_of_an_ansible_fleet_without_ansible_core_says_what_to_install(run_suite, tmp_path, monkeypatch,
+                                                                                      how):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    run = run_suite("-m", "quick", *how)
+    assert run.ret == 4 and "pip install ansible-core" in run.stderr, run.stderr[-2000:]
+    assert "CommandResult" not in run.stderr

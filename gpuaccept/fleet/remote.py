@@ -45,26 +45,13 @@ def probe(host, timeout_s: float) -> str:
     except DeadlineExceeded:
         raise Unreachable(f"no answer within {limit:g} s") from None
     except Exception as err:  # the backend's own failure (a paramiko or docker error): its words are the reason
-        raise Unreachable(connection_words(err)) from None
+        raise Unreachable(host_commands.connection_words(err)) from None
     lines = result.stdout.splitlines()
     if result.rc != 0 or not lines or lines[0].strip() != PROBE_MARK:
         said = (result.stderr.strip() or result.stdout.strip()).splitlines()
         raise Unreachable(f"a trivial command (echo) through the connection exited {result.rc}"
                           + (f": {said[0][:300]}" if said else ""))
     return lines[1].strip() if len(lines) > 1 else ""
-
-
-def connection_words(err: BaseException) -> str:
-    """What the connection said, in one line. testinfra's ssh backend raises RuntimeError(CommandResult) when
-    ssh itself fails (exit 255): ssh's own last line (``connect to host ... Connection refused``) is the
-    reason, never the result's Python repr."""
-    result = err.args[0] if err.args else None
-    stderr = getattr(result, "stderr", None) if hasattr(result, "exit_status") else None
-    if isinstance(stderr, str):
-        said = [line.strip() for line in stderr.splitlines() if line.strip()]
-        return f"ssh exited {result.exit_status}" + (f": {said[-1][:300]}" if said else " and said nothing")
-    words = " ".join(str(err).split())[:300]
-    return f"{type(err).__name__}: {words}" if words else type(err).__name__
 
 
 def loopback(url: str) -> bool:

@@ -170,6 +170,22 @@ def _frames(out: bytes, mark: str, count: int, max_bytes: int) -> list[Result] |
     return results if pos == len(out) else None
 
 
+def connection_words(err: BaseException) -> str:
+    """What the connection said, in one line. testinfra's ssh backend raises RuntimeError(CommandResult) when
+    ssh itself fails (exit 255): ssh's own last line (``connect to host ... Connection refused``) is the
+    reason, never the result's Python repr. Read from its raw bytes: decoding them through the result
+    would ask the host (which just failed) for its encoding."""
+    result = err.args[0] if err.args else None
+    raw = getattr(result, "_stderr", None) if hasattr(result, "exit_status") else None
+    if isinstance(raw, (bytes, str)):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        said = [line.strip() for line in text.splitlines() if line.strip()]
+        last = "".join(c if c.isprintable() else "?" for c in said[-1][:300]) if said else ""
+        return f"ssh exited {result.exit_status}" + (f": {last}" if last else " and said nothing")
+    words = " ".join(str(err).split())[:300]
+    return f"{type(err).__name__}: {words}" if words else type(err).__name__
+
+
 def label_of(name: str, command: str) -> str:
     return LABELS.get(name, command)
 

@@ -39,6 +39,9 @@ def host_command(host, name: str, timeout_s: float, commands: tuple[str, ...] | 
     except DeadlineExceeded:
         return host_commands.Outcome(None, f"`{tried[-1]}` did not end within {limit:g} s (its output stayed open)",
                                      tried[-1])
+    except Exception as err:  # noqa: BLE001 - the connection failed (ssh exited 255, the container went away)
+        return host_commands.Outcome(None, f"the connection failed while collecting {name}: "
+                                           f"{host_commands.connection_words(err)}", tried[-1])
 
 
 def _first_answers(host, timeout_s: float, asks: list) -> dict[str, host_commands.Result]:
