@@ -34,6 +34,7 @@ folder that could not be written.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gpuaccept.catalogue import CATALOGUE, EVIDENCE
@@ -48,11 +49,24 @@ NOT_RECORDED_EXIT = 7  # the run folder could not be written
 NOT_FINISHED = "not finished: if no acceptance run is still going on this host, it was killed or the machine stopped"
 
 
-def unrun(cases: list[dict[str, Any]], tiers: frozenset[str]) -> list[str]:
+_GPU_CASE = re.compile(r"\[gpu(\d+)\]$")
+
+
+def unrun(cases: list[dict[str, Any]], tiers: frozenset[str], gpus: int = 0) -> list[str]:
     """The requirements of the selected tiers that have no case in the run (``-k``, test ids or --deselect
-    chose part of them): an acceptance covers every requirement of its tiers, or it is not one."""
+    chose part of them): an acceptance covers every requirement of its tiers, or it is not one. ``gpus``:
+    how many per-GPU cases each per-GPU requirement has in a whole run (``test_pcie_width[gpu0]`` ...):
+    one left out (``--deselect ...[gpu1]``, ``-k "not gpu1"``) is named as ``PCIE-WIDTH[gpu1]``."""
     ran = {c["requirement"] for c in cases}
-    return sorted(rid for rid, req in CATALOGUE.items() if req.tier in tiers and rid not in ran)
+    missing = [rid for rid, req in CATALOGUE.items() if req.tier in tiers and rid not in ran]
+    per_gpu: dict[str, set[int]] = {}
+    for c in cases:
+        found = _GPU_CASE.search(str(c.get("id", "")))
+        if found:
+            per_gpu.setdefault(c["requirement"], set()).add(int(found.group(1)))
+    missing += [f"{rid}[gpu{i}]" for rid, seen in per_gpu.items() if CATALOGUE[rid].tier in tiers
+                for i in range(gpus) if i not in seen]
+    return sorted(missing)
 
 
 def run_verdict(cases: list[dict[str, Any]], exitstatus: int, missing: list[str] | None = None) -> tuple[str, int]:

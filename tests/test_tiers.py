@@ -83,3 +83,23 @@ def test_a_marker_that_leaves_out_a_required_tier_is_never_an_acceptance(run_sui
     quick = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--profile", str(profile))
     assert quick.ret == 6 and "-m left out the load tier the profile requires" in quick.stdout, quick.stdout[-2000:]
     assert run_suite("--replay", str(HOSTS / "dual-p40"), "--profile", str(profile)).ret == 0
+
+
+@pytest.mark.parametrize("selection", [["--deselect", "acceptance/test_pcie.py::test_pcie_width[gpu1]"],
+                                       ["-k", "not gpu1"]], ids=["deselect one card's case", "-k not gpu1"])
+def test_leaving_out_one_cards_case_is_no_acceptance(run_suite, selection):
+    """dual-p40-x8-link fails only on gpu1's PCIE-WIDTH: leaving that one case out once ended ACCEPTED."""
+    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick", *selection)
+    assert run.ret == 6, run.stdout[-2000:]
+    record = json.loads((run.run_dir / "summary.json").read_text())
+    assert record["verdict"] == "INCOMPLETE" and "PCIE-WIDTH[gpu1]" in record["run"]["not_run"]
+    assert "[gpu1]" in run.stdout.splitlines()[-1]  # the verdict line names the cases left out
+
+
+def test_a_per_gpu_requirement_counts_each_cards_case():
+    from gpuaccept.summary import unrun
+
+    cases = [{"id": "test_pcie_width[gpu0]", "requirement": "PCIE-WIDTH"}, {"id": "test_gpu_count", "requirement": "GPU-COUNT"}]
+    assert "PCIE-WIDTH[gpu1]" in unrun(cases, frozenset({"quick"}), gpus=2)
+    assert "PCIE-WIDTH[gpu0]" not in unrun(cases, frozenset({"quick"}), gpus=2)
+    assert not [m for m in unrun(cases, frozenset({"quick"}), gpus=1) if m.startswith("PCIE-WIDTH")]
