@@ -267,3 +267,19 @@ def test_a_public_key_asks_for_a_signed_run_folder(keys, tmp_path):
                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(base.ROOT)})
     assert alone.returncode == 4 and "--pubkey checks a replayed run folder's signature" in alone.stderr, alone.stderr
+
+
+@pytest.mark.parametrize("name", ["docker-inspect.json", "ollama-version.json", "nvml.json"])
+def test_a_sealed_evidence_file_deleted_from_the_folder_is_unreadable_not_absent(run, keys, tmp_path, name):
+    """Deleted from a signed folder, a file is not "not collected": what it said is unknown. Every requirement
+    that reads it is not evaluated naming the manifest; none passes on its absence (OLL-API once did)."""
+    (run / "evidence" / name).unlink()
+    reports = tmp_path / "replayed"
+    done = suite(reports, "--replay", str(run), "--pubkey", str(keys["public"]))
+    record = json.loads((only_run(reports) / "summary.json").read_text())
+    assert done.returncode == 6, done.stdout[-2000:]
+    assert "1 evidence file(s) changed since the run are not trusted" in record["run"]["replayed_seal"]
+    messages = [c["message"] for r in record["requirements"].values() for c in r["cases"] if c["outcome"] == "not_evaluated"]
+    assert any(f"{name} missing" in m or f"{name}: missing" in m for m in messages), messages[:5]
+    if name == "docker-inspect.json":
+        assert record["requirements"]["OLL-API"]["outcome"] != "pass"

@@ -60,6 +60,15 @@ def inside_port(value: str | None) -> int:
 def other_server(host: HostFacts) -> str | None:
     """Why what answers at the asked URL is not the managed container's Ollama, or None."""
     url, c = host.ollama.url, host.docker.container
+    if host.ollama.reachable and url and _is_this_host(urlsplit(url).hostname or "", host.hostname):
+        # Whether the managed container is the one that answered cannot be told from evidence that is not
+        # there to read or contradicts itself: never taken as "no container, so whatever answers".
+        missing = host.docker.container_missing or ""
+        if c is None and missing.startswith("evidence unreadable"):
+            return f"whether the API that answered at {url} is the managed container's is not known: {missing}"
+        if c is not None and c.exists and c.state_problem is not None:
+            return (f"whether the API that answered at {url} is container {c.name}'s is not known: docker inspect's "
+                    f"State contradicts itself ({c.state_problem})")
     if c is None or not c.exists or not c.running:
         return None
     if not url and host.ollama.reachable:
