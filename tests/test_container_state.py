@@ -104,6 +104,19 @@ PORT_CASES = {
     "running, nothing bound": (LOCAL, None, False, "not bound so"),
     "bound but never asked": ({}, LOCAL, False, "11434/tcp bound on 11434 but never asked"),
     "bound by PublishAllPorts": ({}, LOCAL, True, None),
+    "asked a range, bound in it": ({"11434/tcp": [{"HostIp": "", "HostPort": "18000-18010"}]},
+                                   {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18003"}]}, False, None),
+    "asked a range, bound outside it": ({"11434/tcp": [{"HostIp": "", "HostPort": "18000-18010"}]},
+                                        {"11434/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18011"}]}, False, "not bound so"),
+    "IPv6 loopback in another spelling": ({"11434/tcp": [{"HostIp": "0:0:0:0:0:0:0:1", "HostPort": "11434"}]},
+                                          {"11434/tcp": [{"HostIp": "::1", "HostPort": "11434"}]}, False, None),
+    "IPv4 loopback mapped to IPv6": ({"11434/tcp": [{"HostIp": "::ffff:127.0.0.1", "HostPort": "11434"}]},
+                                     {"11434/tcp": [{"HostIp": "127.0.0.1", "HostPort": "11434"}]}, False, None),
+    "every interface asked, the daemon's default address bound": (
+        {"11434/tcp": [{"HostIp": "", "HostPort": "11434"}]}, LOCAL, False, None),
+    "a second host port bound on the asked one": (
+        LOCAL, {"11434/tcp": [{"HostIp": "127.0.0.1", "HostPort": "11434"}, {"HostIp": "127.0.0.1", "HostPort": "9999"}]},
+        False, "11434/tcp also bound on 127.0.0.1:9999, never asked"),
 }
 
 
@@ -127,3 +140,10 @@ def test_published_ports_that_disagree_with_the_asked_ones_judge_no_port(asked, 
 
 def test_a_stopped_containers_ports_are_what_was_asked():
     assert ported(LOCAL, None, status="exited").docker.container.ports_problem is None
+
+
+def test_an_api_asked_on_every_interface_but_bound_by_the_daemon_on_loopback_is_not_exposed():
+    """daemon.json's "ip": "127.0.0.1" makes `-p 11434:11434` bind 127.0.0.1 only: what the Engine bound counts."""
+    facts = ported({"11434/tcp": [{"HostIp": "", "HostPort": "11434"}]}, LOCAL)
+    verdict = container.exposure(facts, P40)
+    assert verdict.outcome == "pass" and "127.0.0.1:11434" in verdict.message, verdict.message

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import re
 from typing import Any
@@ -94,11 +95,46 @@ def _bindings(source: Any) -> dict[str, list[dict]]:
             if isinstance(port, str) and isinstance(bindings, list)}
 
 
+def _address(text: str):
+    """An address as the Engine may spell it ([::1], 0:0:0:0:0:0:0:1, ::ffff:127.0.0.1): one value, or the
+    text itself where it is no address."""
+    text = text.strip().strip("[]")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _port_fits(asked: str, bound: str) -> bool:
+    """An asked host port (``11434``, a range ``18000-18010``, empty or 0: any) and the one bound."""
+    if asked in ("", "0"):
+        return bound.isdigit()
+    low, _, high = asked.partition("-")
+    if not (low.isdigit() and (high.isdigit() or not high) and bound.isdigit()):
+        return asked == bound
+    return int(low) <= int(bound) <= int(high or low)
+
+
+def _ip_fits(asked: str, bound: str) -> bool:
+    """An asked host address ("" or an every-address: the daemon's default, which may be 127.0.0.1) and the
+    one bound."""
+    if asked.strip("[]") in ("", "0.0.0.0", "::"):
+        return True
+    return _address(asked) == _address(bound)
+
+
+def _fits(asked: dict, bound: dict) -> bool:
+    return _port_fits(str(asked.get("HostPort") or ""), str(bound.get("HostPort") or "")) and \
+        _ip_fits(str(asked.get("HostIp") or ""), str(bound.get("HostIp") or ""))
+
+
 def ports_contradiction(container: dict[str, Any]) -> str | None:
     """Where a running container's published ports (NetworkSettings.Ports, what the Engine bound) disagree
-    with what it was created with (HostConfig.PortBindings): an Engine binds an asked host port as asked or
-    does not start the container, and publishes nothing unasked unless PublishAllPorts. Where they disagree,
-    which server listens on which host port is not known."""
+    with what it was created with (HostConfig.PortBindings): an Engine binds an asked host port (or one of
+    an asked range) on the asked address or does not start the container, binds nothing more on it, and
+    publishes nothing unasked unless PublishAllPorts. Where they disagree, which server listens on which
+    host port is not known."""
     host = container.get("HostConfig") or {}
     state = container.get("State") or {}
     if state.get("Status") != "running" or host.get("NetworkMode") == "host":
@@ -107,12 +143,12 @@ def ports_contradiction(container: dict[str, Any]) -> str | None:
     bound = _bindings((container.get("NetworkSettings") or {}).get("Ports"))
     found = []
     for port, bindings in sorted(asked.items()):
+        there = bound.get(port, [])
         for b in bindings:
-            want_port, want_ip = str(b.get("HostPort") or ""), str(b.get("HostIp") or "")
-            there = [x for x in bound.get(port, ()) if want_port in ("", "0") or str(x.get("HostPort")) == want_port]
-            there = [x for x in there if want_ip in ("", "0.0.0.0", "::") or str(x.get("HostIp")) == want_ip]
-            if not there:
-                found.append(f"{port} asked on {want_ip or '*'}:{want_port or 'any port'}, not bound so")
+            if not any(_fits(b, x) for x in there):
+                found.append(f"{port} asked on {b.get('HostIp') or '*'}:{b.get('HostPort') or 'any port'}, not bound so")
+        found += [f"{port} also bound on {x.get('HostIp') or '*'}:{x.get('HostPort')}, never asked" for x in there
+                  if bindings and not any(_fits(b, x) for b in bindings)]
     if not host.get("PublishAllPorts"):
         found += [f"{port} bound on {', '.join(str(x.get('HostPort')) for x in bindings)} but never asked"
                   for port, bindings in sorted(bound.items()) if bindings and port not in asked]
@@ -140,13 +176,15 @@ def parse_inspect(items: list[dict[str, Any]], name: str) -> ContainerFacts:
         for r in host.get("DeviceRequests") or ())
     mounts = tuple(Mount(type=m.get("Type", ""), source=m.get("Name") or m.get("Source", ""),
                          destination=m.get("Destination", "")) for m in c.get("Mounts") or ())
-    # What was asked (HostConfig.PortBindings) and what the engine did (NetworkSettings.Ports, a running
-    # container's): both count, so a binding on every interface in either is seen.
-    actual = (c.get("NetworkSettings") or {}).get("Ports") or {}
+    # A running container's ports are what the Engine bound (NetworkSettings.Ports: an asked "" is the
+    # daemon's default address there, which may be 127.0.0.1), checked against what was asked
+    # (ports_contradiction); a stopped one's, what was asked (HostConfig.PortBindings).
+    actual = _bindings((c.get("NetworkSettings") or {}).get("Ports"))
+    running = (c.get("State") or {}).get("Status") == "running" and any(actual.values())
+    sources = (actual,) if running else (_bindings(host.get("PortBindings")), actual)
     ports = tuple(dict.fromkeys(
-        PortBinding(container_port=port, host_ip=b.get("HostIp", ""), host_port=b.get("HostPort", ""))
-        for source in (host.get("PortBindings") or {}, actual if isinstance(actual, dict) else {})
-        for port, bindings in sorted(source.items()) for b in bindings or () if isinstance(b, dict)))
+        PortBinding(container_port=port, host_ip=str(b.get("HostIp", "")), host_port=str(b.get("HostPort", "")))
+        for source in sources for port, bindings in sorted(source.items()) for b in bindings))
     return ContainerFacts(
         name=(c.get("Name") or name).lstrip("/"),
         exists=True,
