@@ -57,6 +57,7 @@ import html
 import itertools
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def is_secret(name: str) -> bool:
 
 
 def _is_secret(upper: str) -> bool:
-    upper = upper.upper()
+    # NFKC first: the Kelvin sign, long s and fullwidth letters spell the ASCII names (HF_TO\u212aEN is HF_TOKEN)
+    upper = unicodedata.normalize("NFKC", upper).upper()
     if any(word in upper for word in _ANYWHERE):
         return True
     parts = [p for p in _PARTS.split(upper) if p]
@@ -105,7 +107,9 @@ def is_proxy(name: str) -> bool:
 
 # scheme://userinfo@ : greedy up to the last @ before the path, so a password holding an unescaped @
 # goes whole. The class stops at markup and quotes, so text around a URL is never eaten.
-_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*://)([^\s/?#\"'<>\\]+)@")
+# The scheme is at most 32 characters (a line of a.a.a... is then read once, not once per dot), and its
+# slashes may be JSON-escaped (http:\/\/bob:pw@host in a log that prints JSON text).
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]{0,31}:(?://|\\/\\/))([^\s/?#\"'<>\\]+)@")
 _HEADERS = r"(?:proxy-)?authorization|(?:set-)?cookie|x-api-key|x-auth-token"
 _HEADER_NAME = re.compile(_HEADERS, re.IGNORECASE)
 _SCHEMES = r"(?:bearer|basic|digest|token|negotiate|ntlm|apikey)"
@@ -119,6 +123,8 @@ _ASSIGN = re.compile(
     r"(?<![\w.\-])([A-Za-z_][\w.\-]*)(\"?[ \t]?(?:=|:(?!//))[ \t]?)"
     r"(?!<redacted>|&lt;redacted&gt;|null\b|true\b|false\b)(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&<\]}]+)")
 _ENV_MAP = re.compile(r'(env="map\[)(.*)(\]")')
+_PROXY_ASSIGN = re.compile(r"(?i)(?<![\w.\-])([A-Za-z_][\w.\-]*proxy)(\"?[ \t]?(?:=|:(?!//))[ \t]?)"
+                           r"(?!<redacted>|&lt;redacted&gt;)([^\s\"'<;&]+)")
 _ENV_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _MAP_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
 
@@ -210,7 +216,7 @@ def _env_map(body: str, marker: str) -> str:
             items[-1][1].append(token)
         else:
             items.append((None, [token]))
-        depth += token.count("[") - token.count("]")
+        depth = max(0, depth + token.count("[") - token.count("]"))  # a lone ] closes nothing
     pairs = [(key, " ".join(tokens)) for key, tokens in items]
     # A value is read by the rules only where some value holds a candidate (one search over them all, a
     # newline between two so none spans them) or its key is secret or a proxy's: a map of thirty plain
@@ -232,7 +238,7 @@ def _env_map(body: str, marker: str) -> str:
 # (``://`` then an ``@`` before the host, as _URL reads them: an ``@`` anywhere else changes nothing, and a
 # kernel log has thousands). A line without any of them is copied as it is, unread by the rules: that keeps
 # a 64 MiB kernel log to one scan.
-_URL_CREDENTIALS = r"://[^\s/?#\"'<>\\]+@"
+_URL_CREDENTIALS = r":(?://|\\/\\/)[^\s/?#\"'<>\\]+@"
 _WORDS = _NAME_WORDS + "|bearer|basic|" + _URL_CREDENTIALS
 _CANDIDATE = re.compile(f"(?i:{_WORDS})|[{_TWINS}]")
 # On lower-cased text without a twin: the same hits, several times faster (every branch starts with a
@@ -281,6 +287,8 @@ def _free(value: str, marker: str, depth: int = 0) -> str:
         rest = m.group(4)[cut.start():] if cut else ""
         return f"{m.group(1)}{m.group(2)}{m.group(3) + ' ' if m.group(3) else ''}{marker}{rest}"
 
+    if low is None or "proxy" in low:  # NO_PROXY=a:pw@x,b:pw2@y: a proxy list runs past its commas
+        value = _PROXY_ASSIGN.sub(lambda m: f"{m.group(1)}{m.group(2)}{named(m.group(1), m.group(3), marker)}", value)
     if low is None or any(word in low for word in ("authorization", "cookie", "x-api-key", "x-auth-token")):
         value = (_HEADER if marker == REDACTED else _HEADER_MARKUP).sub(header, value)
     return _ASSIGN.sub(_assigner(marker, depth), value)
@@ -336,6 +344,16 @@ def _candidate_lines(value: str):
         pos = stop
 
 
+def _fixed(value: str, rule, passes: int = 3) -> str:
+    """``rule`` applied until it changes nothing (a value redacted may show a pair it hid: a=token=x)."""
+    for _ in range(passes):
+        new = rule(value)
+        if new == value:
+            break
+        value = new
+    return value
+
+
 def _edits(value: str, marker: str) -> list[tuple[int, int, str]]:
     """The changes the rules make to a text (no PEM block in it): (start, end, new text) of each block of
     adjacent candidate lines (at most about _BLOCK characters) that the rules change, in order."""
@@ -344,7 +362,7 @@ def _edits(value: str, marker: str) -> list[tuple[int, int, str]]:
 
     def flush() -> None:
         block = value[block_start:block_end]
-        new = _line_text(block, marker)
+        new = _fixed(block, lambda b: _line_text(b, marker))
         if new != block:
             edits.append((block_start, block_end, new))
 
@@ -375,7 +393,7 @@ def _text(value: str, marker: str) -> str:
     """Every rule but the PEM block is one line's: the PEM blocks go first over the whole text, then only
     the lines that hold a candidate are read by the rules, in blocks of adjacent lines (one linear pass)."""
     if len(value) <= _BLOCK:
-        return _line_text(value, marker) if _has_candidate(value) else value
+        return _fixed(value, lambda v: _line_text(v, marker)) if _has_candidate(value) else value
     if "PRIVATE KEY-----" in value:
         value = _PEM.sub(marker, value)
     edits = _edits(value, marker)
@@ -473,11 +491,20 @@ def _shallow_json(content: str, limit: int = 200) -> bool:
     ``content`` holds no backslash (``_only_plain_keys`` says so first): each quote opens or closes a string,
     so with the strings cut out the brackets left are the structure, and their running count is the depth."""
     try:
-        json.loads(content)
+        json.loads(content, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError):
         return False
     brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", content))
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) < limit
+
+
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are unique. Twice the same key: json keeps the last value, so a secret
+    under the first would be judged unseen and the file kept as it is; such a file is read as text."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("a key twice in one object")
+    return obj
 
 
 def stable(name: str, content: str) -> str:
@@ -502,10 +529,10 @@ def evidence_file(name: str, content: str) -> str:
         return content
     if name.endswith(".json"):
         try:
-            parsed = json.loads(content)
+            parsed = json.loads(content, object_pairs_hook=_unique_keys)
             redacted = data(parsed)
             return content if redacted == parsed else json.dumps(redacted, indent=2) + "\n"
-        except (ValueError, RecursionError):  # not JSON, or nested too deep to walk: redacted as text
+        except (ValueError, RecursionError):  # not JSON, a key twice, or nested too deep: redacted as text
             return text(content)
     if name.endswith((".xml", ".html")):
         return _text(content, _HTML_REDACTED)  # the marker escaped: the markup stays well-formed
@@ -632,15 +659,15 @@ def run_folder(folder: Path) -> list[str]:
             continue  # not text the suite wrote
         del raw  # the decoded text alone stays: the file's bytes are not held beside it
         if path.suffix == ".html":
-            new = report_html(content)
+            new = _fixed(content, report_html)
         elif path.suffix == ".xml" and path.name.startswith("junit"):
-            new = junit_xml(content)
+            new = _fixed(content, junit_xml)
         elif not path.name.endswith((".json", ".xml", ".html")):
             if _write_text(path, content, REDACTED):  # plain text, as evidence_file redacts it, piece by piece
                 changed.append(path.relative_to(folder).as_posix())
             continue
         else:
-            new = evidence_file(path.name, content)
+            new = stable(path.name, content)
         if new != content:
             path.write_text(new, encoding="utf-8")
             changed.append(path.relative_to(folder).as_posix())

@@ -367,3 +367,30 @@ def test_an_at_sign_is_read_only_where_it_can_hold_a_urls_credentials():
     assert redact.text("see smb://ann:SECRET44@nas/share") == "see smb://<redacted>@nas/share"
     escaped = json.dumps({"Url": "http://bob:SECRET45@proxy:3128"}).replace("/", "\\/")
     assert leaks_in(redact.evidence_file("docker-inspect.json", escaped)) == set()
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ("see http:\\/\\/bob:SECRET50@proxy:3128/x", "see http:\\/\\/<redacted>@proxy:3128/x"),  # JSON-escaped slashes in a log
+    ("NO_PROXY=a:SECRET51@x,b:SECRET52@y other=1", "NO_PROXY=<redacted>@x,<redacted>@y other=1"),  # past the comma
+    ("HF_TO\u212aEN=SECRET53", "HF_TO\u212aEN=<redacted>"),  # the Kelvin sign spells TOKEN
+    ('env="map[A:] B:x OLLAMA_API_KEY:SECRET54 C:y]"', 'env="map[A:] B:x OLLAMA_API_KEY:<redacted> C:y]"'),  # a lone ]
+])
+def test_secrets_in_the_spellings_a_first_pass_missed(given, kept):
+    assert redact.text(given) == kept
+
+
+def test_a_secret_under_the_first_of_two_equal_json_keys_goes():
+    out = redact.evidence_file("docker-inspect.json", '{"HF_TOKEN": "SECRET55", "HF_TOKEN": "<redacted>"}')
+    assert leaks_in(out) == set()
+
+
+def test_a_long_line_of_dots_before_an_at_sign_is_read_once():
+    """The URL rule's scheme is bounded: a.a.a...@ (1 MiB) once took minutes, once per dot (the benchmark in
+    bench/ measures the speed; here a quadratic rule would make this test run for minutes)."""
+    assert redact.text("a." * 500_000 + "@host") == "a." * 500_000 + "@host"
+
+
+def test_the_last_pass_reaches_a_fixed_point():
+    folder_value = "x=token=SECRET56 " * 3
+    once = redact.text(folder_value)
+    assert leaks_in(once) == set() and redact.text(once) == once
