@@ -109,6 +109,7 @@ def overview() -> str:
 
   gpuaccept run [OPTIONS] [pytest options]   run the acceptance (= pytest acceptance/ in the repository)
   gpuaccept verify RUN [--pubkey KEY.pub]    is a run folder as its run left it, and who signed it?
+  gpuaccept reason RUN [--pubkey KEY.pub]    the run's verdict as one line for a scheduler (drain reason)
 
 acceptance options (gpuaccept run, pytest acceptance/; command line > ini > profile):
 {options}
@@ -142,6 +143,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="the signer's OpenSSH public key (id_ed25519.pub) or an allowed_signers file, read as "
                        "ssh-keygen -Y verify reads it (options, validity): the run must be signed by a key it lets "
                        "vouch now")
+    why = commands.add_parser(
+        "reason", help="the run's verdict and the requirement IDs that failed or were not evaluated, as one line "
+        "(at most 200 characters, no newline) for a Slurm drain reason or a node condition",
+        description="One line a scheduler takes as it is: the verdict and the IDs of the requirements that failed, "
+        "errored or were not evaluated. The folder is verified first (as gpuaccept verify does): a folder not as its "
+        "run left it says so (UNTRUSTED, exit 1). Exit status: the run's own (0 only for ACCEPTED).")
+    why.add_argument("folder", type=Path, metavar="RUN", help="a run folder, e.g. reports/latest")
+    why.add_argument("--pubkey", type=Path, metavar="PATH", help="the signer's public key: the run must be signed by it")
     return parser
 
 
@@ -218,4 +227,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return USAGE
+    if args.command == "reason":
+        return _reason(args.folder, args.pubkey)
     return verify(args.folder, args.pubkey)
+
+
+def _reason(folder: Path, pubkey: Path | None) -> int:
+    from gpuaccept.reason import reason
+
+    folder = folder.resolve()
+    if not folder.is_dir():
+        print(f"gpuaccept reason: {folder} is not a folder", file=sys.stderr)
+        return USAGE
+    try:
+        keys = signing.load_public_keys(pubkey) if pubkey is not None else None
+    except signing.KeyProblem as err:
+        print(f"gpuaccept reason: --pubkey: {err}", file=sys.stderr)
+        return USAGE
+    line, status = reason(folder, keys)
+    sys.stdout.write(line)  # no newline: `reason="$(gpuaccept reason RUN)"` takes it whole
+    sys.stdout.flush()
+    return status

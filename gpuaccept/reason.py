@@ -1,0 +1,68 @@
+"""``gpuaccept reason RUN``: a run folder's verdict as one line a scheduler takes as it is.
+
+For ``scontrol update nodename=... state=drain reason="$(gpuaccept reason RUN)"`` or a Kubernetes node
+condition's message: at most 200 printable ASCII characters, no newline, requirement IDs only (never a
+message, which holds what the host said). The folder is verified first, as ``gpuaccept verify`` does: a
+folder that is not as its run left it gives the line that says so, never the verdict it claims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gpuaccept import manifest, run_identity, signing, summary
+from gpuaccept.catalogue import CATALOGUE
+
+LIMIT = 200
+_SUMMARY_MAX = 16 * 1024 * 1024
+_SHOWN = (("fail", "failed"), ("error", "errored"), ("not_evaluated", "not evaluated"))
+
+
+def _untrusted(folder: Path, keys: list[bytes] | None) -> str:
+    """Why the folder is not as its run left it (as `gpuaccept verify` judges it), or ""."""
+    problems = manifest.verify(folder)
+    if os.path.lexists(folder / manifest.NAME) and not any(line.startswith("summary.json: ") for line in problems):
+        problems += run_identity.problems(folder)
+    _, bad_signature = signing.check(folder, keys)
+    first = (problems + bad_signature)[:1]
+    return first[0] if first else ""
+
+
+def _record(folder: Path) -> dict[str, Any]:
+    record = json.loads(manifest.read_regular(folder / "summary.json", _SUMMARY_MAX))
+    if not isinstance(record, dict) or record.get("verdict") not in summary.EXIT:
+        raise ValueError("summary.json names no verdict of this suite")
+    if not isinstance(record.get("requirements"), dict):
+        raise ValueError("summary.json has no requirements")
+    return record
+
+
+def _fit(line: str) -> str:
+    line = "".join(c if c.isascii() and c.isprintable() else "?" for c in line)
+    return line if len(line) <= LIMIT else line[:LIMIT - 3] + "..."
+
+
+def reason(folder: Path, keys: list[bytes] | None = None) -> tuple[str, int]:
+    """The line and the exit status: the run's own (0 only for ACCEPTED), or 1 for a folder not to trust."""
+    why = _untrusted(folder, keys)
+    if why:
+        return _fit(f"gpuaccept UNTRUSTED: the run folder is not as its run left it ({why})"), 1
+    try:
+        record = _record(folder)
+    except (OSError, ValueError) as err:
+        return _fit(f"gpuaccept UNTRUSTED: summary.json unreadable ({err})"), 1
+    verdict = record["verdict"]
+    parts = []
+    for outcome, word in _SHOWN:
+        ids = sorted(rid for rid, req in record["requirements"].items()
+                     if rid in CATALOGUE and isinstance(req, dict) and req.get("outcome") == outcome)
+        if ids:
+            parts.append(f"{word} {','.join(ids)}")
+    not_run = (record.get("run") or {}).get("not_run") if isinstance(record.get("run"), dict) else None
+    if isinstance(not_run, list) and not_run:
+        parts.append(f"{len(not_run)} not run")
+    line = f"gpuaccept {verdict}" + (": " + "; ".join(parts) if parts else "")
+    return _fit(line), summary.EXIT[verdict]
