@@ -190,22 +190,26 @@ def run(args: list[str]) -> int:
     return USAGE  # not reached: execv replaces the process or raises
 
 
-def verify(folder: Path, pubkey: Path | None) -> int:
-    # reports/latest is a link users pass: the argument is resolved once; links inside are rejected
+def _folder_and_keys(command: str, folder: Path, pubkey: Path | None) -> tuple[Path, list[bytes] | None] | None:
+    """The run folder (reports/latest is a link users pass: the argument is resolved once; links inside are
+    rejected) and the --pubkey keys; None, the reason on stderr, when either is unusable (a usage error)."""
     folder = folder.resolve()
     if not folder.is_dir():
-        print(f"gpuaccept verify: {folder} is not a folder", file=sys.stderr)
-        return USAGE
+        print(f"gpuaccept {command}: {folder} is not a folder", file=sys.stderr)
+        return None
     try:
-        keys = signing.load_public_keys(pubkey) if pubkey is not None else None
+        return folder, signing.load_public_keys(pubkey) if pubkey is not None else None
     except signing.KeyProblem as err:
-        print(f"gpuaccept verify: --pubkey: {err}", file=sys.stderr)
+        print(f"gpuaccept {command}: --pubkey: {err}", file=sys.stderr)
+        return None
+
+
+def verify(folder: Path, pubkey: Path | None) -> int:
+    given = _folder_and_keys("verify", folder, pubkey)
+    if given is None:
         return USAGE
-    problems = manifest.verify(folder)
-    sealed = os.path.lexists(folder / manifest.NAME)  # else one line says it is no run folder at all
-    if sealed and not any(line.startswith("summary.json: ") for line in problems):  # as the run wrote it
-        problems += run_identity.problems(folder)
-    note, bad_signature = signing.check(folder, keys)
+    folder, keys = given
+    problems, note, bad_signature = run_identity.judge(folder, keys)
     named = {line.split(": ", 1)[0] for line in problems}  # a link or folder in the signature's place, once
     bad_signature = [line for line in bad_signature if line.split(": ", 1)[0] not in named]
     for problem in problems + bad_signature:
@@ -235,16 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 def _reason(folder: Path, pubkey: Path | None) -> int:
     from gpuaccept.reason import reason
 
-    folder = folder.resolve()
-    if not folder.is_dir():
-        print(f"gpuaccept reason: {folder} is not a folder", file=sys.stderr)
+    given = _folder_and_keys("reason", folder, pubkey)
+    if given is None:
         return USAGE
-    try:
-        keys = signing.load_public_keys(pubkey) if pubkey is not None else None
-    except signing.KeyProblem as err:
-        print(f"gpuaccept reason: --pubkey: {err}", file=sys.stderr)
-        return USAGE
-    line, status = reason(folder, keys)
+    line, status = reason(*given)
     sys.stdout.write(line)  # no newline: `reason="$(gpuaccept reason RUN)"` takes it whole
     sys.stdout.flush()
     return status

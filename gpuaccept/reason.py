@@ -9,11 +9,10 @@ folder that is not as its run left it gives the line that says so, never the ver
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from gpuaccept import manifest, run_identity, signing, summary
+from gpuaccept import manifest, run_identity, summary
 from gpuaccept.catalogue import CATALOGUE
 
 LIMIT = 200
@@ -23,10 +22,7 @@ _SHOWN = (("fail", "failed"), ("error", "errored"), ("not_evaluated", "not evalu
 
 def _untrusted(folder: Path, keys: list[bytes] | None) -> str:
     """Why the folder is not as its run left it (as `gpuaccept verify` judges it), or ""."""
-    problems = manifest.verify(folder)
-    if os.path.lexists(folder / manifest.NAME) and not any(line.startswith("summary.json: ") for line in problems):
-        problems += run_identity.problems(folder)
-    _, bad_signature = signing.check(folder, keys)
+    problems, _, bad_signature = run_identity.judge(folder, keys)
     first = (problems + bad_signature)[:1]
     return first[0] if first else ""
 
@@ -61,7 +57,8 @@ def reason(folder: Path, keys: list[bytes] | None = None) -> tuple[str, int]:
                      if rid in CATALOGUE and isinstance(req, dict) and req.get("outcome") == outcome)
         if ids:
             parts.append(f"{word} {','.join(ids)}")
-    not_run = (record.get("run") or {}).get("not_run") if isinstance(record.get("run"), dict) else None
+    run = record.get("run")
+    not_run = run.get("not_run") if isinstance(run, dict) else None
     if isinstance(not_run, list) and not_run:
         parts.append(f"{len(not_run)} not run")
     line = f"gpuaccept {verdict}" + (": " + "; ".join(parts) if parts else "")

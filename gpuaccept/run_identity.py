@@ -9,9 +9,10 @@ summary.json, so these names are as the run wrote them whenever the manifest hol
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from gpuaccept import manifest
+from gpuaccept import manifest, signing
 from gpuaccept.fleet import folder_name
 
 _MAX_SUMMARY = 64 << 20
@@ -41,3 +42,16 @@ def problems(folder: Path) -> list[str]:
         found.append(f"{manifest.show(name)}: summary.json is the record of fleet host "
                      f"{manifest.show(fleet['host'])}, whose folder is {folder_name(fleet['host'])}")
     return found
+
+
+def judge(folder: Path, keys: list[bytes] | None) -> tuple[list[str], str, list[str]]:
+    """A run folder as ``gpuaccept verify`` judges it (and a replay and ``gpuaccept reason`` with it): the
+    problems of its files and manifest, and, where the manifest is there and summary.json unchanged, of its
+    name (a sealed folder without its summary.json, which names the signer and the folder, or under another
+    run's or host's name, is not the run that sealed it); what its signature says; the signature's problems
+    (``keys`` from --pubkey)."""
+    found = manifest.verify(folder)
+    if os.path.lexists(folder / manifest.NAME) and not any(line.startswith("summary.json: ") for line in found):
+        found += problems(folder)
+    note, bad_signature = signing.check(folder, keys)
+    return found, note, bad_signature
