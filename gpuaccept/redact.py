@@ -510,12 +510,7 @@ def _unique_keys(pairs: list) -> dict:
 def stable(name: str, content: str) -> str:
     """``evidence_file`` until nothing changes (at most three passes): what is written is what a later pass
     over the run folder would leave as it is, so that pass may skip it."""
-    for _ in range(3):
-        redacted = evidence_file(name, content)
-        if redacted == content:
-            return content
-        content = redacted
-    return content
+    return _fixed(content, lambda c: evidence_file(name, c))
 
 
 def evidence_file(name: str, content: str) -> str:
