@@ -48,7 +48,7 @@ def reason(folder: Path, keys: list[bytes] | None = None) -> tuple[str, int]:
         return _fit(f"gpuaccept UNTRUSTED: the run folder is not as its run left it ({why})"), 1
     try:
         record = _record(folder)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         return _fit(f"gpuaccept UNTRUSTED: summary.json unreadable ({err})"), 1
     verdict = record["verdict"]
     parts = []

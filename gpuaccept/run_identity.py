@@ -28,7 +28,7 @@ def problems(folder: Path) -> list[str]:
         return ["summary.json: missing: every run writes its record there, so this is not a whole run folder"]
     except manifest.NotRegular:
         return []  # the folder check names the link or special file
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # nested past the decoder's depth: no record either
         return [f"summary.json: not a run record ({err})"]
     run = record.get("run") if isinstance(record, dict) else None
     if not isinstance(run, dict) or not isinstance(run.get("folder"), str):

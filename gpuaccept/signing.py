@@ -229,7 +229,7 @@ def claimed_signer(folder: Path) -> str:
     try:
         run = json.loads(manifest.read_regular(folder / "summary.json", _MAX_SUMMARY)).get("run", {})
         return run.get("signed_by", "") if isinstance(run.get("signed_by"), str) else ""
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return ""  # verify names what is wrong with summary.json itself
 
 

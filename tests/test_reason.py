@@ -57,3 +57,15 @@ def test_the_line_is_short_printable_and_holds_ids_only(run_suite):
     done = reason(run.run_dir)
     assert len(done.stdout) <= 200 and "\n" not in done.stdout and done.stdout.isascii() and done.stdout.isprintable()
     assert "SECRET9" not in done.stdout and "NOT-AN-ID" not in done.stdout and done.stdout.endswith("...")
+
+
+def test_a_record_nested_past_the_decoders_depth_is_no_record_and_no_traceback(run_suite):
+    """A resealed summary.json of 100000 nested lists once made verify and reason end in a RecursionError."""
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    (run.run_dir / "summary.json").write_text("[" * 100_000 + "]" * 100_000)
+    manifest.write(run.run_dir)
+    done = reason(run.run_dir)
+    assert done.returncode == 1 and done.stdout.startswith("gpuaccept UNTRUSTED") and "Traceback" not in done.stderr
+    checked = subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(run.run_dir)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 1 and "summary.json: not a run record" in checked.stdout, checked.stderr[-500:]
