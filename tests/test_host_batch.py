@@ -103,3 +103,13 @@ def test_a_host_collection_is_one_call_of_the_connection_and_the_same_files(tmp_
     assert batched == alone and ev.LSPCI in batched[0]
     fallbacks = sum(1 for name, used in batched[2].items() if used != host_commands.COMMANDS[name][0])
     assert counting.calls == 1 + fallbacks  # the batch, and a fallback command only where a first one failed
+
+
+def test_a_host_flooding_its_commands_is_not_held_whole_on_this_side(monkeypatch):
+    """The batch's answer is cut at its bound: past it the frames do not split, and each command runs alone
+    (under its own cap), so floods cost at most the bound here."""
+    monkeypatch.setattr(host_commands, "BATCH_MAX_BYTES", 3000)
+    local = testinfra.get_host("local://")
+    assert host_commands.run_many(local, ["head -c 600 /dev/zero", "head -c 600 /dev/zero"], 5) is None
+    small = host_commands.run_many(local, ["head -c 100 /dev/zero", "echo two"], 5)
+    assert small is not None and small[0].stdout == "\0" * 100 and small[1].stdout == "two\n"

@@ -116,6 +116,7 @@ def run(host, command: str, timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES)
 
 
 _BATCH = "gpuaccept-batch"
+BATCH_MAX_BYTES = 2 * 3 * OUTPUT_MAX_BYTES  # od writes 3 bytes a byte: two commands' whole outputs
 
 
 def run_many(host, commands: list[str], timeout_s: float, max_bytes: int = OUTPUT_MAX_BYTES) -> list[Result] | None:
@@ -132,8 +133,10 @@ def run_many(host, commands: list[str], timeout_s: float, max_bytes: int = OUTPU
              f'| od -An -v -tx1; printf "{mark} {i} end %s %s\\n" "$(cat "$t/r")" "$(wc -c <"$t/e")"; cat "$t/e"; '
              f'rm -f "$t/e" "$t/r"'
              for i, command in enumerate(commands)]
-    script = ("command -v od >/dev/null || exit 125; t=$(mktemp -d) || exit 125; trap 'rm -rf \"$t\"' EXIT; "
-              "trap 'exit 129' HUP INT TERM; " + "; ".join(steps))
+    # The whole answer is cut at two commands' caps in hex: a host flooding several commands never makes this
+    # side hold more than that at once (a cut answer does not split, and each command then runs alone).
+    script = ("{ command -v od >/dev/null || exit 125; t=$(mktemp -d) || exit 125; trap 'rm -rf \"$t\"' EXIT; "
+              "trap 'exit 129' HUP INT TERM; " + "; ".join(steps) + f"; }} | head -c {BATCH_MAX_BYTES}")
     return _frames(host.run(script).stdout_bytes, mark, len(commands), max_bytes)
 
 
