@@ -22,8 +22,10 @@ CAPTURES = Path(__file__).parent / "data" / "captures"
 
 pytest_plugins = ["pytester"]
 
-# The self-tests spend most of their time in subprocesses and Docker Engines: they run on one xdist worker
-# per CPU core unless the command line says otherwise (-n N, -n 0 for one process, or -p no:xdist).
+# The self-tests spend most of their time in subprocesses and Docker Engines, and a third of it waiting on
+# stand-ins that stream tokens and soak in real time: they run on one xdist worker per CPU core and one more
+# (on 2 cores: 3 workers 5:07, 2 workers 6:28, 4 workers 5:42) unless the command line says otherwise
+# (-n N, -n 0 for one process, or -p no:xdist).
 WORKERS_ENV = "GPUACCEPT_SELFTEST_WORKERS"  # a number of workers instead of one per core
 
 
@@ -36,7 +38,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             or option.collectonly or getattr(option, "usepdb", False) or getattr(option, "distload", False):
         return
     wanted = os.environ.get(WORKERS_ENV, "")
-    option.numprocesses = int(wanted) if wanted.isdigit() else max(2, os.cpu_count() or 1)
+    option.numprocesses = int(wanted) if wanted.isdigit() else max(2, os.cpu_count() or 1) + 1
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -357,7 +357,7 @@ class OllamaStandIn:
             if s.answers == "wrong" and answer == "391":
                 answer = "371"
             text = ("<think>\n\n</think>\n\n" if s.think_block else "") + answer
-            return [text[i:i + 3] for i in range(0, len(text), 3)][:n]
+            return [text[i:i + 6] for i in range(0, len(text), 6)][:n]  # a few characters a token
         return [f" x{i}" if run == s.vary_text_run and i == n // 2 else f" w{i}" for i in range(n)]
 
     def pull(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
