@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, errors: str = "strict") -> None:
+    """``errors``: what becomes of a character UTF-8 cannot hold (a lone surrogate: an option's bytes that were
+    no UTF-8, as Python's argv keeps them); "strict" raises."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors=errors)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ from gpuaccept.fleet.record import host_cases, ordered
 from gpuaccept.fleet.remote import Unreachable, collect_remote, loopback
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.build import build_facts
-from tests.conftest import HOSTS, ROOT, free_port
+from tests.conftest import HOSTS, ROOT, free_port, read_junit
 from tests.engine import fleet_host
 
 # Each faulty host differs from dual-p40 exactly here (the quick tier, requirement -> outcome).
@@ -224,6 +224,10 @@ def test_a_fleet_of_nine_in_parallel_differs_exactly_where_the_evidence_does(run
     assert replayed["PCIE-WIDTH"] == {"failed", "passed"} and replay.ret == 1
     assert (run.run_dir / "fleet.html").read_text().count(f'href="{x8.name}/report.html#PCIE-WIDTH"') == 1
     assert 'id="PCIE-WIDTH"' in (x8 / "report.html").read_text()
+    # The files of a single-host run folder (tests/test_host_folder.py holds them against one).
+    assert {p.name for p in x8.iterdir()} == {"evidence", "summary.json", "report.html", "junit.xml", "MANIFEST.sha256"}
+    assert ("test_pcie_width[gpu1]", "PCIE-WIDTH", "failed") in {(c.name, c.requirement, c.outcome)
+                                                               for c in read_junit(x8 / "junit.xml")}
 
 
 def _sshd(tmp_path: Path, path_dirs: str) -> tuple[subprocess.Popen, Path]:
@@ -307,7 +311,8 @@ def test_an_ansible_inventory_gives_each_host_its_profile(run_suite, simulated, 
 
 def test_a_host_folder_is_sealed_and_its_pages_escape_what_hosts_say(tmp_path):
     from gpuaccept import manifest
-    from gpuaccept.fleet.record import row, write_fleet, write_host
+    from gpuaccept.fleet.record import row, write_fleet
+    from gpuaccept.host_folder import write_host
 
     host = "ssh://<b>gpu01</b>"
     folder = tmp_path / folder_name(host)

@@ -140,6 +140,28 @@ def test_failing_replay_shows_the_verdict_and_the_failure_with_its_fix_on_the_fi
     assert "Likely cause:" in row.text and "Fix: power off, reseat the card" in row.text
 
 
+def test_a_fleet_hosts_page_shows_the_same_first_screen(run_suite, chromium, tmp_path):
+    """A fleet host's report.html (gpuaccept.host_folder) opens as a single-host report does: the banner,
+    the failure with its fix, and the load tier's charts, all on the first screen."""
+    from selenium.webdriver.common.by import By
+
+    from tests.test_host_folder import _as_fleet_host
+
+    single = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"))
+    _, _, folder = _as_fleet_host(single.run_dir, tmp_path)
+    view = shown(chromium, folder / "report.html")
+    assert (view["w"], view["h"]) == (browser.WIDTH, browser.HEIGHT) and view["title"].startswith("GPU acceptance")
+    top = banner(chromium)
+    assert top.text.startswith("NOT ACCEPTED") and "reached as docker://gpu07" in top.text and "REPLAY" not in top.text
+    (row,) = attention_rows(chromium)
+    assert in_first_screen(chromium, row)
+    assert row.text.startswith("PCIE-WIDTH gpu1 FAIL") and "Fix: power off, reseat the card" in row.text
+    load = chromium.find_element(By.CSS_SELECTOR, '.gpuaccept-load [data-tier="load"]')
+    assert in_first_screen(chromium, load) and "OLL-SPREAD" in load.text  # its charts follow, as on a single host's
+    chart = chromium.find_element(By.CSS_SELECTOR, f'.gpuaccept-load svg[aria-label="{TILE.format(title="utilization")}"]')
+    assert chart.is_displayed() and chromium.find_element(By.ID, "environment").is_displayed()
+
+
 def test_incomplete_run_shows_what_was_not_evaluated_on_the_first_screen(run_suite, chromium, tmp_path):
     evidence = tmp_path / "no-lsmod"
     shutil.copytree(HOSTS / "dual-p40", evidence)

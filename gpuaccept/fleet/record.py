@@ -1,8 +1,9 @@
 """The fleet record: one single-host folder per host, and fleet.json / fleet.html over all of them.
 
-Each host's folder has the layout of a single-host run folder (evidence/, summary.json, report.html,
-MANIFEST.sha256), its case ids without the host (``test_pcie_width[gpu1]``), so it replays with
-``--replay`` and verifies with ``python -m gpuaccept verify`` on its own. fleet.json and fleet.html show
+Each host's folder is written by the one writer of every host folder (gpuaccept.host_folder): evidence/,
+summary.json, report.html, junit.xml, MANIFEST.sha256 as a single-host run folder has them, its case ids
+without the host (``test_pcie_width[gpu1]``), so it replays with ``--replay`` and verifies with
+``python -m gpuaccept verify`` on its own. fleet.json and fleet.html show
 hosts x requirements, unreachable and failing hosts first; each cell links to the requirement's row in
 that host's report.
 """
@@ -15,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from gpuaccept import manifest, redact, summary
+from gpuaccept import redact, summary
 from gpuaccept.atomic_file import write_atomic
 from gpuaccept.catalogue import CATALOGUE
 from gpuaccept.fleet import split_case
@@ -41,50 +42,6 @@ def host_cases(cases: list[dict[str, Any]], host_id: str, host_ids) -> list[dict
             continue
         mine.append({**case, "id": name if found[1] is None else f"{name}[gpu{found[1]}]"})
     return mine
-
-
-def host_page(record: dict[str, Any]) -> str:
-    """A host's report.html: the verdict, the run's facts, one row per requirement (anchored by its ID)."""
-    run = record["run"]
-    head = f"GPU acceptance: {record['verdict']} ({run.get('host', '')}, {run.get('fleet', {}).get('host', '')})"
-    facts = [("Host", run.get("host")), ("Reached as", run.get("fleet", {}).get("host")),
-             ("Fleet run", run.get("fleet", {}).get("run")), ("Profile", (run.get("profile") or {}).get("name")),
-             ("Captured", run.get("captured_at")), ("Finished", run.get("finished_at")),
-             ("Exit status", run.get("exit_status"))]
-    if run.get("unreachable"):
-        facts.insert(0, ("Unreachable", run["unreachable"]))
-    rows = []
-    for rid, req in record["requirements"].items():
-        for n, case in enumerate(req["cases"]):
-            colour = _COLOURS.get(case["outcome"], "#fff")
-            anchor = f' id="{escape(rid)}"' if n == 0 else ""  # the fleet page links to a requirement's first row
-            rows.append(f'<tr{anchor}><td>{escape(rid)}</td><td>{escape(case["id"])}</td>'
-                        f'<td style="background:{colour}">{escape(case["outcome"])}</td>'
-                        f'<td>{escape(str(case.get("measured", "")))}</td><td>{escape(str(case.get("expected", "")))}</td>'
-                        f'<td style="white-space:pre-wrap">{escape(case.get("message", ""))}</td></tr>')
-    table = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(str(v or ''))}</td></tr>"
-                    for k, v in facts)
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>" + escape(head) + "</title></head><body>"
-            f"<h1>{escape(head)}</h1><table>{table}</table><h2>Requirements</h2>"
-            "<table border=1 cellpadding=3 style='border-collapse:collapse'><tr><th>Requirement</th><th>Case</th>"
-            "<th>Outcome</th><th>Measured</th><th>Expected</th><th>Message</th></tr>" + "".join(rows)
-            + "</table></body></html>\n")
-
-
-def write_host(folder: Path, cases: list[dict[str, Any]], run: dict[str, Any], interrupted: bool,
-               not_run: list[str] = ()) -> dict[str, Any]:
-    """summary.json, report.html and MANIFEST.sha256 of one host's folder (its evidence/ already there).
-    ``not_run``: requirements of its tiers that the selection (-k, -m, --deselect) left out: never ACCEPTED."""
-    saved = folder / "evidence"
-    present = {p.name for p in saved.iterdir()} if saved.is_dir() else set()
-    verdict, code = summary.run_verdict(cases, 2 if interrupted else 0, list(not_run))
-    run = {**run, "exit_status": code, "not_run": list(not_run)}
-    record = summary.build(cases, run, [], present, verdict)
-    write_atomic(folder / "summary.json", json.dumps(redact.data(record), indent=2) + "\n")
-    write_atomic(folder / "report.html", host_page(record))
-    redact.run_folder(folder)  # before the manifest: the fleet folder's own last pass then changes nothing here
-    manifest.write(folder)
-    return record
 
 
 def row(host_id: str, folder: str, record: dict[str, Any]) -> dict[str, Any]:

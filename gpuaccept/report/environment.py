@@ -3,7 +3,7 @@ ran the suite (the same machine in a live run; another one in a replay)."""
 
 from __future__ import annotations
 
-from gpuaccept.facts import HostInfo
+from gpuaccept.facts import HostFacts, HostInfo
 
 SUITE_MACHINE = "Suite ran on: "  # prefix of pytest-metadata's own rows, which describe the machine running pytest
 _PYTEST_METADATA_ROWS = ("Python", "Platform")
@@ -31,3 +31,20 @@ def relabel_suite_rows(meta: dict) -> None:
         for name in (key, SUITE_MACHINE + key):
             if name in meta:
                 meta[SUITE_MACHINE + key] = meta.pop(name)
+
+
+def run_rows(facts: HostFacts, *, run_id: str, technician: str, ticket: str, mode: str, profile: str) -> dict[str, str]:
+    """The Environment table's rows about the run and its host, in their order: the same table for a host
+    judged alone (pytest-metadata's table) and for each host of a fleet (gpuaccept.report.host_page)."""
+    rows = {"Run id": run_id, "Technician": technician or "(not given: --technician NAME)",
+            "Ticket": ticket or "(not given: --ticket ID)", "Mode": mode, "Host": facts.hostname,
+            **host_rows(facts.host_info), "Profile": profile,
+            "Driver": (f"NVML {facts.driver.nvml_version or '?'}, kernel module "
+                       f"{facts.driver.kernel_module_version or '?'} ({facts.driver.kernel_module_flavor or '?'}), "
+                       f"CUDA {facts.driver.cuda_driver_version or '?'}")}
+    if not facts.nvml.ok:
+        rows["GPU inventory"] = f"unavailable: {facts.nvml.error} {facts.nvml.detail}".strip()
+    for gpu in facts.gpus:
+        rows[f"GPU{gpu.index}"] = (f"{gpu.name}, serial {gpu.serial or '?'}, UUID {gpu.uuid or '?'}, "
+                                   f"bus {gpu.bus_id or '?'}, VBIOS {gpu.vbios_version or '?'}")
+    return rows

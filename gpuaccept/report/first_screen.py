@@ -62,6 +62,20 @@ span.error, span.failed, span.xpassed, .error .col-result, .failed .col-result, 
 </style>"""
 
 
+def mode_line(mode: str, hostname: str, *, source: str = "", captured_at: str = "", provenance: str = "",
+              seal: str = "", signed_by: str = "", reached_as: str = "") -> str:
+    """Live or replay, and what signs it: the terminal header, the environment table and the banner say it
+    in these words, for a host judged alone and for each host of a fleet (``reached_as``: its connection)."""
+    if mode == "replay":
+        when = f", captured {captured_at}" if captured_at else ""
+        origin = provenance or "its provenance is not stated in host.json"
+        return f"REPLAY of saved evidence from {source} (host {hostname}{when}; {origin}; {seal}): NOT a live run"
+    via = f" (reached as {reached_as})" if reached_as else ""
+    # "--sign-key" is never followed by a word here: redaction takes the word after a key's flag for its value.
+    signed = f"signed with {signed_by} (--sign-key)" if signed_by else "not signed (no --sign-key)"
+    return f"LIVE run on {hostname}{via}; {signed}"
+
+
 def banner(verdict: str, counts: str, exit_status: int, mode_line: str, replay: bool) -> str:
     """The run's verdict, big, with its counts; a replay says so beside it, with where its evidence came from."""
     background, colour = BANNERS.get(verdict, BANNERS[INCOMPLETE])

@@ -351,7 +351,9 @@ class OllamaStandIn:
         """The streamed tokens: a known question's answer (then the model stops), else the benchmark's text."""
         s = self.scenario
         if s.answers == "gibberish":
-            return [STUCK_TOKEN] * n
+            # A stuck decoder runs on to num_predict; past the benchmark's own length (8 here, already past
+            # the checks' REPEAT_LIMIT) the words change nothing but the seconds each self-test waits.
+            return [STUCK_TOKEN] * min(n, 8)
         if prompt in KNOWN or "Reply with" in prompt:  # a question, known or not
             answer = KNOWN.get(prompt, "I do not know.")
             if s.answers == "wrong" and answer == "391":
