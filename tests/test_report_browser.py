@@ -162,6 +162,41 @@ def test_a_fleet_hosts_page_shows_the_same_first_screen(run_suite, chromium, tmp
     assert chart.is_displayed() and chromium.find_element(By.ID, "environment").is_displayed()
 
 
+def test_the_fleet_page_shows_each_host_with_what_needs_attention_without_scrolling_sideways(run_suite, chromium,
+                                                                                             tmp_path):
+    """fleet.html at 1366x768: one row per host, the unreachable one first with what the connection said in
+    one line, then the failing host with its failure's cause and fix; nothing wider than the window."""
+    from selenium.webdriver.common.by import By
+
+    from gpuaccept.fleet.record import row, write_fleet
+    from gpuaccept.host_folder import write_host
+    from tests.test_host_folder import _as_fleet_host
+
+    rows = []
+    for name, variant in (("gpu07", "dual-p40-x8-link"), ("gpu08", "dual-p40"), ("gpu09", "dual-p40-xid-79")):
+        _, written, folder = _as_fleet_host(run_suite("--replay", str(HOSTS / variant)).run_dir, tmp_path, name)
+        rows.append(row(f"docker://{name}", folder.name, written))
+    gone = tmp_path / "fleet-x" / "gpu10"
+    (gone / "evidence").mkdir(parents=True)
+    said = "ssh: connect to host gpu10 port 22: No route to host"
+    cases = [{"id": "test_gpu_count", "requirement": "GPU-COUNT", "outcome": "fail",
+              "message": f"host unreachable: {said} (ssh://gpu10; fix the connection or the host and run again)"}]
+    rows.append(row("ssh://gpu10", gone.name, write_host(gone, cases, {"host": "gpu10", "unreachable": said}, False)))
+    write_fleet(tmp_path / "fleet-x", rows, {"folder": "fleet-x"})
+    chromium.get((tmp_path / "fleet-x" / "fleet.html").as_uri())
+    assert chromium.execute_script("return document.documentElement.scrollWidth") <= browser.WIDTH
+    top = chromium.find_element(By.CSS_SELECTOR, ".fleet-verdict")
+    assert in_first_screen(chromium, top) and top.text.startswith("3 NOT ACCEPTED, 1 ACCEPTED") and "1 unreachable" in top.text
+    hosts = chromium.find_elements(By.CSS_SELECTOR, "table.hosts tr[id]")
+    assert [h.get_attribute("id") for h in hosts] == ["gpu10", "gpu07", "gpu09", "gpu08"]
+    assert in_first_screen(chromium, hosts[0]) and f"Host unreachable: {said}" in hosts[0].text
+    assert in_first_screen(chromium, hosts[1])
+    assert "PCIE-WIDTH gpu1 FAIL" in hosts[1].text and "Fix: power off, reseat the card" in hosts[1].text
+    assert "GPU-XID" in hosts[2].text and "Every requirement judged passed" in hosts[3].text
+    link = hosts[1].find_element(By.LINK_TEXT, "PCIE-WIDTH").get_attribute("href")
+    assert link.endswith("/gpu07/report.html#PCIE-WIDTH")
+
+
 def test_incomplete_run_shows_what_was_not_evaluated_on_the_first_screen(run_suite, chromium, tmp_path):
     evidence = tmp_path / "no-lsmod"
     shutil.copytree(HOSTS / "dual-p40", evidence)

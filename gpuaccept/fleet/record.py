@@ -3,9 +3,10 @@
 Each host's folder is written by the one writer of every host folder (gpuaccept.host_folder): evidence/,
 summary.json, report.html, junit.xml, MANIFEST.sha256 as a single-host run folder has them, its case ids
 without the host (``test_pcie_width[gpu1]``), so it replays with ``--replay`` and verifies with
-``python -m gpuaccept verify`` on its own. fleet.json and fleet.html show
-hosts x requirements, unreachable and failing hosts first; each cell links to the requirement's row in
-that host's report.
+``python -m gpuaccept verify`` on its own. fleet.json and fleet.html only index them: one row per host,
+unreachable and failing hosts first, with its verdict and what needs attention on it (each with its cause
+and fix, linked to the requirement's row in that host's report); fleet.json also keeps every
+requirement's outcome per host.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from typing import Any
 
 from gpuaccept import redact, summary
 from gpuaccept.atomic_file import write_atomic
-from gpuaccept.catalogue import CATALOGUE
 from gpuaccept.fleet import split_case
+from gpuaccept.report import first_screen
 
 SCHEMA = "gpuaccept.fleet/1"
 _ORDER = {summary.NOT_ACCEPTED: 1, summary.INTERRUPTED: 2, summary.INCOMPLETE: 3, summary.ACCEPTED: 4}
-_COLOURS = {"pass": "#cfc", "fail": "#f99", "error": "#f99", "warn": "#fe9", "not_evaluated": "#fc9",
-            "skip": "#eee", "xfail": "#ddf", "unreachable": "#c66"}
 
 
 def now() -> str:
@@ -45,12 +44,24 @@ def host_cases(cases: list[dict[str, Any]], host_id: str, host_ids) -> list[dict
 
 
 def row(host_id: str, folder: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A host's line in fleet.json and fleet.html: its verdict, counts, each requirement's outcome, and the
+    cases that need attention (failed, errored, not evaluated) with their one-paragraph message."""
     unreachable = record["run"].get("unreachable", "")
+    cases = [{**c, "requirement": rid} for rid, r in record["requirements"].items() for c in r["cases"]]
+    attention = sorted((c for c in cases if c["outcome"] in first_screen.ATTENTION),
+                       key=lambda c: first_screen.ATTENTION.index(c["outcome"]))
     return {"host": host_id, "hostname": record["run"].get("host", ""), "folder": folder,
             "verdict": record["verdict"], "exit_status": record["run"]["exit_status"], "unreachable": unreachable,
-            "counts": summary.verdict_counts([c for r in record["requirements"].values() for c in r["cases"]]),
+            "counts": summary.verdict_counts(cases),
             "requirements": {rid: ("unreachable" if unreachable else req["outcome"])
-                             for rid, req in record["requirements"].items()}}
+                             for rid, req in record["requirements"].items()},
+            "attention": [{"requirement": c["requirement"], "case": c["id"], "outcome": c["outcome"],
+                           "message": _paragraph(c.get("message", ""))} for c in attention]}
+
+
+def _paragraph(text: Any, limit: int = 600) -> str:
+    said = " ".join(str(text or "").split())
+    return said if len(said) <= limit else said[:limit] + " [...]"
 
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,26 +80,59 @@ def write_fleet(folder: Path, rows: list[dict[str, Any]], run: dict[str, Any]) -
     return record
 
 
+_STYLE = f"""<style>
+body {{ font-family: Helvetica, Arial, sans-serif; font-size: 13px; color: {first_screen.TEXT}; margin: 8px 14px; }}
+h1 {{ font-size: 20px; margin: 4px 0; }}
+table.hosts {{ border-collapse: collapse; width: 100%; table-layout: fixed; }}
+table.hosts th, table.hosts td {{ border: 1px solid #ffffff; padding: 4px 6px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }}
+table.hosts col.host {{ width: 230px; }} table.hosts col.verdict {{ width: 170px; }}
+.fleet-verdict {{ padding: 6px 12px; margin: 0 0 8px 0; }}
+.fleet-verdict strong {{ font-size: 22px; }}
+ul.attention {{ margin: 0; padding-left: 16px; }} ul.attention li {{ margin: 0 0 3px 0; }}
+a {{ color: #1a4e8a; }}
+</style>"""
+_HOST_ROW = {summary.ACCEPTED: "pass", summary.NOT_ACCEPTED: "fail", summary.INCOMPLETE: "not_evaluated",
+             summary.INTERRUPTED: "fail"}
+
+
 def fleet_page(rows: list[dict[str, Any]], run: dict[str, Any]) -> str:
-    rids = [rid for rid in CATALOGUE if any(rid in r["requirements"] for r in rows)]
-    head = "<tr><th>Host</th><th>Verdict</th>" + "".join(f"<th>{escape(rid)}</th>" for rid in rids) + "</tr>"
+    """One row per host, the odd ones first: its verdict and counts, then what needs attention on it, each
+    with its cause and fix and a link to the requirement's row in the host's own report."""
     body = []
     for r in rows:
         link = f"{r['folder']}/report.html"
-        verdict = f"{r['verdict']}" + (f" (host unreachable: {r['unreachable']})" if r["unreachable"] else "")
-        cells = []
-        for rid in rids:
-            outcome = r["requirements"].get(rid)
-            if outcome is None:
-                cells.append("<td></td>")
-                continue
-            cells.append(f'<td style="background:{_COLOURS.get(outcome, "#fff")}"><a href="{escape(link)}#'
-                         f'{escape(rid)}">{escape(outcome)}</a></td>')
-        body.append(f'<tr id="{escape(r["folder"])}"><th style="text-align:left"><a href="{escape(link)}">'
-                    f'{escape(r["host"])}</a><br><small>{escape(r["hostname"])}</small></th>'
-                    f"<td>{escape(verdict)}<br><small>{escape(r['counts'])}</small></td>" + "".join(cells) + "</tr>")
+        if r["unreachable"]:
+            said = f"<p><strong>Host unreachable:</strong> {escape(r['unreachable'])}</p>"
+        elif r.get("attention"):
+            items = "".join(
+                f'<li><a href="{escape(link)}#{escape(a["requirement"])}"><strong>{escape(a["requirement"])}'
+                f"</strong></a> {escape(_case(a['case']))} <strong>{escape(first_screen.LABELS.get(a['outcome'], a['outcome']))}"
+                f"</strong>: {escape(a['message'])}</li>" for a in r["attention"])
+            said = f'<ul class="attention">{items}</ul>'
+        else:
+            said = "<p>Every requirement judged passed.</p>"
+        colour = first_screen.ROWS.get("fail" if r["unreachable"] else _HOST_ROW.get(r["verdict"], "not_evaluated"))
+        body.append(f'<tr id="{escape(r["folder"])}" style="background:{colour}"><td><a href="{escape(link)}">'
+                    f'<strong>{escape(r["host"])}</strong></a><br>{escape(r["hostname"])}</td>'
+                    f"<td><strong>{escape(r['verdict'])}</strong><br>{escape(r['counts'])}<br>exit status "
+                    f"{int(r['exit_status'])}</td><td>{said}</td></tr>")
+    verdicts = [r["verdict"] for r in rows]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts), key=lambda v: _ORDER.get(v, 0)))
+    unreachable = sum(1 for r in rows if r["unreachable"])
+    worst = min(verdicts, key=lambda v: _ORDER.get(v, 0)) if verdicts else summary.INCOMPLETE
+    background, text = first_screen.BANNERS.get(worst, first_screen.BANNERS[summary.INCOMPLETE])
     title = f"GPU fleet acceptance: {len(rows)} hosts ({run.get('folder', '')})"
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>" + escape(title) + "</title></head><body>"
-            f"<h1>{escape(title)}</h1><p>Unreachable and failing hosts first. Each cell links to that requirement's "
-            "row in the host's own report.</p><table border=1 cellpadding=3 style='border-collapse:collapse'>"
-            + head + "".join(body) + "</table></body></html>\n")
+    head = (f'<div class="fleet-verdict" style="background:{background};color:{text}"><strong>'
+            f"{escape(counts or 'no host')}</strong>"
+            + (f" &middot; {unreachable} unreachable" if unreachable else "") + "</div>")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"/><title>" + escape(title) + "</title>" + _STYLE
+            + f"</head><body>{head}<h1>{escape(title)}</h1><p>Unreachable and failing hosts first. A host's name "
+            "opens its own report; a requirement opens its row there.</p>"
+            '<table class="hosts"><colgroup><col class="host"><col class="verdict"><col></colgroup>'
+            "<tr><th>Host</th><th>Verdict</th><th>Needs attention: failed or not evaluated</th></tr>"
+            + "".join(body) + "</table></body></html>\n")
+
+
+def _case(case_id: str) -> str:
+    return case_id[case_id.index("[") + 1:-1] if "[" in case_id and case_id.endswith("]") else ""
