@@ -2,9 +2,10 @@
 or a fleet run's controller for each of its hosts), the folder ends the same way.
 
 - ``write_summary``: summary.json, the record, redacted as it is written.
+- ``write_metrics``: metrics.prom, the record's verdicts and the facts' figures for monitoring.
 - ``write_host``: a folder whose cases came from elsewhere (a fleet host): its record from the cases, its
   report.html (gpuaccept.report.host_page) and junit.xml (gpuaccept.report.junit) from that record, the
-  facts for its charts and environment table from its own evidence/, then ``seal``.
+  facts for its charts, environment table and metrics from its own evidence/, then ``seal``.
 - ``seal``: the last redaction pass over every file, MANIFEST.sha256, and with a key the signature over the
   manifest's bytes (last, so it covers them). A single-host run's session calls it once pytest-html and
   pytest's JUnit writer have written their files.
@@ -25,6 +26,18 @@ from gpuaccept.profile import Profile
 
 def write_summary(folder: Path, record: dict[str, Any]) -> None:
     write_atomic(folder / "summary.json", json.dumps(redact.data(record), indent=2) + "\n")
+
+
+def write_metrics(folder: Path, record: dict[str, Any], facts: HostFacts | None,
+                  textfile_dir: Path | None = None) -> None:
+    """metrics.prom (gpuaccept.report.metrics) of the record, and with ``textfile_dir`` the same bytes as
+    ``gpuaccept.prom`` there (node_exporter reads a file that is replaced whole, never one half written)."""
+    from gpuaccept.report import metrics
+
+    text = metrics.exposition(redact.data(record), facts)
+    write_atomic(folder / metrics.NAME, text, errors="backslashreplace")  # a lone surrogate: never a crash
+    if textfile_dir is not None:
+        write_atomic(textfile_dir / "gpuaccept.prom", text, errors="backslashreplace")
 
 
 def seal(folder: Path, sign_key: Path | None = None) -> list[str]:
@@ -67,5 +80,6 @@ def write_host(folder: Path, cases: list[dict[str, Any]], run: dict[str, Any], i
     # A lone surrogate (an option's bytes that were no UTF-8) is shown as its escape, never a crash.
     write_atomic(folder / "report.html", host_page.page(shown, facts, profile, why), errors="backslashreplace")
     write_atomic(folder / "junit.xml", junit(shown))
+    write_metrics(folder, record, facts)
     seal(folder, sign_key)
     return record

@@ -14,6 +14,7 @@ EXTRAS = {
     "diag": ("cuda.bindings.driver", "GPUACCEPT_REQUIRE_CUDA_BINDINGS"),
     "ptx": ("cuda.bindings.nvrtc", "GPUACCEPT_REQUIRE_CUDA_BINDINGS"),
     "browser": ("selenium", "GPUACCEPT_REQUIRE_BROWSER"),
+    "prometheus": ("prometheus_client.parser", "GPUACCEPT_REQUIRE_PROMETHEUS"),  # reads metrics.prom as monitoring does
 }
 
 

@@ -225,7 +225,8 @@ def test_a_fleet_of_nine_in_parallel_differs_exactly_where_the_evidence_does(run
     assert (run.run_dir / "fleet.html").read_text().count(f'href="{x8.name}/report.html#PCIE-WIDTH"') == 1
     assert 'id="PCIE-WIDTH"' in (x8 / "report.html").read_text()
     # The files of a single-host run folder (tests/test_host_folder.py holds them against one).
-    assert {p.name for p in x8.iterdir()} == {"evidence", "summary.json", "report.html", "junit.xml", "MANIFEST.sha256"}
+    assert {p.name for p in x8.iterdir()} == {"evidence", "summary.json", "report.html", "junit.xml", "metrics.prom",
+                                         "MANIFEST.sha256"}
     assert ("test_pcie_width[gpu1]", "PCIE-WIDTH", "failed") in {(c.name, c.requirement, c.outcome)
                                                                for c in read_junit(x8 / "junit.xml")}
 

@@ -41,7 +41,7 @@ def test_a_fleet_hosts_folder_has_the_files_first_screen_and_cases_of_a_single_h
     assert single.ret == 1
     record, written, folder = _as_fleet_host(single.run_dir, tmp_path)
     assert {p.name for p in folder.iterdir()} == {p.name for p in single.run_dir.iterdir()} == {
-        "evidence", "summary.json", "report.html", "junit.xml", manifest.NAME}
+        "evidence", "summary.json", "report.html", "junit.xml", "metrics.prom", manifest.NAME}
     assert written["verdict"] == record["verdict"] == "NOT ACCEPTED" and written["run"]["exit_status"] == 1
     assert {rid: r["outcome"] for rid, r in written["requirements"].items()} == \
         {rid: r["outcome"] for rid, r in record["requirements"].items()}
