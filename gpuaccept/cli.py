@@ -110,6 +110,7 @@ def overview() -> str:
   gpuaccept run [OPTIONS] [pytest options]   run the acceptance (= pytest acceptance/ in the repository)
   gpuaccept verify RUN [--pubkey KEY.pub]    is a run folder as its run left it, and who signed it?
   gpuaccept reason RUN [--pubkey KEY.pub]    the run's verdict as one line for a scheduler (drain reason)
+  gpuaccept labels RUN [--pubkey KEY.pub]    the run's verdict as node labels (kubectl label node)
 
 acceptance options (gpuaccept run, pytest acceptance/; command line > ini > profile):
 {options}
@@ -151,6 +152,15 @@ def _parser() -> argparse.ArgumentParser:
         "run left it says so (UNTRUSTED, exit 1). Exit status: the run's own (0 only for ACCEPTED).")
     why.add_argument("folder", type=Path, metavar="RUN", help="a run folder, e.g. reports/latest")
     why.add_argument("--pubkey", type=Path, metavar="PATH", help="the signer's public key: the run must be signed by it")
+    tags = commands.add_parser(
+        "labels", help="the run's verdict, profile, mode and acceptance time as node labels, one key=value a line "
+        "(kubectl label node NAME --overwrite $(gpuaccept labels RUN))",
+        description="Kubernetes node labels of the run: gpuaccept.io/verdict, gpuaccept.io/profile, gpuaccept.io/mode "
+        "and gpuaccept.io/accepted-at for an accepted live run (any other run prints gpuaccept.io/accepted-at-, "
+        "kubectl's removal of that label). The folder is verified first: one not as its run left it is "
+        "verdict=untrusted (exit 1). Exit status: the run's own (0 only for ACCEPTED).")
+    tags.add_argument("folder", type=Path, metavar="RUN", help="a run folder, e.g. reports/latest")
+    tags.add_argument("--pubkey", type=Path, metavar="PATH", help="the signer's public key: the run must be signed by it")
     return parser
 
 
@@ -233,7 +243,21 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE
     if args.command == "reason":
         return _reason(args.folder, args.pubkey)
+    if args.command == "labels":
+        return _labels(args.folder, args.pubkey)
     return verify(args.folder, args.pubkey)
+
+
+def _labels(folder: Path, pubkey: Path | None) -> int:
+    from gpuaccept.labels import labels
+
+    given = _folder_and_keys("labels", folder, pubkey)
+    if given is None:
+        return USAGE
+    lines, status = labels(*given)
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    sys.stdout.flush()
+    return status
 
 
 def _reason(folder: Path, pubkey: Path | None) -> int:

@@ -20,14 +20,14 @@ _SUMMARY_MAX = 16 * 1024 * 1024
 _SHOWN = (("fail", "failed"), ("error", "errored"), ("not_evaluated", "not evaluated"))
 
 
-def _untrusted(folder: Path, keys: list[bytes] | None) -> str:
+def untrusted(folder: Path, keys: list[bytes] | None) -> str:
     """Why the folder is not as its run left it (as `gpuaccept verify` judges it), or ""."""
     problems, _, bad_signature = run_identity.judge(folder, keys)
     first = (problems + bad_signature)[:1]
     return first[0] if first else ""
 
 
-def _record(folder: Path) -> dict[str, Any]:
+def record_of(folder: Path) -> dict[str, Any]:
     record = json.loads(manifest.read_regular(folder / "summary.json", _SUMMARY_MAX))
     if not isinstance(record, dict) or record.get("verdict") not in summary.EXIT:
         raise ValueError("summary.json names no verdict of this suite")
@@ -43,11 +43,11 @@ def _fit(line: str) -> str:
 
 def reason(folder: Path, keys: list[bytes] | None = None) -> tuple[str, int]:
     """The line and the exit status: the run's own (0 only for ACCEPTED), or 1 for a folder not to trust."""
-    why = _untrusted(folder, keys)
+    why = untrusted(folder, keys)
     if why:
         return _fit(f"gpuaccept UNTRUSTED: the run folder is not as its run left it ({why})"), 1
     try:
-        record = _record(folder)
+        record = record_of(folder)
     except (OSError, ValueError, RecursionError) as err:
         return _fit(f"gpuaccept UNTRUSTED: summary.json unreadable ({err})"), 1
     verdict = record["verdict"]
