@@ -1,10 +1,12 @@
-"""summary.json: one stable, documented record of a run's verdicts (schema ``gpuaccept.summary/1``).
+"""summary.json: one stable, documented record of a run's verdicts (schema ``gpuaccept.summary/2``, published
+as JSON Schema in gpuaccept/data/summary.schema.json).
 
 Top level: ``verdict`` (first: ACCEPTED, NOT ACCEPTED, INCOMPLETE, INTERRUPTED or INTERNAL ERROR), ``schema``, ``run`` (id,
 mode, host, source, profile, technician, ticket, started/finished
-UTC times, exit status, suite version), ``counts`` (requirements per outcome), ``requirements`` (ID ->
-title, tier, outcome, the evidence files it was judged on, its cases: id, outcome, measured, expected,
-message, remediation), ``remediation`` (every action planned or done).
+UTC times, exit status, suite version, ``suite``: version and code digest, the profile's digest),
+``counts`` (requirements per outcome), ``requirements`` (ID -> title, tier, outcome, the evidence files it
+was judged on, its cases: id, outcome, measured, expected, message, remediation; and for a failed, errored
+or not evaluated one its ``action``, gpuaccept.actions), ``remediation`` (every action planned or done).
 A requirement's outcome is its worst case: fail > error > not_evaluated > warn > xfail > pass > skip, so
 one failing GPU fails it, one GPU that could not be judged leaves it not evaluated, and a requirement is
 ``skip`` only when it applies to none of its cases.
@@ -37,11 +39,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gpuaccept.actions import action
 from gpuaccept.catalogue import CATALOGUE, EVIDENCE
 
-SCHEMA = "gpuaccept.summary/1"
+SCHEMA = "gpuaccept.summary/2"  # /2: run.suite, run.profile.sha256, a requirement's action
 _RANK = {"skip": 0, "pass": 1, "xfail": 2, "warn": 3, "not_evaluated": 4, "error": 5, "fail": 6}
 OUTCOMES = ("pass", "fail", "warn", "skip", "not_evaluated", "xfail", "error")
+ATTENTION = ("fail", "error", "not_evaluated")  # the outcomes a requirement carries an action for
 ACCEPTED, NOT_ACCEPTED, INCOMPLETE, INTERRUPTED = "ACCEPTED", "NOT ACCEPTED", "INCOMPLETE", "INTERRUPTED"
 INTERNAL_ERROR = "INTERNAL ERROR"
 EXIT = {ACCEPTED: 0, NOT_ACCEPTED: 1, INTERRUPTED: 2, INTERNAL_ERROR: 3, INCOMPLETE: 6}
@@ -105,9 +109,13 @@ def build(cases: list[dict[str, Any]], run: dict[str, Any], remediation: list[di
         mine = [c for c in cases if c["requirement"] == rid]
         if not mine:
             continue  # not collected in this run (e.g. -m quick leaves the load tier out)
-        requirements[rid] = {"title": req.title, "tier": req.tier, "outcome": worst([c["outcome"] for c in mine]),
+        outcome = worst([c["outcome"] for c in mine])
+        requirements[rid] = {"title": req.title, "tier": req.tier, "outcome": outcome,
                              "evidence": [f"evidence/{n}" for n in EVIDENCE.get(rid, ()) if n in evidence_present],
                              "cases": [{k: v for k, v in c.items() if k != "requirement"} for c in mine]}
+        if outcome in ATTENTION:  # what to do about it, in gpuaccept.actions' words, beside the fix
+            requirements[rid]["action"] = action(rid, outcome, [str(c.get("message", "")) for c in mine
+                                                                if c["outcome"] == outcome])
     counts = {o: sum(1 for r in requirements.values() if r["outcome"] == o) for o in OUTCOMES}
     verdict = verdict or run_verdict(cases, int(run.get("exit_status", 0)))[0]
     return {"verdict": verdict, "schema": SCHEMA, "run": run, "counts": counts, "requirements": requirements, "remediation": remediation}

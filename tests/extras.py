@@ -15,6 +15,7 @@ EXTRAS = {
     "ptx": ("cuda.bindings.nvrtc", "GPUACCEPT_REQUIRE_CUDA_BINDINGS"),
     "browser": ("selenium", "GPUACCEPT_REQUIRE_BROWSER"),
     "prometheus": ("prometheus_client.parser", "GPUACCEPT_REQUIRE_PROMETHEUS"),  # reads metrics.prom as monitoring does
+    "schema": ("jsonschema", "GPUACCEPT_REQUIRE_SCHEMA"),  # summary.json against its published schema
 }
 
 

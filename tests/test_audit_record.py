@@ -56,7 +56,7 @@ def test_report_rows_carry_requirement_verdict_and_evidence(run_suite):
 def test_summary_json_schema(run_suite):
     run = run_suite("--replay", str(HOSTS / "dual-p40-too-slow"), "--ticket", "WO-9")
     summary = json.loads((run.run_dir / "summary.json").read_text())
-    assert summary["schema"] == "gpuaccept.summary/1"
+    assert summary["schema"] == "gpuaccept.summary/2"
     # a run without -m leaves the opt-in diag tier out: every other requirement is in the record
     assert set(summary["requirements"]) == {rid for rid, r in CATALOGUE.items() if r.tier != "diag"}
     assert summary["run"]["mode"] == "replay" and summary["run"]["ticket"] == "WO-9"

@@ -29,6 +29,7 @@ from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.build import build_facts
 from tests.conftest import HOSTS, ROOT, free_port, read_junit
 from tests.engine import fleet_host
+from tests.test_summary_schema import check as check_schema
 
 # Each faulty host differs from dual-p40 exactly here (the quick tier, requirement -> outcome).
 DIFFERS = {
@@ -218,6 +219,7 @@ def test_a_fleet_of_nine_in_parallel_differs_exactly_where_the_evidence_does(run
     assert _verify(x8).returncode == 0 and _verify(run.run_dir).returncode == 0
     summary = json.loads((x8 / "summary.json").read_text())
     assert summary["requirements"]["PCIE-WIDTH"]["outcome"] == "fail"
+    check_schema(summary)  # a fleet host's record is a record like any other
     assert "test_pcie_width[gpu1]" in [c["id"] for c in summary["requirements"]["PCIE-WIDTH"]["cases"]]
     replay = run_suite("-m", "quick", "--replay", str(x8))
     replayed = {rid: {c.outcome for c in replay.cases if c.requirement == rid} for rid in summary["requirements"]}

@@ -14,7 +14,7 @@ import shutil
 
 from defusedxml.ElementTree import parse as parse_xml
 
-from gpuaccept import manifest, profile
+from gpuaccept import manifest, profile, suite_identity
 from gpuaccept.evidence import Evidence
 from gpuaccept.host_folder import write_host
 from gpuaccept.report.environment import run_rows
@@ -28,11 +28,13 @@ def _as_fleet_host(single, tmp_path, name="docker-gpu07"):
     cases = [{**c, "requirement": rid} for rid, req in record["requirements"].items() for c in req["cases"]]
     folder = tmp_path / "fleet-x" / name
     shutil.copytree(single / "evidence", folder / "evidence")
+    judged_by = profile.load("dual-p40")
     run = {"id": "f00d-" + name, "folder": name, "mode": "live", "host": record["run"]["host"],
-           "source": "docker://gpu07", "profile": record["run"]["profile"], "technician": "Ana",
+           "source": "docker://gpu07", "profile": suite_identity.profile(judged_by), "suite": suite_identity.suite(),
+           "technician": "Ana",
            "ticket": "T-1", "started_at": "2026-12-08T00:00:00+00:00", "finished_at": "2026-12-08T00:01:00+00:00",
            "fleet": {"run": "fleet-x", "host": "docker://gpu07"}}
-    written = write_host(folder, cases, run, False, profile=profile.load("dual-p40"))
+    written = write_host(folder, cases, run, False, profile=judged_by)
     return record, written, folder
 
 
