@@ -10,6 +10,7 @@ import sys
 from gpuaccept import manifest
 from gpuaccept.labels import value
 from tests.conftest import HOSTS, ROOT
+from tests.test_reason import claimed_accepted
 
 # Kubernetes: a prefix (a DNS subdomain) / a name of at most 63 characters, a value of at most 63 characters of
 # [A-Za-z0-9._-] beginning and ending with a letter or digit; "key-" removes the label.
@@ -47,14 +48,11 @@ def test_an_accepted_live_run_says_when_and_every_line_is_a_valid_label(run_suit
 
 
 def test_a_folder_not_as_its_run_left_it_is_untrusted(run_suite):
-    run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick")
-    record = json.loads((run.run_dir / "summary.json").read_text())
-    record["verdict"] = "ACCEPTED"
-    (run.run_dir / "summary.json").write_text(json.dumps(record))
-    done = labels(run.run_dir)
+    folder = claimed_accepted(run_suite)
+    done = labels(folder)
     assert done.returncode == 1
     assert done.stdout.splitlines() == ["gpuaccept.io/verdict=untrusted", "gpuaccept.io/accepted-at-"]
-    assert labels(run.run_dir / "nowhere").returncode == 4
+    assert labels(folder / "nowhere").returncode == 4
 
 
 def test_label_values_are_cut_to_what_kubernetes_takes():

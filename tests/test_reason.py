@@ -33,12 +33,17 @@ def test_an_incomplete_run_names_what_was_not_evaluated_and_not_run(run_suite):
     assert done.returncode == 6 and done.stdout.startswith("gpuaccept INCOMPLETE") and "not run" in done.stdout
 
 
-def test_a_folder_not_as_its_run_left_it_says_so_never_its_claimed_verdict(run_suite):
+def claimed_accepted(run_suite):
+    """A failing run's folder whose summary.json was edited to say ACCEPTED (its manifest left as it was)."""
     run = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick")
     record = json.loads((run.run_dir / "summary.json").read_text())
     record["verdict"] = "ACCEPTED"
     (run.run_dir / "summary.json").write_text(json.dumps(record))
-    done = reason(run.run_dir)
+    return run.run_dir
+
+
+def test_a_folder_not_as_its_run_left_it_says_so_never_its_claimed_verdict(run_suite):
+    done = reason(claimed_accepted(run_suite))
     assert done.returncode == 1 and done.stdout.startswith("gpuaccept UNTRUSTED") and "ACCEPTED" not in done.stdout
 
 
