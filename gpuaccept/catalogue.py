@@ -48,6 +48,8 @@ _ROWS = [
     ("OLL-GPUS-DETECTED", "quick", "the current server start's final GPU discovery shows every expected GPU on "
                                    "CUDA, right runner"),
     ("OLL-MODEL", "quick", "the model is installed"),
+    ("HOST-DRIFT", "quick", "with --baseline: nothing changed or fell since the host's earlier run (cards, counters, "
+                            "links, power limit, measured rates); versions that changed are named"),
     ("OLL-OFFLOAD", "load", "once loaded, the whole model is on GPU: /api/ps, the log's offloaded layers and NVML agree"),
     ("OLL-SPREAD", "load", "the model's runner holds memory on every expected GPU (NVML per process)"),
     ("OLL-BALANCE", "load", "per-GPU memory and utilization shares within tolerance"),
@@ -81,6 +83,8 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "GPU-PCI-COUNT": (*_NVML, *_PCI, "dmesg.txt"),
     "GPU-PERSISTENCE": (*_NVML, "nvidia-persistenced.txt"),
     "GPU-XID": ("dmesg.txt",),
+    "HOST-DRIFT": ("baseline.json", *_NVML, *_PCI, "docker-inspect.json", "ollama-version.json", "ollama-tags.json",
+                   *_BENCH, "diag.json"),
     "DRV-KMOD-MATCH": (*_NVML, "proc-driver-nvidia-version.txt", "dmesg.txt"),
     "DRV-KMOD-FLAVOR": ("proc-driver-nvidia-version.txt", "dmesg.txt"),
     "DRV-NOUVEAU": ("lsmod.txt",),

@@ -51,13 +51,14 @@ BENCHMARK = "benchmark.json"  # the load tier's benchmark: per-run timings and t
 DIAG = "diag.json"  # the diag tier: copy bandwidths, link counters, memory test, soak, peer copies and samples
 PERSISTENCED = "nvidia-persistenced.txt"  # systemctl show nvidia-persistenced --property=...
 HOST_INFO = "host-info.txt"  # kernel, OS, CPU, memory, BIOS and board: labelled sections (gpuaccept.sources.host)
+BASELINE = "baseline.json"  # --baseline: the figures of the host's earlier run this one is compared with (gpuaccept.drift)
 HOST = "host.json"  # hostname, capture time, and why any file above is absent
 
 MAX_FILE_BYTES = 64 * 2**20  # the largest evidence file read; dmesg and a long server log fit well below
 
 KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG,
          DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG,
-         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, DIAG, PERSISTENCED, HOST_INFO)
+         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, DIAG, PERSISTENCED, HOST_INFO, BASELINE)
 
 
 @dataclass

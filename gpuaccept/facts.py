@@ -346,6 +346,7 @@ class OllamaModel:
     parameter_size: str = ""
     quantization: str = ""
     context_length: int | None = None
+    digest: str = ""  # the manifest's SHA-256 (tags): the same name can be another build after a pull
 
 
 def find_model(models: tuple[OllamaModel, ...], name: str) -> OllamaModel | None:
@@ -566,6 +567,8 @@ class HostFacts:
     provenance: str = ""  # a replayed folder's own word on where it comes from ("constructed: ...", "captured: ...")
     diag: DiagFacts | None = None  # the diag tier's measurements (diag.json)
     diag_missing: str | None = "not collected"  # why there is no diag evidence
+    baseline: dict[str, Any] | None = None  # baseline.json: an earlier run's figures (gpuaccept.drift), unchecked
+    baseline_missing: str | None = "not collected"  # why there is none: no --baseline, or none found
     host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
     #: (evidence file, why) for each file that was present but could not be used: the requirements
     #: judged on it are not evaluated (fixtures/requirements.py), whatever their checks concluded.

@@ -168,6 +168,13 @@ class DiagSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DriftSpec:
+    """HOST-DRIFT (with --baseline): how far a measured figure may fall from the host's earlier run."""
+
+    max_drop_pct: float = _spec(10.0, min=0, max=100)  # tokens/s, bandwidth, memory-test rate down (load time up)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str = _spec()
     description: str = _spec("")
@@ -181,6 +188,7 @@ class Profile:
     container: ContainerSpec = _spec(factory=ContainerSpec)
     ollama: OllamaSpec = _spec(factory=OllamaSpec)
     diag: DiagSpec = _spec(factory=DiagSpec)
+    drift: DriftSpec = _spec(factory=DriftSpec)
     waivers: dict[str, str] = _spec(factory=dict)
     path: str = ""
 

@@ -144,6 +144,7 @@ class ApiModel(TypedDict, total=False):
     name: str
     size: int
     size_vram: int | None
+    digest: str | None
     details: _ModelDetails | None
     context_length: int | None
 

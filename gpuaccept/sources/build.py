@@ -176,6 +176,7 @@ def _build(evidence: ev.Evidence, mode: str, source: str, tiers: frozenset[str])
         smi=_smi(r, nvml),
         host_info=_host_info(r),
         **_diag(r, whole="diag" in tiers),
+        **_baseline(r),
     )
     return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
@@ -375,7 +376,7 @@ def model_from_api(raw: dict[str, Any], path: str = "") -> OllamaModel:
                        size_vram=None if vram is None else int(vram), family=details.get("family") or "",
                        parameter_size=details.get("parameter_size") or "",
                        quantization=details.get("quantization_level") or "",
-                       context_length=raw.get("context_length"))
+                       context_length=raw.get("context_length"), digest=raw.get("digest") or "")
 
 
 def _models(listing: dict[str, Any], path: str) -> tuple[OllamaModel, ...]:
@@ -450,6 +451,17 @@ def _ollama(r: _Reader) -> OllamaFacts:
     except Unreadable as err:
         values["benchmark_missing"] = str(err)
     return OllamaFacts(**values)
+
+
+def _baseline(r: _Reader) -> dict[str, Any]:
+    """baseline.json as a JSON object (its values are checked where they are compared, gpuaccept.drift)."""
+    try:
+        record = r.json(ev.BASELINE, dict[str, Any])
+    except Unreadable as err:
+        return {"baseline": None, "baseline_missing": str(err)}
+    if record is None:
+        return {"baseline": None, "baseline_missing": r.why_absent(ev.BASELINE)}
+    return {"baseline": record, "baseline_missing": None}
 
 
 def _diag(r: _Reader, whole: bool = True) -> dict[str, Any]:
