@@ -1,24 +1,24 @@
 """The ``gpuaccept`` command: ``gpuaccept run`` (the acceptance suite) and ``gpuaccept verify`` (a run folder).
 
-``gpuaccept --help`` opens with what a technician needs: the acceptance options (as the suite's pytest plugin
-registers them), the tiers ``-m`` selects and the exit codes (as gpuaccept/summary.py defines them), so none
-of it can drift from the suite. ``gpuaccept run ARGS`` is ``pytest acceptance/ ARGS`` of the repository this
-package is installed from (``pip install -e .``): the acceptance tests are files, not a package, so they are
-found beside the installed ``gpuaccept`` package, or in the checkout named by ``GPUACCEPT_SUITE``.
+``gpuaccept --help`` opens with what a technician needs: the acceptance options, the tiers ``-m`` selects
+and the exit codes, from the table the suite's pytest plugin registers and judges by
+(gpuaccept.run_options), so none of it can drift from the suite, and none of it needs pytest.
+``gpuaccept run ARGS`` is ``pytest acceptance/ ARGS`` of the repository this package is installed from
+(``pip install -e .``): the acceptance tests are files, not a package, so they are found beside the
+installed ``gpuaccept`` package, or in the checkout named by ``GPUACCEPT_SUITE``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import gpuaccept
-from gpuaccept import manifest, run_identity, signing, summary
+from gpuaccept import manifest, run_identity, signing
 
 OK, CHANGED, SIGNATURE, USAGE = 0, 1, 2, 4
 SUITE_ENV = "GPUACCEPT_SUITE"  # a checkout holding acceptance/, for installs that are not editable
@@ -31,11 +31,6 @@ EXIT_CODES = f"""exit status:
   {USAGE}  usage error: bad arguments, RUN is not a folder, the --pubkey file holds no ssh-ed25519 key
 ({CHANGED} wins when both {CHANGED} and {SIGNATURE} apply)"""
 
-TIER_HELP = {
-    "quick": "host, cards, driver, PCIe, container, Ollama API (seconds)",
-    "load": "the model benchmark: does the model run on every GPU, and how fast (minutes)",
-    "diag": "opt-in: PCIe copy bandwidth, link errors, memory test, full-power soak, peer copies (~12 min)",
-}
 
 
 @dataclass(frozen=True)
@@ -46,47 +41,20 @@ class Option:
     ini: str = ""  # its ini twin, if any
 
 
-class _Recorder:
-    """Stands in for pytest's parser to read what the suite's options plugin registers, without a pytest run."""
-
-    def __init__(self) -> None:
-        self.options: list[Option] = []
-        self.ini: dict[str, str] = {}
-
-    def getgroup(self, *_args, **_kwargs) -> _Recorder:
-        return self
-
-    def addoption(self, name: str, **kwargs) -> None:
-        flag = kwargs.get("action") == "store_true"
-        self.options.append(Option(name, "" if flag else kwargs.get("metavar", ""), kwargs.get("help", "")))
-
-    def addini(self, name: str, text: str, **_kwargs) -> None:
-        twin = re.search(r"ini twin of (--[\w-]+)", text)
-        if twin:
-            self.ini[twin.group(1)] = name
-
-
 def acceptance_options() -> list[Option]:
-    """The options ``pytest acceptance/`` accepts beyond pytest's own, with their ini twins."""
-    from fixtures import options  # the suite's plugin: imported only when asked (it imports pytest)
+    """The options ``pytest acceptance/`` accepts beyond pytest's own, with their ini twins: the table the
+    suite's plugin registers them from (gpuaccept.run_options)."""
+    from gpuaccept.run_options import FLAGS, OPTIONS
 
-    recorder = _Recorder()
-    options.pytest_addoption(recorder)  # type: ignore[arg-type]
-    return [Option(o.name, o.metavar, o.help, recorder.ini.get(o.name, "")) for o in recorder.options]
+    return [*(Option(name, metavar, text.replace("%%", "%"), ini) for name, (ini, metavar, text) in OPTIONS.items()),
+            *(Option(name, "", text.replace("%%", "%")) for name, text in FLAGS.items())]
 
 
 def exit_codes() -> list[tuple[str, str]]:
-    """(code, text) of a run's exit statuses, as gpuaccept/summary.py documents them."""
-    doc = summary.__doc__ or ""
-    block = doc.split("(``run_verdict``):", 1)[1].split("\n\n", 1)[0]
-    codes: list[tuple[str, str]] = []
-    for line in block.replace("``", "`").splitlines():
-        match = re.match(r"\s+(\d) ((?:[A-Z]+ ?)*[A-Z])?\s+(.*)", line)
-        if match:
-            codes.append((f"{match.group(1)} {match.group(2) or ''}".strip(), match.group(3).strip()))
-        elif codes and line.strip():
-            codes[-1] = (codes[-1][0], f"{codes[-1][1]} {line.strip()}")
-    return codes
+    """(code, text) of a run's exit statuses (gpuaccept.run_options.EXIT_STATUSES)."""
+    from gpuaccept.run_options import EXIT_STATUSES
+
+    return [(f"{code} {verdict}".strip(), text) for code, verdict, text in EXIT_STATUSES]
 
 
 def _item(head: str, text: str, width: int = 24) -> str:
@@ -98,7 +66,7 @@ def _item(head: str, text: str, width: int = 24) -> str:
 
 
 def overview() -> str:
-    from fixtures.options import TIERS
+    from gpuaccept.run_options import TIER_HELP, TIERS
 
     options = "\n".join(_item(f"{o.name} {o.metavar}".strip(), o.help + (f" [ini {o.ini}]" if o.ini else ""))
                         for o in acceptance_options())

@@ -14,17 +14,9 @@ Case outcomes: pass, fail, warn (passed with an advisory warning), skip (not app
 the hardware says so), not_evaluated (applies, but its evidence was missing, unreadable or contradictory,
 or a source failed), xfail (waived), error.
 
-The run's verdict and exit status (``run_verdict``):
-  0 ACCEPTED      every requirement passed, warned, was waived or does not apply, and one at least passed
-  1 NOT ACCEPTED  a requirement failed
-  2 INTERRUPTED   the run was stopped (Ctrl-C, a signal) before it finished
-  3 INTERNAL ERROR  the suite itself failed (a bug: please report it with the run folder); what it judged
-                  before is kept, and ``internal_error`` says what failed and in which phase
-  4               a usage error: a bad option or profile
-  5               no test was collected
-  6 INCOMPLETE    nothing failed, but a requirement was not evaluated (or none was evaluated at all)
-  7               the run folder could not be written (full, read-only, removed): the verdict shown on the
-                  terminal is not archived, and the folder does not become ``reports/latest``
+The run's verdict and exit status (``run_verdict``): gpuaccept.run_options.EXIT_STATUSES says each code's
+meaning (0 ACCEPTED, 1 NOT ACCEPTED, 2 INTERRUPTED, 3 INTERNAL ERROR, 4 usage error, 5 no test collected,
+6 INCOMPLETE, 7 the run folder could not be written).
 
 A run that did not reach its end also has ``interruption``: ``reason`` (the signal, or why it stopped)
 and ``phase`` (what it was doing). summary.json is first written when the run folder is made, as

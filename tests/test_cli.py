@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from gpuaccept import summary
-from gpuaccept.cli import SUITE_ENV, TIER_HELP
+from gpuaccept.cli import SUITE_ENV
+from gpuaccept.run_options import TIER_HELP
 from tests.conftest import HOSTS
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "gpuaccept")  # installed beside the interpreter by pip
