@@ -459,8 +459,9 @@ def _baseline(r: _Reader) -> dict[str, Any]:
         record = r.json(ev.BASELINE, dict[str, Any])
     except Unreadable as err:
         return {"baseline": None, "baseline_missing": str(err)}
-    if record is None:
-        return {"baseline": None, "baseline_missing": r.why_absent(ev.BASELINE)}
+    if record is None:  # said as the collector said it, or (the usual case) the same words wherever it is read
+        given = ev.BASELINE in r.evidence.absent or ev.BASELINE in r.problems or ev.BASELINE in r.evidence.unreadable
+        return {"baseline": None, "baseline_missing": r.why_absent(ev.BASELINE) if given else "none was given"}
     return {"baseline": record, "baseline_missing": None}
 
 
