@@ -28,7 +28,7 @@ ON_FAILURE = {
     "OLL-THROUGHPUT": "investigate", "OLL-LOAD-TIME": "investigate", "OLL-ANSWER": "investigate",
     "OLL-CONSISTENT": "investigate", "GPU-THERMAL": "investigate", "PCIE-BANDWIDTH": "investigate",
     "PCIE-REPLAY": "reseat", "GPU-MEMTEST": "rma", "GPU-SOAK": "investigate", "GPU-P2P": "investigate",
-    "HOST-DRIFT": "investigate",
+    "HOST-DRIFT": "investigate", "FLEET-CONSISTENT": "reconfigure",
 }
 
 _NOT_FINISHED = "not finished"

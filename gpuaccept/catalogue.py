@@ -48,6 +48,9 @@ _ROWS = [
     ("OLL-GPUS-DETECTED", "quick", "the current server start's final GPU discovery shows every expected GPU on "
                                    "CUDA, right runner"),
     ("OLL-MODEL", "quick", "the model is installed"),
+    ("FLEET-CONSISTENT", "quick", "in a fleet run: the host agrees with the other hosts of its profile on driver, "
+                                  "kernel module, VBIOS per card model, Ollama, image and model; no measured "
+                                  "figure an outlier"),
     ("HOST-DRIFT", "quick", "with --baseline: nothing changed or fell since the host's earlier run (cards, counters, "
                             "links, power limit, measured rates); versions that changed are named"),
     ("OLL-OFFLOAD", "load", "once loaded, the whole model is on GPU: /api/ps, the log's offloaded layers and NVML agree"),
@@ -83,6 +86,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "GPU-PCI-COUNT": (*_NVML, *_PCI, "dmesg.txt"),
     "GPU-PERSISTENCE": (*_NVML, "nvidia-persistenced.txt"),
     "GPU-XID": ("dmesg.txt",),
+    "FLEET-CONSISTENT": ("fleet-peers.json",),
     "HOST-DRIFT": ("baseline.json", *_NVML, *_PCI, "docker-inspect.json", "ollama-version.json", "ollama-tags.json",
                    *_BENCH, "diag.json"),
     "DRV-KMOD-MATCH": (*_NVML, "proc-driver-nvidia-version.txt", "dmesg.txt"),

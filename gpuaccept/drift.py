@@ -37,7 +37,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def figures(facts: HostFacts, model: str = "") -> dict[str, Any]:
-    gpus = [{"index": g.index, "bus_id": g.bus_id, "serial": g.serial, "uuid": g.uuid, "vbios": g.vbios_version,
+    gpus = [{"index": g.index, "name": g.name, "bus_id": g.bus_id, "serial": g.serial, "uuid": g.uuid, "vbios": g.vbios_version,
              "retired_sbe": g.retired_pages_sbe, "retired_dbe": g.retired_pages_dbe,
              "remapped_correctable": g.remapped_rows_correctable,
              "remapped_uncorrectable": g.remapped_rows_uncorrectable,

@@ -51,6 +51,7 @@ BENCHMARK = "benchmark.json"  # the load tier's benchmark: per-run timings and t
 DIAG = "diag.json"  # the diag tier: copy bandwidths, link counters, memory test, soak, peer copies and samples
 PERSISTENCED = "nvidia-persistenced.txt"  # systemctl show nvidia-persistenced --property=...
 HOST_INFO = "host-info.txt"  # kernel, OS, CPU, memory, BIOS and board: labelled sections (gpuaccept.sources.host)
+FLEET_PEERS = "fleet-peers.json"  # a fleet run: every host's figures of this host's profile (FLEET-CONSISTENT)
 BASELINE = "baseline.json"  # --baseline: the figures of the host's earlier run this one is compared with (gpuaccept.drift)
 HOST = "host.json"  # hostname, capture time, and why any file above is absent
 
@@ -58,7 +59,7 @@ MAX_FILE_BYTES = 64 * 2**20  # the largest evidence file read; dmesg and a long 
 
 KNOWN = (NVML, SMI_XML, LSPCI, SYSFS_PCI, PROC_VERSION, TOPO, LSMOD, DMESG,
          DOCKER_INFO, DOCKER_INSPECT, DOCKER_PROBE, CONTAINER_SMI, OLLAMA_LOG,
-         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, DIAG, PERSISTENCED, HOST_INFO, BASELINE)
+         OLLAMA_VERSION, OLLAMA_TAGS, OLLAMA_PS, BENCHMARK, DIAG, PERSISTENCED, HOST_INFO, BASELINE, FLEET_PEERS)
 
 
 @dataclass

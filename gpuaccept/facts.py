@@ -569,6 +569,8 @@ class HostFacts:
     diag_missing: str | None = "not collected"  # why there is no diag evidence
     baseline: dict[str, Any] | None = None  # baseline.json: an earlier run's figures (gpuaccept.drift), unchecked
     baseline_missing: str | None = "not collected"  # why there is none: no --baseline, or none found
+    fleet_peers: dict[str, Any] | None = None  # fleet-peers.json: the fleet's hosts of this profile, their figures
+    fleet_peers_missing: str | None = "not collected"
     host_info: HostInfo = HostInfo()  # kernel, OS, CPU, memory, BIOS and board of the host the evidence comes from
     #: (evidence file, why) for each file that was present but could not be used: the requirements
     #: judged on it are not evaluated (fixtures/requirements.py), whatever their checks concluded.

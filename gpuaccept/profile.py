@@ -175,6 +175,14 @@ class DriftSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FleetSpec:
+    """FLEET-CONSISTENT (fleet runs): how far below the fleet's median a host's measured figure may be."""
+
+    max_outlier_mads: float = _spec(3.5, min=0.5, max=100)  # median absolute deviations below the median
+    min_outlier_pct: float = _spec(5.0, min=0, max=100)  # and at least this far below it
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str = _spec()
     description: str = _spec("")
@@ -189,6 +197,7 @@ class Profile:
     ollama: OllamaSpec = _spec(factory=OllamaSpec)
     diag: DiagSpec = _spec(factory=DiagSpec)
     drift: DriftSpec = _spec(factory=DriftSpec)
+    fleet: FleetSpec = _spec(factory=FleetSpec)
     waivers: dict[str, str] = _spec(factory=dict)
     path: str = ""
 

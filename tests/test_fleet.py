@@ -37,8 +37,9 @@ DIFFERS = {
     "dual-p40-x8-link": {"PCIE-WIDTH": "fail"},
     "dual-p40-xid-79": {"GPU-XID": "fail"},
     # its server log saw CUDA 13.0, NVML says CUDA 12.2: a log of another driver is not evaluated
-    "dual-p40-driver-535": {"DRV-VERSION": "fail", "OLL-GPUS-DETECTED": "not_evaluated"},
-    "dual-p40-vbios-differs": {"GPU-IDENTICAL": "fail"},
+    # and the fleet's other hosts agree on 580.159.03 (FLEET-CONSISTENT names the odd one out)
+    "dual-p40-driver-535": {"DRV-VERSION": "fail", "OLL-GPUS-DETECTED": "not_evaluated", "FLEET-CONSISTENT": "fail"},
+    "dual-p40-vbios-differs": {"GPU-IDENTICAL": "fail", "FLEET-CONSISTENT": "fail"},
     "dual-p40-api-exposed": {"CTR-EXPOSURE": "fail"},
     "dual-p40-container-one-gpu": {"CTR-GPU-REQUEST": "fail", "CTR-SEES-GPUS": "fail", "OLL-GPUS-DETECTED": "fail"},
     "dual-p40-no-toolkit": {"CTR-TOOLKIT": "not_evaluated", "CTR-RUNNING": "fail", "CTR-GPU-REQUEST": "not_evaluated",
@@ -226,6 +227,16 @@ def test_a_fleet_of_nine_in_parallel_differs_exactly_where_the_evidence_does(run
     assert replayed["PCIE-WIDTH"] == {"failed", "passed"} and replay.ret == 1
     assert (run.run_dir / "fleet.html").read_text().count(f'href="{x8.name}/report.html#PCIE-WIDTH"') == 1
     assert 'id="PCIE-WIDTH"' in (x8 / "report.html").read_text()
+    # The odd hosts out are named with their value and the value the others agree on; the agreeing pass.
+    odd = json.loads((run.run_dir / folder_name(f"docker://{names['dual-p40-driver-535']}") / "summary.json").read_text())
+    said = odd["requirements"]["FLEET-CONSISTENT"]["cases"][0]["message"]
+    assert "driver 535.309.01, where 7 of 8 hosts have 580.159.03" in said, said
+    assert "kernel module 535.309.01, where 7 of 8 hosts have 580.159.03" in said
+    flashed = json.loads((run.run_dir / folder_name(f"docker://{names['dual-p40-vbios-differs']}")
+                          / "summary.json").read_text())["requirements"]["FLEET-CONSISTENT"]["cases"][0]["message"]
+    assert "Tesla P40 VBIOS 86.02.23.00.00, 86.02.4B.00.01, where 7 of 8 hosts have 86.02.23.00.00" in flashed
+    assert "agrees with the 7 other host(s) of profile dual-p40" in summary["requirements"]["FLEET-CONSISTENT"]["cases"][0]["message"]
+    assert replayed["FLEET-CONSISTENT"] == {"passed"}  # the host's folder holds the peers' figures it was judged on
     # The files of a single-host run folder (tests/test_host_folder.py holds them against one).
     assert {p.name for p in x8.iterdir()} == {"evidence", "summary.json", "report.html", "junit.xml", "metrics.prom",
                                          "MANIFEST.sha256"}

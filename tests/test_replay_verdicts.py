@@ -62,7 +62,7 @@ OPT_IN = {rid for rid, r in CATALOGUE.items() if r.tier == "diag"}  # a bare run
 # run's nvidia-smi -q -x because that nvml.json predates the remapped-rows fields.
 LIVE = {
     "h100-live": ("single-h100", {"GPU-IDENTICAL", "PCIE-ASPM", "PCIE-TOPO", "PWR-BUDGET",
-                                  "HOST-DRIFT",  # no --baseline
+                                  "HOST-DRIFT", "FLEET-CONSISTENT",  # no --baseline, no --hosts
                                   "GPU-PERSISTENCE",  # not evaluated: see the test below
                                   # that machine runs no Ollama container: its profile checks none
                                   "CTR-ENGINE", "CTR-TOOLKIT", "CTR-RUNNING", "CTR-GPU-REQUEST", "CTR-SEES-GPUS",
@@ -125,8 +125,9 @@ def assert_fixes_fit(run, name: str) -> None:
 def test_healthy_pair_passes_everything_else(run_suite):
     run = run_suite("--replay", str(HOSTS / "dual-p40"))
     outcomes = run.outcomes()
-    assert {rid for rid, outs in outcomes.items() if outs != {"passed"}} == {"PWR-BUDGET", "HOST-DRIFT"}
+    assert {rid for rid, outs in outcomes.items() if outs != {"passed"}} == {"PWR-BUDGET", "HOST-DRIFT", "FLEET-CONSISTENT"}
     assert "PSU capacity not given" in run.messages("PWR-BUDGET") and "no baseline" in run.messages("HOST-DRIFT")
+    assert "a fleet run's requirement (--hosts): not a fleet run" in run.messages("FLEET-CONSISTENT")
 
 
 @pytest.mark.parametrize(("watts", "outcome"), [("1000", "passed"), ("999", "failed")])

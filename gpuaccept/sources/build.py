@@ -177,6 +177,7 @@ def _build(evidence: ev.Evidence, mode: str, source: str, tiers: frozenset[str])
         host_info=_host_info(r),
         **_diag(r, whole="diag" in tiers),
         **_baseline(r),
+        **_fleet_peers(r),
     )
     return dataclasses.replace(facts, unreadable=tuple(sorted(r.problems.items())))
 
@@ -453,16 +454,28 @@ def _ollama(r: _Reader) -> OllamaFacts:
     return OllamaFacts(**values)
 
 
-def _baseline(r: _Reader) -> dict[str, Any]:
-    """baseline.json as a JSON object (its values are checked where they are compared, gpuaccept.drift)."""
+def _record_file(r: _Reader, name: str, none_given: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON object the run wrote from another run's figures (baseline.json, fleet-peers.json), checked as
+    an object only (its values are checked where they are compared), and why there is none: as the
+    collector said it, or, the usual case, ``none_given`` in the same words wherever the file is read."""
     try:
-        record = r.json(ev.BASELINE, dict[str, Any])
+        record = r.json(name, dict[str, Any])
     except Unreadable as err:
-        return {"baseline": None, "baseline_missing": str(err)}
-    if record is None:  # said as the collector said it, or (the usual case) the same words wherever it is read
-        given = ev.BASELINE in r.evidence.absent or ev.BASELINE in r.problems or ev.BASELINE in r.evidence.unreadable
-        return {"baseline": None, "baseline_missing": r.why_absent(ev.BASELINE) if given else "none was given"}
-    return {"baseline": record, "baseline_missing": None}
+        return None, str(err)
+    if record is None:
+        given = name in r.evidence.absent or name in r.problems or name in r.evidence.unreadable
+        return None, r.why_absent(name) if given else none_given
+    return record, None
+
+
+def _baseline(r: _Reader) -> dict[str, Any]:
+    record, missing = _record_file(r, ev.BASELINE, "none was given")
+    return {"baseline": record, "baseline_missing": missing}
+
+
+def _fleet_peers(r: _Reader) -> dict[str, Any]:
+    record, missing = _record_file(r, ev.FLEET_PEERS, "not a fleet run")
+    return {"fleet_peers": record, "fleet_peers_missing": missing}
 
 
 def _diag(r: _Reader, whole: bool = True) -> dict[str, Any]:
