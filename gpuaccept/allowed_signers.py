@@ -23,12 +23,14 @@ import struct
 import time
 from dataclasses import dataclass
 
+from gpuaccept.errors import UsageProblem
+
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
 _TIME = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?")
 
 
-class LineRefused(ValueError):
+class LineRefused(UsageProblem, ValueError):
     """Why OpenSSH would skip this line."""
 
 

@@ -18,12 +18,13 @@ from typing import Any
 
 from gpuaccept import evidence as ev
 from gpuaccept import manifest, run_identity
+from gpuaccept.errors import UsageProblem
 
 LATEST = "latest-accepted"
 _SUMMARY_MAX = 16 * 2**20
 
 
-class BaselineRefused(Exception):
+class BaselineRefused(UsageProblem):
     """The folder given cannot be this host's baseline: the message says why, in one line."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import gpuaccept
 from gpuaccept import manifest, run_identity, signing
+from gpuaccept.errors import UsageProblem
 
 OK, CHANGED, SIGNATURE, USAGE = 0, 1, 2, 4
 SUITE_ENV = "GPUACCEPT_SUITE"  # a checkout holding acceptance/, for installs that are not editable
@@ -132,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class SuiteNotFound(Exception):
+class SuiteNotFound(UsageProblem):
     pass
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuaccept import redact
+from gpuaccept.errors import EvidenceError
 from gpuaccept.validate import Invalid, load_json
 
 NVML = "nvml.json"  # the suite's own NVML snapshot
@@ -133,7 +134,7 @@ class Evidence:
         (path / HOST).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-class Unusable(Exception):
+class Unusable(EvidenceError):
     """A file that is there but is not read: what it is instead of a regular file, or its size."""
 
 

@@ -21,6 +21,8 @@ import re
 import stat
 from pathlib import Path
 
+from gpuaccept.errors import EvidenceError
+
 NAME = "MANIFEST.sha256"
 SIGNATURE = NAME + ".sig"  # written by gpuaccept.signing; the manifest cannot list it
 _LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
@@ -30,7 +32,7 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFB
           stat.S_IFSOCK: "a socket", stat.S_IFLNK: "a symbolic link"}
 
 
-class NotRegular(OSError):
+class NotRegular(EvidenceError, OSError):
     """The path is a link or a special file: it is never read."""
 
 

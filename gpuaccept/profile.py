@@ -20,13 +20,15 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from gpuaccept.errors import UsageProblem
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-class ProfileError(ValueError):
+class ProfileError(UsageProblem, ValueError):
     """A profile that cannot be used; the message is one line: file, key, problem."""
 
 

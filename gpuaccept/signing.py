@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpuaccept import allowed_signers, manifest
+from gpuaccept.errors import UsageProblem
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -41,7 +42,7 @@ _MAX_KEY = 64 << 10  # a key or signature file is a few hundred bytes
 _MAX_SUMMARY = 64 << 20
 
 
-class KeyProblem(Exception):
+class KeyProblem(UsageProblem):
     """A key file that cannot be used, with the line that says why."""
 
 

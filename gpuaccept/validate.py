@@ -18,6 +18,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from gpuaccept.errors import EvidenceError
+
 # Field name -> (lowest, highest) plausible value, wherever the field appears (facts or evidence shapes).
 # Outside these a reading is damaged, not a hardware fault: no GPU has 10^8 MiB or a 10^6 W limit.
 _MIB = (0, 10**7)  # 10 TiB
@@ -51,7 +53,7 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 }
 
 
-class Invalid(ValueError):
+class Invalid(EvidenceError, ValueError):
     """A value that fails validation: where it is (``gpus[1].memory_total_mib``) and why."""
 
     def __init__(self, path: str, why: str):
@@ -178,7 +180,7 @@ def conform(tp: Any, value: Any, path: str = "") -> Any:
         raise Invalid(where, bad.why) from None
 
 
-class _Bad(Exception):
+class _Bad(EvidenceError):
     """A failure on its way up: why, and the keys and indexes passed, innermost first (spelled at the top)."""
 
     def __init__(self, why: str, trail: list[Any] | None = None):

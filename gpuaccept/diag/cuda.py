@@ -10,21 +10,23 @@ import ctypes
 from collections.abc import Callable
 from typing import Any
 
+from gpuaccept.errors import SourceError
+
 #: The driver module in use: cuda.bindings.driver, or a simulation the self-tests install.
 _DRIVER: Any = None
 
 INSTALL_HINT = "pip install -e '.[diag]' (cuda-bindings, CUDA 12 line)"
 
 
-class Unavailable(Exception):
+class Unavailable(SourceError):
     """The tier cannot run here: no bindings, no driver library, or the driver refused to start."""
 
 
-class Stopped(Exception):
+class Stopped(SourceError):
     """The run asked the tier to stop (Ctrl-C, a signal, or the tier's deadline): the cards must not keep working."""
 
 
-class CudaError(Exception):
+class CudaError(SourceError):
     def __init__(self, call: str, name: str, text: str = "") -> None:
         self.call, self.name = call, name
         super().__init__(f"{call}: {name}" + (f" ({text})" if text else ""))

@@ -6,6 +6,8 @@ import hashlib
 import re
 from importlib import resources
 
+from gpuaccept.errors import SuiteError
+
 NAMES = ("fill", "check", "burn")
 TENSOR_NAMES = ("burn_tc",)  # kernels_tc: compute capability 8.0 and later only
 TENSOR_MIN_CC = 8
@@ -13,7 +15,7 @@ _HEADER = re.compile(r"^// gpuaccept (?P<module>\w+)\.cu sha256=(?P<sha>[0-9a-f]
                      r"arch=(?P<arch>\S+)$")
 
 
-class StalePtx(Exception):
+class StalePtx(SuiteError):
     """A PTX file was not rebuilt after its source changed (python -m gpuaccept.diag.build_ptx)."""
 
 

@@ -18,6 +18,7 @@ import urllib.parse
 
 import gpuaccept
 from gpuaccept import evidence as ev
+from gpuaccept.errors import SourceError
 from gpuaccept.profile import ContainerSpec, OllamaSpec
 from gpuaccept.sources import host as host_commands
 from gpuaccept.sources.deadline import DeadlineExceeded, within
@@ -32,7 +33,7 @@ DIAG_REMOTE = ("the diag tier drives the cards through CUDA on the machine it ru
 PROBE_MARK = "gpuaccept-reachable"
 
 
-class Unreachable(Exception):
+class Unreachable(SourceError):
     """The host did not answer a trivial command: no evidence can be had from it."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from gpuaccept.errors import EvidenceError
 from gpuaccept.facts import GpuLink
 
 _DEVICE = re.compile(r"^(GPU|NIC)\d+$")
@@ -11,7 +12,7 @@ _GPU = re.compile(r"^GPU(\d+)$")
 _RELATION = re.compile(r"^(X|SYS|NODE|PHB|PXB|PIX|NV\d+)$")
 
 
-class Contradictory(ValueError):
+class Contradictory(EvidenceError, ValueError):
     """The matrix contradicts itself: it cannot be one machine's answer."""
 
 

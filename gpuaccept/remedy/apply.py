@@ -27,6 +27,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from gpuaccept import ollama_env
 from gpuaccept.checks.container import OLLAMA_PORT
+from gpuaccept.errors import RemedyError
 from gpuaccept.facts import HostFacts
 from gpuaccept.parse.docker import MANAGED_LABEL, parse_inspect
 from gpuaccept.profile import ContainerSpec, Profile
@@ -65,7 +66,7 @@ def apply(actions: list[Action], host: HostFacts, profile: Profile, timeout_s: f
     return done
 
 
-class RemediationError(Exception):
+class RemediationError(RemedyError):
     def __init__(self, message: str, models: dict | None = None):
         super().__init__(message)
         self.models = models or {}

@@ -25,6 +25,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from gpuaccept.errors import RemedyError
 from gpuaccept.facts import ContainerFacts, Mount
 
 CHUNK = 1 << 20
@@ -231,7 +232,7 @@ def read_tree(container, path: str) -> Tree:
     return tree
 
 
-class Refused(Exception):
+class Refused(RemedyError):
     """The copy stopped before writing what it names: a store it must not write, or a link it cannot carry."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import testinfra
 
 from gpuaccept import evidence
+from gpuaccept.errors import RemedyError
 from gpuaccept.facts import UnitFacts
 from gpuaccept.parse.systemd import parse_systemctl_show
 from gpuaccept.sources import host as host_commands
@@ -18,7 +19,7 @@ UNIT = "nvidia-persistenced.service"
 ENABLE = "systemctl enable --now nvidia-persistenced"
 
 
-class PersistencedError(Exception):
+class PersistencedError(RemedyError):
     pass
 
 

@@ -20,16 +20,18 @@ from typing import Any
 
 import httpx
 
+from gpuaccept.errors import SourceError
+
 MIB = 1024 * 1024
 JSON_MAX_BYTES = 16 * MIB  # a JSON answer (version, tags, ps, one generate object); real ones are KiB
 LINE_MAX_BYTES = 16 * MIB  # one line of a streamed (NDJSON) answer
 
 
-class TooSlow(httpx.TimeoutException):
+class TooSlow(httpx.TimeoutException, SourceError):
     """The answer was not complete within the call's total deadline."""
 
 
-class TooLarge(httpx.TransportError):
+class TooLarge(httpx.TransportError, SourceError):
     """The answer is larger than the call's cap."""
 
 

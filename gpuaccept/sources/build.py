@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gpuaccept import evidence as ev
+from gpuaccept.errors import EvidenceError
 from gpuaccept.facts import (
     Benchmark,
     ComputeDevice,
@@ -77,7 +78,7 @@ _RECOGNISED: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
-class Unreadable(Exception):
+class Unreadable(EvidenceError):
     """An evidence file exists but cannot be used; the message is the one line the requirements show."""
 
 

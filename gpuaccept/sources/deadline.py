@@ -6,10 +6,12 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from gpuaccept.errors import SourceError
+
 T = TypeVar("T")
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(SourceError):
     pass
 
 

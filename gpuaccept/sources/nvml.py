@@ -18,6 +18,7 @@ from typing import Any
 
 import pynvml
 
+from gpuaccept.errors import SourceError
 from gpuaccept.sources.deadline import DeadlineExceeded, within
 
 SCHEMA = 1
@@ -42,7 +43,7 @@ _ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing
 _TOPOLOGY = {0: "INTERNAL", 10: "PIX", 20: "PXB", 30: "PHB", 40: "NODE", 50: "SYS"}
 
 
-class _Fatal(Exception):
+class _Fatal(SourceError):
     def __init__(self, name: str, detail: str):
         super().__init__(name)
         self.name, self.detail = name, detail

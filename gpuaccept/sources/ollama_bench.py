@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import ollama
 
+from gpuaccept.errors import SourceError
 from gpuaccept.profile import OllamaSpec
 from gpuaccept.sources.bounded_http import TooSlow
 from gpuaccept.sources.nvml_sampler import Sampler
@@ -46,7 +47,7 @@ def _options(spec: OllamaSpec) -> dict[str, Any]:
     return {"num_predict": b.num_predict, "num_ctx": b.num_ctx, "seed": b.seed, "temperature": b.temperature}
 
 
-class Overrun(Exception):
+class Overrun(SourceError):
     """A generation that cannot be a good run: more tokens than num_predict allows, or too slow to meet the
     profile's floor whatever comes next (``slow``). It is stopped at once, and the record names it with
     what the stream did until then (``chunks`` in ``streaming_s`` after the first token)."""
@@ -161,7 +162,7 @@ def processes(samples: list[dict[str, Any]], proc_root: Path) -> list[dict[str, 
              "cgroup": _proc_text(proc_root / str(pid) / "cgroup")} for pid in pids]
 
 
-class SamplingStopped(Exception):
+class SamplingStopped(SourceError):
     """NVML stopped answering for the GPUs while they were sampled (a GPU lost, a reset required)."""
 
 
