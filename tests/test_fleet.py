@@ -137,6 +137,15 @@ def test_hosts_cannot_be_combined_with_replay(run_suite):
     assert "--replay judges one saved folder; it cannot be combined with --hosts" in run.stderr
 
 
+@pytest.mark.parametrize(("option", "words"), [
+    (("--baseline", "latest-accepted"), "--baseline compares one host with its own earlier run"),
+    (("--prometheus-textfile", "."), "--prometheus-textfile writes this machine's metrics"),
+])
+def test_per_machine_options_are_refused_with_hosts_never_ignored(run_suite, option, words):
+    run = run_suite("-m", "quick", "--hosts=docker://a", *option)
+    assert run.ret == 4 and words in run.stderr, run.stderr
+
+
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="the ssh client is missing (apt-get install openssh-client)")
 def test_an_unreachable_host_fails_its_requirements_within_the_connection_timeout(run_suite):
     port = free_port()  # a loopback port nobody listens on: the connection is refused at once
