@@ -6,35 +6,35 @@ from gpuaccept.checks import container
 
 
 @pytest.mark.requirement("CTR-ENGINE")
-def test_docker_engine(host_facts, profile, judge):
-    judge(container.engine(host_facts, profile))
+def test_ctr_engine(host_facts, profile, judge):
+    judge(container.ctr_engine(host_facts, profile))
 
 
 @pytest.mark.requirement("CTR-TOOLKIT")
-def test_container_toolkit(host_facts, profile, judge):
-    judge(container.toolkit(host_facts, profile))
+def test_ctr_toolkit(host_facts, profile, judge):
+    judge(container.ctr_toolkit(host_facts, profile))
 
 
 @pytest.mark.requirement("CTR-RUNNING")
-def test_container_running(host_facts, profile, judge):
-    judge(container.running(host_facts, profile))
+def test_ctr_running(host_facts, profile, judge):
+    judge(container.ctr_running(host_facts, profile))
 
 
 @pytest.mark.requirement("CTR-GPU-REQUEST")
-def test_container_gpu_request(host_facts, profile, judge):
-    judge(container.gpu_request(host_facts, profile))
+def test_ctr_gpu_request(host_facts, profile, judge):
+    judge(container.ctr_gpu_request(host_facts, profile))
 
 
 @pytest.mark.requirement("CTR-SEES-GPUS")
-def test_container_sees_gpus(host_facts, profile, judge):
-    judge(container.sees_gpus(host_facts, profile))
+def test_ctr_sees_gpus(host_facts, profile, judge):
+    judge(container.ctr_sees_gpus(host_facts, profile))
 
 
 @pytest.mark.requirement("CTR-CONFIG")
-def test_container_config(host_facts, profile, judge):
-    judge(container.config(host_facts, profile))
+def test_ctr_config(host_facts, profile, judge):
+    judge(container.ctr_config(host_facts, profile))
 
 
 @pytest.mark.requirement("CTR-EXPOSURE")
-def test_container_exposure(host_facts, profile, judge):
-    judge(container.exposure(host_facts, profile))
+def test_ctr_exposure(host_facts, profile, judge):
+    judge(container.ctr_exposure(host_facts, profile))

@@ -6,25 +6,25 @@ from gpuaccept.checks import diag
 
 
 @pytest.mark.requirement("PCIE-BANDWIDTH")
-def test_pcie_copy_bandwidth(host_facts, gpu_index, profile, judge):
+def test_pcie_bandwidth(host_facts, gpu_index, profile, judge):
     judge(diag.pcie_bandwidth(host_facts, gpu_index, profile))
 
 
 @pytest.mark.requirement("PCIE-REPLAY")
-def test_no_link_errors_under_load(host_facts, gpu_index, profile, judge):
+def test_pcie_replay(host_facts, gpu_index, profile, judge):
     judge(diag.pcie_replay(host_facts, gpu_index, profile))
 
 
 @pytest.mark.requirement("GPU-MEMTEST")
-def test_memory_patterns(host_facts, gpu_index, profile, judge):
+def test_gpu_memtest(host_facts, gpu_index, profile, judge):
     judge(diag.gpu_memtest(host_facts, gpu_index, profile))
 
 
 @pytest.mark.requirement("GPU-SOAK")
-def test_full_power_soak(host_facts, gpu_index, profile, judge):
+def test_gpu_soak(host_facts, gpu_index, profile, judge):
     judge(diag.gpu_soak(host_facts, gpu_index, profile))
 
 
 @pytest.mark.requirement("GPU-P2P")
-def test_peer_copies(host_facts, profile, judge):
+def test_gpu_p2p(host_facts, profile, judge):
     judge(diag.gpu_p2p(host_facts, profile))

@@ -6,20 +6,20 @@ from gpuaccept.checks import driver
 
 
 @pytest.mark.requirement("DRV-VERSION")
-def test_driver_version(host_facts, profile, judge):
+def test_drv_version(host_facts, profile, judge):
     judge(driver.drv_version(host_facts, profile))
 
 
 @pytest.mark.requirement("DRV-KMOD-MATCH")
-def test_kernel_module_matches_user_space(host_facts, profile, judge):
+def test_drv_kmod_match(host_facts, profile, judge):
     judge(driver.drv_kmod_match(host_facts, profile))
 
 
 @pytest.mark.requirement("DRV-KMOD-FLAVOR")
-def test_kernel_module_flavor(host_facts, profile, judge):
+def test_drv_kmod_flavor(host_facts, profile, judge):
     judge(driver.drv_kmod_flavor(host_facts, profile))
 
 
 @pytest.mark.requirement("DRV-NOUVEAU")
-def test_nouveau_not_loaded(host_facts, profile, judge):
+def test_drv_nouveau(host_facts, profile, judge):
     judge(driver.drv_nouveau(host_facts, profile))

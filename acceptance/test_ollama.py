@@ -6,15 +6,15 @@ from gpuaccept.checks import ollama
 
 
 @pytest.mark.requirement("OLL-API")
-def test_ollama_api(host_facts, profile, judge):
-    judge(ollama.api(host_facts, profile))
+def test_oll_api(host_facts, profile, judge):
+    judge(ollama.oll_api(host_facts, profile))
 
 
 @pytest.mark.requirement("OLL-GPUS-DETECTED")
-def test_ollama_gpus_detected(host_facts, profile, judge):
-    judge(ollama.gpus_detected(host_facts, profile))
+def test_oll_gpus_detected(host_facts, profile, judge):
+    judge(ollama.oll_gpus_detected(host_facts, profile))
 
 
 @pytest.mark.requirement("OLL-MODEL")
-def test_ollama_model(host_facts, profile, judge):
-    judge(ollama.model(host_facts, profile))
+def test_oll_model(host_facts, profile, judge):
+    judge(ollama.oll_model(host_facts, profile))

@@ -11,7 +11,7 @@ def test_pcie_width(host_facts, gpu_index, profile, judge):
 
 
 @pytest.mark.requirement("PCIE-GEN")
-def test_pcie_generation(host_facts, gpu_index, profile, judge):
+def test_pcie_gen(host_facts, gpu_index, profile, judge):
     judge(pcie.pcie_gen(host_facts, gpu_index, profile))
 
 
@@ -26,5 +26,5 @@ def test_pcie_aspm(host_facts, gpu_index, profile, judge):
 
 
 @pytest.mark.requirement("PCIE-TOPO")
-def test_pcie_topology(host_facts, profile, judge):
+def test_pcie_topo(host_facts, profile, judge):
     judge(pcie.pcie_topo(host_facts, profile))

@@ -6,10 +6,10 @@ from gpuaccept.checks import power
 
 
 @pytest.mark.requirement("PWR-LIMIT")
-def test_power_limit(host_facts, gpu_index, profile, judge):
+def test_pwr_limit(host_facts, gpu_index, profile, judge):
     judge(power.pwr_limit(host_facts, gpu_index, profile))
 
 
 @pytest.mark.requirement("PWR-BUDGET")
-def test_power_budget(host_facts, profile, judge):
+def test_pwr_budget(host_facts, profile, judge):
     judge(power.pwr_budget(host_facts, profile))

@@ -68,7 +68,7 @@ def test_summary_json_schema(run_suite):
     assert "4.2 tokens/s" in slow["cases"][0]["measured"] and "Fix:" in slow["cases"][0]["message"]
     assert summary["requirements"]["PWR-BUDGET"]["outcome"] == "skip"
     per_gpu = summary["requirements"]["GPU-THERMAL"]
-    assert [c["id"] for c in per_gpu["cases"]] == ["test_gpu_thermal_under_load[gpu0]", "test_gpu_thermal_under_load[gpu1]"]
+    assert [c["id"] for c in per_gpu["cases"]] == ["test_gpu_thermal[gpu0]", "test_gpu_thermal[gpu1]"]
 
 
 def test_manifest_verifies_and_catches_one_changed_byte(run_suite):

@@ -64,15 +64,15 @@ def test_a_run_stopped_for_being_too_slow_is_measured_by_the_wall_clock():
     host = facts(HOSTS / "dual-p40-too-slow")
     bench = host.ollama.benchmark
     assert bench.runs == () and bench.cut is not None and bench.cut.slow and bench.cut.stage == "warm-up run 1"
-    verdict = load.throughput(host, P40)
+    verdict = load.oll_throughput(host, P40)
     assert verdict.outcome == "fail" and "4.2 tokens/s by the wall clock: warm-up run 1 streamed" in verdict.message
     assert "the server failed or stalled" not in verdict.message, verdict  # it was slow, not broken
-    assert answers.answer(host, P40).outcome == "not_evaluated"
+    assert answers.oll_answer(host, P40).outcome == "not_evaluated"
 
 
 def test_a_benchmark_record_without_proc_entries_is_not_counted(tmp_path):
     folder = damaged(tmp_path, "dual-p40", edit_bench(lambda b: b.pop("processes")))
-    verdict = load.spread(facts(folder), P40)
+    verdict = load.oll_spread(facts(folder), P40)
     assert verdict.outcome == "not_evaluated", verdict
     assert "records no /proc entry (field processes) for the GPU processes PID 48213" in verdict.message
 
@@ -80,11 +80,11 @@ def test_a_benchmark_record_without_proc_entries_is_not_counted(tmp_path):
 def test_api_ps_changing_during_the_runs_leaves_the_load_time_not_evaluated(tmp_path):
     def change(bench: dict) -> None:
         bench["loaded_at_load"][0].update(context_length=2048, size=bench["loaded_at_load"][0]["size"] - 2**30)
-    verdict = load.load_time(facts(damaged(tmp_path, "dual-p40", edit_bench(change))), P40)
+    verdict = load.oll_load_time(facts(damaged(tmp_path, "dual-p40", edit_bench(change))), P40)
     assert verdict.outcome == "not_evaluated", verdict
     assert "/api/ps changed between the cold load and the end (size 19.3 -> 20.3 GiB, context 2048 -> 4096)" \
         in verdict.message
-    assert load.load_time(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
+    assert load.oll_load_time(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
 
 
 def test_differing_text_is_reported_and_fails_only_when_the_profile_requires_it(tmp_path):
@@ -92,14 +92,14 @@ def test_differing_text_is_reported_and_fails_only_when_the_profile_requires_it(
         text = bench["runs"][2]["text"]
         bench["runs"][2]["text"] = text[:100] + "#" + text[101:]
     host = facts(damaged(tmp_path, "dual-p40", edit_bench(change)))
-    verdict = load.consistent(host, P40)
+    verdict = load.oll_consistent(host, P40)
     assert verdict.outcome == "pass" and "1 of 2 later measured runs differ from run 1; run 3 first at character " \
         "100" in verdict.message, verdict
     assert "not bit-reproducible (ollama/ollama#4990" in verdict.message and "ECC" not in verdict.message
     strict = dataclasses.replace(P40, ollama=dataclasses.replace(P40.ollama, consistent_text_required=True))
-    required = load.consistent(host, strict)
+    required = load.oll_consistent(host, strict)
     assert required.outcome == "fail" and "no evidence of a fault" in required.message, required
-    assert load.consistent(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
+    assert load.oll_consistent(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
 
 
 def _answer(index: int, **fields):
@@ -157,7 +157,7 @@ ANSWER_TABLE = {
 @pytest.mark.parametrize("case", sorted(ANSWER_TABLE))
 def test_oll_answer_judges_what_the_model_said(tmp_path, case):
     edit, outcome, words = ANSWER_TABLE[case]
-    verdict = answers.answer(facts(damaged(tmp_path, "dual-p40", edit_bench(edit))), P40)
+    verdict = answers.oll_answer(facts(damaged(tmp_path, "dual-p40", edit_bench(edit))), P40)
     assert verdict.outcome == outcome and words in verdict.message, verdict
 
 
@@ -167,7 +167,7 @@ def test_a_wrong_answer_at_a_sampling_temperature_only_warns(tmp_path):
         b["answers"][0]["text"] = "371"
     warm = dataclasses.replace(P40, ollama=dataclasses.replace(
         P40.ollama, benchmark=dataclasses.replace(P40.ollama.benchmark, temperature=0.7)))
-    verdict = answers.answer(facts(damaged(tmp_path, "dual-p40", edit_bench(change))), warm)
+    verdict = answers.oll_answer(facts(damaged(tmp_path, "dual-p40", edit_bench(change))), warm)
     assert verdict.outcome == "warn" and "can be wrong by chance" in verdict.message, verdict
 
 
@@ -210,7 +210,7 @@ def test_without_a_container_the_runner_is_tied_by_unit_or_name(tmp_path, cgroup
         lambda b: b["processes"][0].update(cgroup=cgroup, comm=comm, cmdline=cmdline)))
     host = facts(folder)
     host = dataclasses.replace(host, docker=dataclasses.replace(host.docker, container=None))
-    verdict = load.spread(host, P40)
+    verdict = load.oll_spread(host, P40)
     if rule is None:
         assert verdict.outcome == "not_evaluated" and "no GPU process is Ollama's runner by cgroup or by name" \
             in verdict.message, verdict

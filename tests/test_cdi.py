@@ -118,7 +118,7 @@ def test_a_cdi_request_for_another_vendors_device_is_no_gpu_request():
 ], ids=["all", "indexes", "uuids", "type-index", "compose", "mixed", "index-0", "uuid-1", "mig", "foreign-uuid",
         "mixed-short"])
 def test_gpu_request(requests, outcome, words):
-    verdict = container.gpu_request(facts(requests=requests), DUAL)
+    verdict = container.ctr_gpu_request(facts(requests=requests), DUAL)
     assert verdict.outcome == outcome, verdict.message
     for word in words:
         assert word in verdict.message, (word, verdict.message)
@@ -133,7 +133,7 @@ def test_gpu_request(requests, outcome, words):
     (["NVIDIA_VISIBLE_DEVICES=void"], "fail"),
 ], ids=["all", "uuids", "indexes", "cdi-name", "one", "void"])
 def test_nvidia_runtime_environment_still_judged(env, outcome):
-    verdict = container.gpu_request(facts(requests=[], runtime="nvidia", env=env), DUAL)
+    verdict = container.ctr_gpu_request(facts(requests=[], runtime="nvidia", env=env), DUAL)
     assert verdict.outcome == outcome, verdict.message
     if outcome == "fail":
         assert "missing GPU" in verdict.message and f"GPU1 ({UUID1})" in verdict.message
@@ -141,7 +141,7 @@ def test_nvidia_runtime_environment_still_judged(env, outcome):
 
 
 def test_gpus_style_failure_keeps_its_gpus_fix():
-    verdict = container.gpu_request(facts(base="dual-p40-container-one-gpu"), DUAL)
+    verdict = container.ctr_gpu_request(facts(base="dual-p40-container-one-gpu"), DUAL)
     assert "covers 1 of 2 GPUs (--gpus count=1: GPU0); missing GPU1" in verdict.message
     assert "--gpus all" in verdict.message and "nvidia.com/gpu" not in verdict.message.split("Fix:")[1]
 
@@ -181,7 +181,7 @@ def test_old_probe_records_read_as_gpus_all():
 
 def test_cdi_only_engine_is_gpu_capable():
     record = {**PROBE_OK, "request": "--device nvidia.com/gpu=all", "gpus_error": GPU_ERROR}
-    verdict = container.toolkit(facts(probe=record), DUAL)
+    verdict = container.ctr_toolkit(facts(probe=record), DUAL)
     assert verdict.outcome == "pass", verdict.message
     assert "started with --device nvidia.com/gpu=all and listed 2 GPU(s)" in verdict.message
     assert "through CDI only" in verdict.message and GPU_ERROR in verdict.message
@@ -192,7 +192,7 @@ def test_engine_refusing_both_requests_fails_with_both_fixes():
     assert cdi_error in (CAPTURES / "docker" / "devicerequests-cdi-gpu-all-start-error.txt").read_text()
     record = {"image": "ollama/ollama", "ok": False, "output": "", "request": "--device nvidia.com/gpu=all",
               "error": cdi_error, "gpus_error": GPU_ERROR}
-    verdict = container.toolkit(facts(probe=record), DUAL)
+    verdict = container.ctr_toolkit(facts(probe=record), DUAL)
     assert verdict.outcome == "fail"
     for word in (GPU_ERROR, cdi_error, "nvidia-ctk runtime configure --runtime=docker", "nvidia-ctk cdi generate"):
         assert word in verdict.message, (word, verdict.message)
@@ -202,7 +202,7 @@ def test_hook_that_fails_on_an_engine_without_a_cdi_spec_blames_the_hook():
     record = {"image": "ollama/ollama", "ok": False, "output": "", "request": "--device nvidia.com/gpu=all",
               "error": "CDI device injection failed: unresolvable CDI devices nvidia.com/gpu=all",
               "gpus_error": "nvidia-container-cli: initialization error: nvml error: driver not loaded"}
-    verdict = container.toolkit(facts(probe=record), DUAL)
+    verdict = container.ctr_toolkit(facts(probe=record), DUAL)
     assert verdict.outcome == "fail" and "driver not loaded" in verdict.message
     assert "cannot set up the GPUs" in verdict.message and "neither" not in verdict.message
 
@@ -210,7 +210,7 @@ def test_hook_that_fails_on_an_engine_without_a_cdi_spec_blames_the_hook():
 def test_cdi_probe_that_fails_after_the_devices_were_found_blames_the_spec():
     record = {"image": "ollama/ollama", "ok": False, "output": "", "request": "--device nvidia.com/gpu=all",
               "error": "nvidia-smi -L exited with 9 in the probe container", "gpus_error": GPU_ERROR}
-    verdict = container.toolkit(facts(probe=record), DUAL)
+    verdict = container.ctr_toolkit(facts(probe=record), DUAL)
     assert verdict.outcome == "fail" and "regenerate the CDI spec" in verdict.message
 
 
@@ -306,5 +306,5 @@ def test_real_engine_stores_the_recreate_request_as_the_cli_does(engines):
     record = json.loads(files["docker-gpu-probe.json"])
     assert (record["ok"], record["request"], record["gpus_error"]) == (False, "--device nvidia.com/gpu=all", GPU_ERROR)
     assert 'could not select device driver "cdi" with capabilities: []' in record["error"]
-    verdict = container.toolkit(build_facts(evidence(probe=record), mode="live", source="live"), DUAL)
+    verdict = container.ctr_toolkit(build_facts(evidence(probe=record), mode="live", source="live"), DUAL)
     assert verdict.outcome == "fail" and "nvidia-ctk cdi generate" in verdict.message

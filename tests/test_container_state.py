@@ -27,7 +27,7 @@ def judged(state: dict, restarts: int | None = None, drop: tuple[str, ...] = ())
         items[0]["RestartCount"] = restarts
     evidence.files["docker-inspect.json"] = json.dumps(items)
     facts = build_facts(evidence, mode="replay", source="test")
-    return facts, container.running(facts, P40)
+    return facts, container.ctr_running(facts, P40)
 
 
 CASES = {
@@ -130,11 +130,11 @@ def test_published_ports_that_disagree_with_the_asked_ones_judge_no_port(asked, 
         assert c.ports_problem is None
         return
     assert problem in c.ports_problem, c.ports_problem
-    assert container.exposure(facts, P40).outcome == "not_evaluated"
-    assert container.config(facts, P40).outcome in ("not_evaluated", "fail")
+    assert container.ctr_exposure(facts, P40).outcome == "not_evaluated"
+    assert container.ctr_config(facts, P40).outcome in ("not_evaluated", "fail")
     from gpuaccept.checks import ollama
 
-    verdict = ollama.api(facts, P40)
+    verdict = ollama.oll_api(facts, P40)
     assert verdict.outcome == "not_evaluated" and "contradicts itself" in verdict.message, verdict.message
 
 
@@ -145,5 +145,5 @@ def test_a_stopped_containers_ports_are_what_was_asked():
 def test_an_api_asked_on_every_interface_but_bound_by_the_daemon_on_loopback_is_not_exposed():
     """daemon.json's "ip": "127.0.0.1" makes `-p 11434:11434` bind 127.0.0.1 only: what the Engine bound counts."""
     facts = ported({"11434/tcp": [{"HostIp": "", "HostPort": "11434"}]}, LOCAL)
-    verdict = container.exposure(facts, P40)
+    verdict = container.ctr_exposure(facts, P40)
     assert verdict.outcome == "pass" and "127.0.0.1:11434" in verdict.message, verdict.message

@@ -187,7 +187,7 @@ def test_a_container_listing_one_uuid_twice_is_not_evaluated(tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
     smi = (folder / "container-nvidia-smi-L.txt").read_text().splitlines()
     (folder / "container-nvidia-smi-L.txt").write_text("\n".join([*smi, smi[1].replace("GPU 1", "GPU 2")]) + "\n")
-    verdict = container.sees_gpus(facts(folder), P40)
+    verdict = container.ctr_sees_gpus(facts(folder), P40)
     assert verdict.outcome == "not_evaluated" and "more than once" in verdict.message
     assert smi[1].split("UUID: ")[1].rstrip(")") in verdict.message
 
@@ -209,7 +209,7 @@ def test_a_benchmark_with_other_settings_judges_nothing(tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
     edit_json(folder / "benchmark.json", lambda b: b["settings"].update(num_ctx=32768))
     host = facts(folder)
-    for verdict in (load.offload(host, P40), load.throughput(host, P40), load.thermal(host, 0, P40)):
+    for verdict in (load.oll_offload(host, P40), load.oll_throughput(host, P40), load.gpu_thermal(host, 0, P40)):
         assert verdict.outcome == "not_evaluated"
         assert "num_ctx 32768 in benchmark.json, 4096 in the profile" in verdict.message
 
@@ -233,7 +233,7 @@ def test_a_name_without_a_tag_is_the_latest_tag(recorded, wanted):
 def test_an_ollama_version_that_is_no_release_is_not_evaluated(tmp_path, version, why):
     folder = copy_of(tmp_path, "dual-p40")
     (folder / "ollama-version.json").write_text(json.dumps({"version": version}))
-    verdict = ollama.api(facts(folder), P40)
+    verdict = ollama.oll_api(facts(folder), P40)
     assert verdict.outcome == "not_evaluated" and why in verdict.message and repr(version) in verdict.message
 
 
@@ -241,7 +241,7 @@ def test_a_made_up_version_in_a_replay_is_not_accepted(run_suite, tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
     (folder / "ollama-version.json").write_text(json.dumps({"version": "latest"}))
     run = run_suite("--replay", str(folder), "-m", "quick")
-    assert verdicts(run, "OLL-API") == {"test_ollama_api": "not_evaluated"}, run.stdout[-3000:]
+    assert verdicts(run, "OLL-API") == {"test_oll_api": "not_evaluated"}, run.stdout[-3000:]
     assert "ollama-version.json version 'latest': not a version number" in run.messages("OLL-API")
     assert_incomplete(run)
 
@@ -250,17 +250,17 @@ def test_a_server_log_of_another_version_is_not_evaluated(run_suite, tmp_path):
     folder = copy_of(tmp_path, "dual-p40")
     (folder / "ollama-version.json").write_text(json.dumps({"version": "0.33.0"}))
     run = run_suite("--replay", str(folder), "-m", "quick")
-    assert verdicts(run, "OLL-API") == {"test_ollama_api": "not_evaluated"}, run.stdout[-3000:]
+    assert verdicts(run, "OLL-API") == {"test_oll_api": "not_evaluated"}, run.stdout[-3000:]
     words = "the API says Ollama '0.33.0', the server log (ollama-server.log) says '0.32.1'"
     assert words in run.messages("OLL-API")
     # The log's GPU discovery, healthy as it is, cannot pass for the server that answers now.
-    assert verdicts(run, "OLL-GPUS-DETECTED") == {"test_ollama_gpus_detected": "not_evaluated"}
+    assert verdicts(run, "OLL-GPUS-DETECTED") == {"test_oll_gpus_detected": "not_evaluated"}
     assert words in run.messages("OLL-GPUS-DETECTED")
     assert_incomplete(run)
 
 
 def test_a_matching_release_still_passes():
-    assert ollama.api(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
+    assert ollama.oll_api(facts(HOSTS / "dual-p40"), P40).outcome == "pass"
 
 
 def test_a_container_listing_a_gpu_of_another_host_fails_naming_it(tmp_path):
@@ -268,7 +268,7 @@ def test_a_container_listing_a_gpu_of_another_host_fails_naming_it(tmp_path):
     foreign = "GPU-99999999-0000-0000-0000-000000000000"
     with open(folder / "container-nvidia-smi-L.txt", "a") as handle:
         handle.write(f"GPU 2: Tesla P40 (UUID: {foreign})\n")
-    verdict = container.sees_gpus(facts(folder), P40)
+    verdict = container.ctr_sees_gpus(facts(folder), P40)
     assert verdict.outcome == "fail" and f"not on this host: {foreign}" in verdict.message
 
 
@@ -286,7 +286,7 @@ def test_sysfs_width_against_nvml_is_not_evaluated(tmp_path):
 def test_a_benchmark_record_of_the_wrong_shape_judges_nothing(tmp_path, change, words):
     folder = copy_of(tmp_path, "dual-p40")
     edit_json(folder / "benchmark.json", change)
-    verdict = load.spread(facts(folder), P40)
+    verdict = load.oll_spread(facts(folder), P40)
     assert verdict.outcome == "not_evaluated" and words in verdict.message
 
 

@@ -56,8 +56,8 @@ def test_healthy_pair_passes_every_diag_requirement(run_suite):
     assert run.cases and {c.requirement for c in run.cases} == DIAG
     assert all(c.outcome == "passed" for c in run.cases), [(c.name, c.message) for c in run.cases]
     said = {c.name: c.properties.get("message", "") for c in run.cases}  # a pass's message is a property
-    assert "GPU1 (0000:03:00.0) alone 11.8 H2D / 12.9 D2H GB/s" in said["test_pcie_copy_bandwidth[gpu1]"]
-    assert "600 s under load" in said["test_full_power_soak[gpu1]"] and "0 mismatches" in said["test_memory_patterns[gpu1]"]
+    assert "GPU1 (0000:03:00.0) alone 11.8 H2D / 12.9 D2H GB/s" in said["test_pcie_bandwidth[gpu1]"]
+    assert "600 s under load" in said["test_gpu_soak[gpu1]"] and "0 mismatches" in said["test_gpu_memtest[gpu1]"]
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
@@ -81,8 +81,8 @@ def _test_of(run: SuiteRun, rid: str) -> str:
 def test_slow_link_also_fails_the_link_generation(run_suite):
     run = run_suite("--replay", str(HOSTS / "dual-p40-diag-slow-link"), "-m", "quick or diag")
     assert run.failing() == {"PCIE-BANDWIDTH", "PCIE-GEN"} and run.ret == 1, run.stdout[-3000:]
-    assert {c.name for c in run.cases if c.outcome == "failed"} == {"test_pcie_generation[gpu1]",
-                                                                  "test_pcie_copy_bandwidth[gpu1]"}
+    assert {c.name for c in run.cases if c.outcome == "failed"} == {"test_pcie_gen[gpu1]",
+                                                                  "test_pcie_bandwidth[gpu1]"}
     # The benchmark saw Gen3, the copies Gen1: a link that trains up for one load only is not healthy.
     assert "Gen3 under load (the benchmark), Gen1 under load (the diag copies)" in run.messages("PCIE-GEN")
 

@@ -22,7 +22,7 @@ def host_with_log(name: str):
 
 
 def test_a_mixed_host_of_the_0_5_era_is_judged_by_uuid_and_compute():
-    verdict = ollama.gpus_detected(host_with_log("mixed-5gpu-incl-p40-inference-compute-ollama-0.5.1.log"), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_log("mixed-5gpu-incl-p40-inference-compute-ollama-0.5.1.log"), PROFILE)
     assert verdict.outcome == "fail"
     assert "discovered 4 CUDA device(s)" in verdict.measured
     # Its ids are GPU UUIDs of another machine: that is said first.
@@ -30,16 +30,16 @@ def test_a_mixed_host_of_the_0_5_era_is_judged_by_uuid_and_compute():
 
 
 def test_no_devices_in_docker_names_the_container():
-    verdict = ollama.gpus_detected(host_with_log("docker-no-nvidia-devices-detected-ollama-0.3.10.log"), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_log("docker-no-nvidia-devices-detected-ollama-0.3.10.log"), PROFILE)
     assert verdict.outcome == "fail" and "no nvidia devices detected" in verdict.message
     assert "--gpus all" in verdict.message
 
 
 def test_the_bundled_era_e_log_passes_and_a_cuda_v13_runner_does_not():
     facts = build_facts(Evidence.read(HOSTS / "dual-p40"), mode="replay", source="test")
-    assert ollama.gpus_detected(facts, PROFILE).outcome == "pass"
+    assert ollama.oll_gpus_detected(facts, PROFILE).outcome == "pass"
     v13 = tuple(dataclasses.replace(d, runner="cuda_v13") for d in facts.ollama.devices)
-    verdict = ollama.gpus_detected(dataclasses.replace(facts, ollama=dataclasses.replace(facts.ollama, devices=v13)),
+    verdict = ollama.oll_gpus_detected(dataclasses.replace(facts, ollama=dataclasses.replace(facts.ollama, devices=v13)),
                                    PROFILE)
     assert verdict.outcome == "fail" and "OLLAMA_LLM_LIBRARY=cuda_v12" in verdict.message
 
@@ -70,7 +70,7 @@ def with_skip_lines(log: str) -> str:
 
 
 def test_cuda_v13_skip_lines_on_a_healthy_pascal_pair_pass():
-    verdict = ollama.gpus_detected(host_with_text(with_skip_lines(BUNDLED_LOG)), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text(with_skip_lines(BUNDLED_LOG)), PROFILE)
     assert verdict.outcome == "pass", verdict.message
     assert "`skipping CUDA device` line(s) of cuda_v13 before it are normal" in verdict.message
 
@@ -80,28 +80,28 @@ def test_skip_lines_with_no_cuda_v12_runner_name_the_build():
     lines.append('time=2026-11-25T19:01:07.000Z level=INFO source=types.go:60 msg="inference compute" id=cpu '
                  'library=cpu compute="" name=cpu description=cpu libdirs=ollama driver="" pci_id="" type="" '
                  'total="62.7 GiB" available="60.1 GiB"')
-    verdict = ollama.gpus_detected(host_with_text("\n".join(lines)), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text("\n".join(lines)), PROFILE)
     assert verdict.outcome == "fail" and "no cuda_v12 runner appears in the log" in verdict.message
     # The same start with cuda_v12 present but refused by the driver: the driver is named, not the build.
     driver = "\n".join(lines) + '\ntime=2026-11-25T19:01:07.000Z level=WARN source=cuda_compat.go:65 msg="NVIDIA ' \
         'driver too old" device=GPU-x compute=6.1 driver=12.2 required_driver="570 or newer" libdirs=cuda_v12\n'
-    verdict = ollama.gpus_detected(host_with_text(driver), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text(driver), PROFILE)
     assert verdict.outcome == "fail" and "install the R580 driver" in verdict.message
     assert "no cuda_v12 runner" not in verdict.message
 
 
 def test_an_older_broken_start_is_not_judged():
     broken = (CAPTURES / "ollama-logs" / "docker-no-nvidia-devices-detected-ollama-0.3.10.log").read_text()
-    verdict = ollama.gpus_detected(host_with_text(broken + BUNDLED_LOG), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text(broken + BUNDLED_LOG), PROFILE)
     assert verdict.outcome == "pass", verdict.message
     assert "judged by the last of the 2 server starts" in verdict.message
-    verdict = ollama.gpus_detected(host_with_text(BUNDLED_LOG + broken), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text(BUNDLED_LOG + broken), PROFILE)
     assert verdict.outcome == "fail" and "no nvidia devices detected" in verdict.message
 
 
 def test_a_current_start_cut_before_discovery_is_not_evaluated():
     # The real two-start journal: only the first start logged its discovery.
-    verdict = ollama.gpus_detected(host_with_log("pascal-5gpu-two-starts-cuda_v13-skip-ollama-0.32.x.log"), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_log("pascal-5gpu-two-starts-cuda_v13-skip-ollama-0.32.x.log"), PROFILE)
     assert verdict.outcome == "not_evaluated", verdict.message
     assert "no `inference compute` line for the server's current start (start 2" in verdict.message
 
@@ -114,13 +114,13 @@ def one_gpu_by_cuda_visible_devices(value: str):
 def test_a_narrowing_cuda_visible_devices_is_named_with_the_hidden_gpu():
     facts = host_with_text(one_gpu_by_cuda_visible_devices("0"))
     gpu1 = facts.gpu(1).uuid
-    verdict = ollama.gpus_detected(facts, PROFILE)
+    verdict = ollama.oll_gpus_detected(facts, PROFILE)
     assert verdict.outcome == "fail", verdict.message
     assert f"CUDA_VISIBLE_DEVICES=0 (the server config line of the log) hides GPU1 ({gpu1})" in verdict.message
     assert "cuda_v13" not in verdict.message and "remove CUDA_VISIBLE_DEVICES" in verdict.message
     # By UUID prefix, as CUDA allows; an invalid entry hides everything after it.
     uuid0 = facts.gpu(0).uuid
-    verdict = ollama.gpus_detected(host_with_text(one_gpu_by_cuda_visible_devices(f"{uuid0[:12]},-1,1")), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text(one_gpu_by_cuda_visible_devices(f"{uuid0[:12]},-1,1")), PROFILE)
     assert f"hides GPU1 ({gpu1})" in verdict.message and "'-1' names no GPU" in verdict.message
 
 
@@ -154,7 +154,7 @@ def test_the_suite_accepts_a_pascal_pair_whose_log_has_the_cuda_v13_skip_lines(r
 def test_a_card_ollama_took_through_vulkan_is_named():
     # The first start of the real two-start journal: a Pascal card found by Vulkan, not CUDA.
     first = (CAPTURES / "ollama-logs" / "pascal-5gpu-two-starts-cuda_v13-skip-ollama-0.32.x.log").read_text()
-    verdict = ollama.gpus_detected(host_with_text("\n".join(first.splitlines()[:2]) + "\n"), PROFILE)
+    verdict = ollama.oll_gpus_detected(host_with_text("\n".join(first.splitlines()[:2]) + "\n"), PROFILE)
     assert verdict.outcome == "fail" and "(Quadro P4000 on Vulkan)" in verdict.message
     assert "fell back to Vulkan" in verdict.message and "runs on the CPU" not in verdict.message
 

@@ -54,18 +54,18 @@ def test_release_of_a_development_build():
 
 
 def test_a_variable_read_by_one_version_and_not_another():
-    assert container.config(facts("0.12.3", "OLLAMA_NEW_ENGINE=1"), PROFILE).outcome == "pass"
-    verdict = container.config(facts("0.32.1", "OLLAMA_NEW_ENGINE=1"), PROFILE)
+    assert container.ctr_config(facts("0.12.3", "OLLAMA_NEW_ENGINE=1"), PROFILE).outcome == "pass"
+    verdict = container.ctr_config(facts("0.32.1", "OLLAMA_NEW_ENGINE=1"), PROFILE)
     assert verdict.outcome == "fail"
     assert "OLLAMA_NEW_ENGINE is not read by Ollama 0.32.1: removed in 0.30.0" in verdict.message
     assert "made up" not in verdict.message and "not an Ollama setting" not in verdict.message
-    verdict = container.config(facts("0.12.3", "OLLAMA_CLOUD_BASE_URL=https://example.invalid"), PROFILE)
+    verdict = container.ctr_config(facts("0.12.3", "OLLAMA_CLOUD_BASE_URL=https://example.invalid"), PROFILE)
     assert verdict.outcome == "fail" and "not read by Ollama 0.12.3: added in 0.18.0" in verdict.message
-    assert container.config(facts("0.32.1", "OLLAMA_CLOUD_BASE_URL=https://example.invalid"), PROFILE).outcome == "pass"
+    assert container.ctr_config(facts("0.32.1", "OLLAMA_CLOUD_BASE_URL=https://example.invalid"), PROFILE).outcome == "pass"
 
 
 def test_the_log_version_stands_in_for_an_api_that_does_not_answer():
-    verdict = container.config(facts("", "OLLAMA_INTEL_GPU=1", log_version="0.30.0"), PROFILE)
+    verdict = container.ctr_config(facts("", "OLLAMA_INTEL_GPU=1", log_version="0.30.0"), PROFILE)
     assert "OLLAMA_INTEL_GPU is not read by Ollama 0.30.0: removed in 0.12.11" in verdict.message
     # No version at all: a name the newest release still reads passes, a removed one is named as such.
     assert ollama_env.advice("OLLAMA_SCHED_SPREAD") is None
@@ -73,7 +73,7 @@ def test_the_log_version_stands_in_for_an_api_that_does_not_answer():
 
 
 def test_made_up_variables_keep_their_advice():
-    verdict = container.config(facts("0.12.3", "OLLAMA_GPU_LAYERS=99", "OLLAMA_NUM_GPU=2"), PROFILE)
+    verdict = container.ctr_config(facts("0.12.3", "OLLAMA_GPU_LAYERS=99", "OLLAMA_NUM_GPU=2"), PROFILE)
     assert verdict.outcome == "fail"
     assert "OLLAMA_GPU_LAYERS is not an Ollama setting" in verdict.message and "num_gpu" in verdict.message
     assert "OLLAMA_NUM_GPU is not an Ollama setting" in verdict.message and "--gpus" in verdict.message
@@ -81,12 +81,12 @@ def test_made_up_variables_keep_their_advice():
 
 
 def test_a_bad_boolean_says_what_ollama_makes_of_it():
-    verdict = container.config(facts("0.32.1", "OLLAMA_FLASH_ATTENTION=off"), PROFILE)
+    verdict = container.ctr_config(facts("0.32.1", "OLLAMA_FLASH_ATTENTION=off"), PROFILE)
     assert verdict.outcome == "fail"
     assert "counts any other non-empty value as TRUE, so OLLAMA_FLASH_ATTENTION is ON" in verdict.message
-    verdict = container.config(facts("0.32.1", "OLLAMA_SCHED_SPREAD=yes"), PROFILE)  # meant on, and on it is
+    verdict = container.ctr_config(facts("0.32.1", "OLLAMA_SCHED_SPREAD=yes"), PROFILE)  # meant on, and on it is
     assert verdict.outcome == "warn" and "write 1 or 0" in verdict.message
-    assert container.config(facts("0.32.1", "OLLAMA_NOPRUNE=TRUE"), PROFILE).outcome == "pass"
+    assert container.ctr_config(facts("0.32.1", "OLLAMA_NOPRUNE=TRUE"), PROFILE).outcome == "pass"
 
 
 @pytest.mark.parametrize(("setting", "words"), [
@@ -96,7 +96,7 @@ def test_a_bad_boolean_says_what_ollama_makes_of_it():
     ("OLLAMA_CONTEXT_LENGTH=32k", "uses its default (0 (4k/32k/256k by VRAM))"),
 ])
 def test_numbers_and_durations_ollama_cannot_parse_fail_naming_the_default(setting, words):
-    verdict = container.config(facts("0.32.1", setting), PROFILE)
+    verdict = container.ctr_config(facts("0.32.1", setting), PROFILE)
     assert verdict.outcome == "fail" and words in verdict.message, verdict.message
     assert "ignores it" in verdict.message
 
@@ -104,7 +104,7 @@ def test_numbers_and_durations_ollama_cannot_parse_fail_naming_the_default(setti
 @pytest.mark.parametrize("setting", ["OLLAMA_KEEP_ALIVE=-1", "OLLAMA_KEEP_ALIVE=3600", "OLLAMA_KEEP_ALIVE=1h30m",
                                      "OLLAMA_LOAD_TIMEOUT=10m", "OLLAMA_GPU_OVERHEAD=536870912", "OLLAMA_DEBUG=2"])
 def test_values_ollama_parses_pass(setting):
-    assert container.config(facts("0.32.1", setting), PROFILE).outcome == "pass"
+    assert container.ctr_config(facts("0.32.1", setting), PROFILE).outcome == "pass"
 
 
 def test_defaults_follow_the_version():
@@ -116,12 +116,12 @@ def test_a_cuda_visible_devices_that_hides_an_expected_gpu_fails_naming_it():
     base = facts("0.32.1")
     gpu0, gpu1 = base.gpu(0), base.gpu(1)
     for value in ("0", gpu0.uuid, f"{gpu0.uuid[:10]},7,1"):
-        verdict = container.config(facts("0.32.1", f"CUDA_VISIBLE_DEVICES={value}"), PROFILE)
+        verdict = container.ctr_config(facts("0.32.1", f"CUDA_VISIBLE_DEVICES={value}"), PROFILE)
         assert verdict.outcome == "fail", value
         assert f"hides GPU1 {gpu1.name} ({gpu1.uuid})" in verdict.message
     assert "'7' names no GPU" in verdict.message
-    assert container.config(facts("0.32.1", "CUDA_VISIBLE_DEVICES=1,0"), PROFILE).outcome == "pass"
-    verdict = container.config(facts("0.32.1", "CUDA_VISIBLE_DEVICES="), PROFILE)
+    assert container.ctr_config(facts("0.32.1", "CUDA_VISIBLE_DEVICES=1,0"), PROFILE).outcome == "pass"
+    verdict = container.ctr_config(facts("0.32.1", "CUDA_VISIBLE_DEVICES="), PROFILE)
     assert "hides GPU0" in verdict.message and "an empty value hides every GPU" in verdict.message
 
 
@@ -129,10 +129,10 @@ def test_nvidia_visible_devices_of_the_nvidia_runtime_that_leaves_a_gpu_out_fail
     base = facts("0.32.1", "NVIDIA_VISIBLE_DEVICES=0")
     c = dataclasses.replace(base.docker.container, device_requests=(), runtime="nvidia")
     host = dataclasses.replace(base, docker=dataclasses.replace(base.docker, container=c))
-    verdict = container.config(host, PROFILE)
+    verdict = container.ctr_config(host, PROFILE)
     assert verdict.outcome == "fail" and f"leaves GPU1 ({host.gpu(1).uuid}) out" in verdict.message
     # With --gpus the engine's own NVIDIA_VISIBLE_DEVICES wins: the bundled image's NVIDIA_VISIBLE_DEVICES=all is fine.
-    assert container.config(facts("0.32.1"), PROFILE).outcome == "pass"
+    assert container.ctr_config(facts("0.32.1"), PROFILE).outcome == "pass"
 
 
 def test_every_name_in_the_table_is_an_ollama_name_with_ordered_spans():

@@ -84,7 +84,7 @@ def test_broken_gpu_support_blocks_container_changes():
     # The refusal reaches the failures it leaves standing, and their own fixes say what blocks the launch.
     assert set(actions[0].requirements) == {"CTR-TOOLKIT", "CTR-RUNNING", "OLL-API"}
     p40 = profiles.load("dual-p40")
-    for verdict in (container.running(facts, p40), ollama_checks.api(facts, p40)):
+    for verdict in (container.ctr_running(facts, p40), ollama_checks.api(facts, p40)):
         fix = verdict.message.split("Fix:", 1)[1]
         assert fix.lstrip().startswith("fix CTR-TOOLKIT first (the engine cannot give containers GPUs, so `--remediate` "
                                        "will not launch it until then)"), verdict.message
@@ -97,8 +97,8 @@ def test_a_stopped_container_on_an_engine_that_refuses_gpus_is_not_offered_a_pla
     evidence.files["docker-inspect.json"] = json.dumps(inspect)
     facts = build_facts(evidence, mode="live", source="live")
     p40 = profiles.load("dual-p40")
-    assert container.toolkit(facts, p40).outcome == "fail"
-    verdict = container.running(facts, p40)
+    assert container.ctr_toolkit(facts, p40).outcome == "fail"
+    verdict = container.ctr_running(facts, p40)
     assert verdict.outcome == "fail" and "neither `docker start ollama` nor `--remediate`" in verdict.message
     assert "(or `pytest acceptance/ --remediate`)" not in verdict.message
     actions = plan(facts, p40, force=True)

@@ -80,9 +80,9 @@ CASES = {
 @pytest.mark.parametrize("url, edit, outcome, words", CASES.values(), ids=CASES.keys())
 def test_the_api_judged_is_the_managed_containers(url, edit, outcome, words):
     facts = judged(url, edit)
-    api = ollama.api(facts, P40)
+    api = ollama.oll_api(facts, P40)
     assert (api.outcome, words in api.message) == (outcome, True), api.message
-    model = ollama.model(facts, P40)
+    model = ollama.oll_model(facts, P40)
     if outcome == "not_evaluated":
         assert model.outcome == "not_evaluated" and "see OLL-API" in model.message
     else:
@@ -91,8 +91,8 @@ def test_the_api_judged_is_the_managed_containers(url, edit, outcome, words):
 
 def test_a_stopped_container_is_ctr_runnings_not_a_second_server():
     facts = judged("http://127.0.0.1:11500", _stopped)
-    assert container.running(facts, P40).outcome == "fail"
-    assert "not the managed container" not in ollama.api(facts, P40).message
+    assert container.ctr_running(facts, P40).outcome == "fail"
+    assert "not the managed container" not in ollama.oll_api(facts, P40).message
 
 
 def test_a_url_the_record_does_not_name_leaves_the_api_not_evaluated():
@@ -101,5 +101,5 @@ def test_a_url_the_record_does_not_name_leaves_the_api_not_evaluated():
     evidence = Evidence.read(HOSTS / "dual-p40")
     commands = {k: v for k, v in evidence.meta["commands"].items() if k != "ollama-version.json"}
     evidence.meta = {**evidence.meta, "commands": commands}
-    api = ollama.api(build_facts(evidence, mode="replay", source="test"), P40)
+    api = ollama.oll_api(build_facts(evidence, mode="replay", source="test"), P40)
     assert api.outcome == "not_evaluated" and "is not recorded" in api.message, api.message

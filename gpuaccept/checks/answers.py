@@ -40,7 +40,7 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
-def answer(host: HostFacts, profile: Profile) -> Verdict:
+def oll_answer(host: HostFacts, profile: Profile) -> Verdict:
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench

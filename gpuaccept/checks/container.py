@@ -52,7 +52,7 @@ def _container(host: HostFacts, profile: Profile) -> ContainerFacts | Verdict:
 def change_blocker(host: HostFacts, profile: Profile) -> str | None:
     """Why no container of the profile can be launched, started with its GPUs or recreated here, or None:
     the engine refuses GPU requests (CTR-TOOLKIT fails). ``--remediate`` refuses then (remedy/plan.py)."""
-    if toolkit(host, profile).outcome == "fail":
+    if ctr_toolkit(host, profile).outcome == "fail":
         return "the engine cannot give containers GPUs"
     return None
 
@@ -78,7 +78,7 @@ def start_hint(host: HostFacts, profile: Profile) -> str:
     return f"`docker start {name}` (or `pytest acceptance/ --remediate`)"
 
 
-def engine(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_engine(host: HostFacts, profile: Profile) -> Verdict:
     e = _engine(host, profile)
     if isinstance(e, Verdict):
         return e
@@ -90,7 +90,7 @@ def engine(host: HostFacts, profile: Profile) -> Verdict:
     return passed(f"Docker Engine {e.version} (API {e.api_version or '?'}) answers", "a reachable Docker Engine")
 
 
-def toolkit(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_toolkit(host: HostFacts, profile: Profile) -> Verdict:
     e = _reachable_engine(host, profile)
     if isinstance(e, Verdict):
         return e
@@ -114,7 +114,7 @@ def toolkit(host: HostFacts, profile: Profile) -> Verdict:
                       "the NVIDIA Container Toolkit is installed but cannot set up the GPUs (driver not loaded, "
                       "or toolkit and driver out of step)", f"check `nvidia-smi` on the host, then {TOOLKIT_FIX}")
     container = host.docker.container
-    if container is not None and container.running and any(r.wants_gpu for r in container.device_requests):
+    if container is not None and container.ctr_running and any(r.wants_gpu for r in container.device_requests):
         # The engine already started a container with a GPU request: that is the probe's answer.
         return passed(f"container {container.name} runs with a GPU request ({runtimes})", expected)
     # A registered nvidia runtime alone is not proof: its hook may still fail to set up the GPUs.
@@ -140,7 +140,7 @@ def _cdi_probe_failed(gpus_error: str, request: str, error: str, expected: str) 
 RESTART_LOOP = 5  # restarts by the policy since the last start: a server that keeps crashing, not a reboot
 
 
-def running(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_running(host: HostFacts, profile: Profile) -> Verdict:
     e = _reachable_engine(host, profile)
     if isinstance(e, Verdict):
         return e
@@ -253,7 +253,7 @@ def cdi_fix(host: HostFacts) -> str:
     return f"`--device {CDI_GPU_KIND}=all`" + (f", or one `--device` per GPU (`{per_gpu}`)" if per_gpu else "")
 
 
-def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_gpu_request(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c
@@ -285,7 +285,7 @@ def gpu_request(host: HostFacts, profile: Profile) -> Verdict:
                   "recreate it with `--gpus all` or `--gpus '\"device=<UUIDs>\"'`, keeping the model volume" + keep)
 
 
-def sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_sees_gpus(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c
@@ -362,7 +362,7 @@ def _hidden_by_env(c: ContainerFacts, host: HostFacts) -> list[tuple[str, str]]:
     return found
 
 
-def config(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_config(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c
@@ -436,7 +436,7 @@ def _everywhere(address: str) -> bool:
         return False
 
 
-def exposure(host: HostFacts, profile: Profile) -> Verdict:
+def ctr_exposure(host: HostFacts, profile: Profile) -> Verdict:
     c = _container(host, profile)
     if isinstance(c, Verdict):
         return c

@@ -65,7 +65,7 @@ def _gib(values: list[float]) -> str:
     return ", ".join(f"{v / GIB:.1f} GiB on GPU{i}" for i, v in enumerate(values))
 
 
-def offload(host: HostFacts, profile: Profile) -> Verdict:
+def oll_offload(host: HostFacts, profile: Profile) -> Verdict:
     """Three accounts must agree: /api/ps (from Ollama 0.30 it can say 100% from a file-size fallback),
     the server log's ``offloaded N/M layers to GPU`` of the benchmark's load, and the NVML memory of the runner."""
     bench = bench_or_verdict(host, profile)
@@ -117,7 +117,7 @@ def offload(host: HostFacts, profile: Profile) -> Verdict:
     return passed(measured, expected)
 
 
-def spread(host: HostFacts, profile: Profile) -> Verdict:
+def oll_spread(host: HostFacts, profile: Profile) -> Verdict:
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench
@@ -155,7 +155,7 @@ def spread(host: HostFacts, profile: Profile) -> Verdict:
     return failed(measured, expected, cause, fix)
 
 
-def balance(host: HostFacts, profile: Profile) -> Verdict:
+def oll_balance(host: HostFacts, profile: Profile) -> Verdict:
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench
@@ -196,7 +196,7 @@ def ceiling_tps(host: HostFacts, profile: Profile) -> tuple[float, str] | None:
                                     "of weights read per token")
 
 
-def throughput(host: HostFacts, profile: Profile) -> Verdict:
+def oll_throughput(host: HostFacts, profile: Profile) -> Verdict:
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench
@@ -345,7 +345,7 @@ def _slow_load_cause(host: HostFacts, cache: str | None) -> tuple[str, str]:
             "ollama.cold_load = true and run as root to time the disk" + ("; fix PCIE-WIDTH" if narrow else ""))
 
 
-def load_time(host: HostFacts, profile: Profile) -> Verdict:
+def oll_load_time(host: HostFacts, profile: Profile) -> Verdict:
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench
@@ -381,7 +381,7 @@ def load_time(host: HostFacts, profile: Profile) -> Verdict:
     return passed(measured, expected, f"{measured}, as expected ({expected}); {why}.")
 
 
-def consistent(host: HostFacts, profile: Profile) -> Verdict:
+def oll_consistent(host: HostFacts, profile: Profile) -> Verdict:
     """A report of how many fixed-seed, temperature-0 runs differ from the first, and where: never a
     hardware cause. GPU inference with a layer split and a prompt cache is not bit-reproducible
     (ollama/ollama#4990, open; QwenLM/Qwen3#769: 45 of 100 runs differed); whether the text is right is
@@ -419,7 +419,7 @@ def consistent(host: HostFacts, profile: Profile) -> Verdict:
     return passed(measured, "a report: how many runs differ, and where", f"{measured}. A report: {why}.")
 
 
-def thermal(host: HostFacts, index: int, profile: Profile) -> Verdict:
+def gpu_thermal(host: HostFacts, index: int, profile: Profile) -> Verdict:
     bench = bench_or_verdict(host, profile)
     if isinstance(bench, Verdict):
         return bench

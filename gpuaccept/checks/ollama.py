@@ -94,7 +94,7 @@ def log_of_another_server(o: OllamaFacts) -> str | None:
             "the log is of another server or an earlier start")
 
 
-def api(host: HostFacts, profile: Profile) -> Verdict:
+def oll_api(host: HostFacts, profile: Profile) -> Verdict:
     spec = profile.ollama
     if not spec.enabled:
         return skipped("the profile checks no Ollama server (ollama.enabled = false)")
@@ -154,7 +154,7 @@ def _narrowing(host: HostFacts, expected: list) -> tuple[str, str] | None:
     return None
 
 
-def gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
+def oll_gpus_detected(host: HostFacts, profile: Profile) -> Verdict:
     # Judged from the server log alone: a server that discovered no GPU may also be one that is down.
     if not profile.ollama.enabled:
         return skipped("the profile checks no Ollama server (ollama.enabled = false)")
@@ -282,12 +282,12 @@ def _fewer(host: HostFacts, o, measured: str, expected: str, want: int, skips, r
                   "fix what those report, then restart the container so Ollama discovers again")
 
 
-def model(host: HostFacts, profile: Profile) -> Verdict:
+def oll_model(host: HostFacts, profile: Profile) -> Verdict:
     o = api_or_verdict(host, profile)
     if isinstance(o, Verdict):
         return o
     name = profile.ollama.model
-    expected = f"{name} installed (profile ollama.model)"
+    expected = f"{name} installed (profile ollama.oll_model)"
     if o.models is None:
         return not_evaluated(f"the installed models are not known: {o.models_missing}")
     found = find_model(o.models, name)

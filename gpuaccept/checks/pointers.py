@@ -18,8 +18,8 @@ _CHECKS: dict[str, Callable[[HostFacts, Profile], list[Verdict]]] = {
     "GPU-ECC": lambda h, p: [cards.gpu_ecc(h, g.index, p) for g in h.gpus],
     "GPU-XID": lambda h, p: [cards.gpu_xid(h, p)],
     "OLL-GPUS-DETECTED": lambda h, p: [ollama_checks.gpus_detected(h, p)],
-    "CTR-SEES-GPUS": lambda h, p: [container.sees_gpus(h, p)],
-    "CTR-GPU-REQUEST": lambda h, p: [container.gpu_request(h, p)],
+    "CTR-SEES-GPUS": lambda h, p: [container.ctr_sees_gpus(h, p)],
+    "CTR-GPU-REQUEST": lambda h, p: [container.ctr_gpu_request(h, p)],
 }
 
 

@@ -21,8 +21,8 @@ from gpuaccept.facts import CDI_GPU_KIND, ContainerFacts, HostFacts
 from gpuaccept.profile import Profile
 from gpuaccept.remedy import model_store
 
-RECREATE_FOR = {"CTR-GPU-REQUEST": container.gpu_request, "CTR-SEES-GPUS": container.sees_gpus,
-                "CTR-CONFIG": container.config, "CTR-EXPOSURE": container.exposure}
+RECREATE_FOR = {"CTR-GPU-REQUEST": container.ctr_gpu_request, "CTR-SEES-GPUS": container.ctr_sees_gpus,
+                "CTR-CONFIG": container.ctr_config, "CTR-EXPOSURE": container.ctr_exposure}
 
 
 @dataclass(frozen=True)
