@@ -22,7 +22,7 @@ OPTIONS = {
     "--docker-host": ("docker_host", "URL", "Docker Engine to ask, e.g. unix:///var/run/docker.sock "
                       "(overrides container.docker_host; default DOCKER_HOST or the local socket)"),
     "--ollama-url": ("ollama_url", "URL", "Ollama API to check (overrides ollama.url; default http://127.0.0.1:11434)"),
-    "--model": ("ollama_model", "NAME", "model to check and benchmark (overrides ollama.oll_model; default qwen3:32b)"),
+    "--model": ("ollama_model", "NAME", "model to check and benchmark (overrides ollama.model; default qwen3:32b)"),
     "--soak-seconds": ("soak_seconds", "SECONDS", "GPU-SOAK's time under load in this run (instead of diag.soak_s; "
                        "a soak shorter than the profile's is reported, never accepted as the full one)"),
     "--technician": ("technician", "NAME", "who ran the acceptance (shown on the report's first screen)"),

@@ -232,8 +232,8 @@ def _judged_with(change):
     evidence.files["benchmark.json"] = _json.dumps(bench)
     facts = _build(evidence, mode="replay", source="test")
     p40 = _profiles.load("dual-p40")
-    return [check(facts, p40) for check in (_load.offload, _load.spread, _load.balance, _load.throughput,
-                                             _load.load_time, _load.consistent)]
+    return [check(facts, p40) for check in (_load.oll_offload, _load.oll_spread, _load.oll_balance,
+                                             _load.oll_throughput, _load.oll_load_time, _load.oll_consistent)]
 
 
 @pytest.mark.parametrize(("change", "words"), [

@@ -91,7 +91,7 @@ def test_a_card_of_the_same_compute_but_another_name_is_not_the_profiles():
         evidence.files["ollama-server.log"] = evidence.files["ollama-server.log"].replace(
             'description="Tesla P40"', 'description="NVIDIA GeForce GTX 1080 Ti"', 1)
 
-    verdict = ollama_checks.gpus_detected(_ollama_facts(geforce), P40)
+    verdict = ollama_checks.oll_gpus_detected(_ollama_facts(geforce), P40)
     assert verdict.outcome == "fail" and "NVIDIA GeForce GTX 1080 Ti (compute 6.1) is not the profile's card" in verdict.message
 
 
@@ -106,7 +106,7 @@ def test_the_api_down_fix_fits_what_the_container_evidence_shows():
                 evidence.files["docker-inspect.json"] = json.dumps(items(json.loads(evidence.files["docker-inspect.json"])))
         return edit
 
-    none = ollama_checks.api(_ollama_facts(down(lambda _items: [])), P40)
+    none = ollama_checks.oll_api(_ollama_facts(down(lambda _items: [])), P40)
     assert "there is no container named ollama" in none.message and "--remediate` launches it" in none.message
     assert "docker start" not in none.message
 
@@ -114,6 +114,6 @@ def test_the_api_down_fix_fits_what_the_container_evidence_shows():
         items[0]["State"].update(Status="exited", Running=False, Pid=0)
         return items
 
-    assert "`docker start ollama`" in ollama_checks.api(_ollama_facts(down(stopped)), P40).message
-    running = ollama_checks.api(_ollama_facts(down(None)), P40)
+    assert "`docker start ollama`" in ollama_checks.oll_api(_ollama_facts(down(stopped)), P40).message
+    running = ollama_checks.oll_api(_ollama_facts(down(None)), P40)
     assert "docker start" not in running.message and "publishes another port" in running.message

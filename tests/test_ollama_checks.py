@@ -171,6 +171,6 @@ def test_the_suites_own_cut_through_the_discovery_lines_blames_no_card():
     at = next(i for i, line in enumerate(lines) if 'msg="inference compute"' in line)
     evidence.files["ollama-server.log"] = "\n".join(
         lines[:at + 1] + ["", "[... 73400320 bytes left out by gpuaccept ...]", ""] + lines[at + 2:]) + "\n"
-    verdict = ollama_checks.gpus_detected(build_facts(evidence, mode="replay", source="test"), PROFILE)
+    verdict = ollama_checks.oll_gpus_detected(build_facts(evidence, mode="replay", source="test"), PROFILE)
     assert verdict.outcome == "not_evaluated", verdict.message
     assert "its cut ([... 73400320 bytes left out by gpuaccept ...]) borders the GPU discovery lines" in verdict.message

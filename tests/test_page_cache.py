@@ -12,7 +12,7 @@ import os
 import pytest
 
 from gpuaccept import profile as profiles
-from gpuaccept.checks.load import load_time
+from gpuaccept.checks.load import oll_load_time
 from gpuaccept.evidence import Evidence
 from gpuaccept.facts import PageCache
 from gpuaccept.sources.build import build_facts
@@ -115,7 +115,7 @@ TABLE = [
                                                                    for c in TABLE])
 def test_load_time_says_what_it_timed_and_warns_past_the_models_default(case, outcome, words):
     load_s, cache, width, profile = case
-    verdict = load_time(_host(load_s, cache, width), profile)
+    verdict = oll_load_time(_host(load_s, cache, width), profile)
     assert verdict.outcome == outcome, verdict.message
     for word in words:
         assert word in verdict.message, (word, verdict.message)
@@ -125,5 +125,5 @@ def test_a_model_of_unknown_size_is_reported_with_no_default_limit():
     """No size in /api/tags: no default warning limit can be worked out; the time is reported, nothing raises."""
     host = _host(80.0, WARM)
     models = tuple(dataclasses.replace(m, size=0) for m in host.ollama.models)
-    verdict = load_time(dataclasses.replace(host, ollama=dataclasses.replace(host.ollama, models=models)), P40)
+    verdict = oll_load_time(dataclasses.replace(host, ollama=dataclasses.replace(host.ollama, models=models)), P40)
     assert verdict.outcome == "pass" and "the model's size is not known for a default" in verdict.message, verdict

@@ -84,7 +84,7 @@ def test_broken_gpu_support_blocks_container_changes():
     # The refusal reaches the failures it leaves standing, and their own fixes say what blocks the launch.
     assert set(actions[0].requirements) == {"CTR-TOOLKIT", "CTR-RUNNING", "OLL-API"}
     p40 = profiles.load("dual-p40")
-    for verdict in (container.ctr_running(facts, p40), ollama_checks.api(facts, p40)):
+    for verdict in (container.ctr_running(facts, p40), ollama_checks.oll_api(facts, p40)):
         fix = verdict.message.split("Fix:", 1)[1]
         assert fix.lstrip().startswith("fix CTR-TOOLKIT first (the engine cannot give containers GPUs, so `--remediate` "
                                        "will not launch it until then)"), verdict.message

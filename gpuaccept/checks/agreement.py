@@ -117,7 +117,7 @@ def benchmark_mismatch(bench: Benchmark, profile: Profile) -> str | None:
     """A benchmark record of another model or other settings than the profile's cannot judge this profile."""
     want = profile.ollama.model
     if not isinstance(bench.model, str) or not same_model(bench.model, want):
-        return (f"{ev.BENCHMARK} is of model {bench.model!r}, the profile's model is {want!r} (profile ollama.oll_model): "
+        return (f"{ev.BENCHMARK} is of model {bench.model!r}, the profile's model is {want!r} (profile ollama.model): "
                 "the record is of another run")
     spec = profile.ollama.benchmark
     if not isinstance(bench.settings, dict):

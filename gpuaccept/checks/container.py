@@ -114,7 +114,7 @@ def ctr_toolkit(host: HostFacts, profile: Profile) -> Verdict:
                       "the NVIDIA Container Toolkit is installed but cannot set up the GPUs (driver not loaded, "
                       "or toolkit and driver out of step)", f"check `nvidia-smi` on the host, then {TOOLKIT_FIX}")
     container = host.docker.container
-    if container is not None and container.ctr_running and any(r.wants_gpu for r in container.device_requests):
+    if container is not None and container.running and any(r.wants_gpu for r in container.device_requests):
         # The engine already started a container with a GPU request: that is the probe's answer.
         return passed(f"container {container.name} runs with a GPU request ({runtimes})", expected)
     # A registered nvidia runtime alone is not proof: its hook may still fail to set up the GPUs.

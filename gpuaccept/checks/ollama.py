@@ -287,7 +287,7 @@ def oll_model(host: HostFacts, profile: Profile) -> Verdict:
     if isinstance(o, Verdict):
         return o
     name = profile.ollama.model
-    expected = f"{name} installed (profile ollama.oll_model)"
+    expected = f"{name} installed (profile ollama.model)"
     if o.models is None:
         return not_evaluated(f"the installed models are not known: {o.models_missing}")
     found = find_model(o.models, name)

@@ -17,7 +17,7 @@ from gpuaccept.profile import Profile
 _CHECKS: dict[str, Callable[[HostFacts, Profile], list[Verdict]]] = {
     "GPU-ECC": lambda h, p: [cards.gpu_ecc(h, g.index, p) for g in h.gpus],
     "GPU-XID": lambda h, p: [cards.gpu_xid(h, p)],
-    "OLL-GPUS-DETECTED": lambda h, p: [ollama_checks.gpus_detected(h, p)],
+    "OLL-GPUS-DETECTED": lambda h, p: [ollama_checks.oll_gpus_detected(h, p)],
     "CTR-SEES-GPUS": lambda h, p: [container.ctr_sees_gpus(h, p)],
     "CTR-GPU-REQUEST": lambda h, p: [container.ctr_gpu_request(h, p)],
 }

@@ -76,7 +76,7 @@ def plan(host: HostFacts, profile: Profile, *, force: bool = False, is_root: boo
 
 def _model_actions(host: HostFacts, profile: Profile) -> list[Action]:
     """A missing model is pulled through the API (a later round when the API only now answers)."""
-    if ollama_checks.model(host, profile).outcome != "fail":
+    if ollama_checks.oll_model(host, profile).outcome != "fail":
         return []
     name = profile.ollama.model
     return [Action("pull", f"model {name}", ("OLL-MODEL",), f"{name} is not installed", before="absent",

@@ -181,6 +181,6 @@ def _no_benchmark(files: dict[str, str], absent: dict[str, str], ollama: OllamaS
         models = tuple(model_from_api(m) for m in listed if isinstance(m, dict)) if isinstance(listed, list) else ()
     except (KeyError, ValueError, TypeError, AttributeError) as err:
         return f"the Ollama API's answers could not be read ({type(err).__name__}: {err})"
-    if find_model(models, ollama.oll_model) is None:
-        return f"{ollama.oll_model} is not installed (see OLL-MODEL)"
+    if find_model(models, ollama.model) is None:
+        return f"{ollama.model} is not installed (see OLL-MODEL)"
     return None
