@@ -42,7 +42,7 @@ def figures(facts: HostFacts, model: str = "") -> dict[str, Any]:
              "remapped_correctable": g.remapped_rows_correctable,
              "remapped_uncorrectable": g.remapped_rows_uncorrectable,
              "width": g.pcie_width_current, "gen_max": g.pcie_gen_max, "power_limit_w": g.power_enforced_limit_w}
-            for g in facts.gpus]
+            for g in facts.gpus] if facts.nvml.ok else None  # an inventory NVML could not give is no figure
     served = find_model(facts.ollama.models or (), model) if model else None
     container = facts.docker.container
     out: dict[str, Any] = {
@@ -66,10 +66,19 @@ def figures(facts: HostFacts, model: str = "") -> dict[str, Any]:
     return out
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+def number(value: Any) -> float | None:
+    """A finite number, or None (a bool, a string, NaN, or an integer too large for a float is none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _index(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:
@@ -86,6 +95,7 @@ class Drift:
     causes: list[str] = field(default_factory=list)  # what each kind of failure means, in order, each once
     warn: list[str] = field(default_factory=list)
     compared: int = 0
+    cards: int = 0  # of them, figures of a card (identity, counters, link, power limit)
     not_compared: list[str] = field(default_factory=list)
 
 
@@ -95,21 +105,30 @@ def _failed(d: Drift, line: str, cause: str) -> None:
         d.causes.append(cause)
 
 
-def _pair_gpus(then: list[dict], now: list[dict]) -> list[tuple[str, dict, dict]]:
-    """Cards of both runs matched by their PCI address (a card moved to another slot is matched by index)."""
-    by_bus = {g.get("bus_id"): g for g in then if _text(g.get("bus_id"))}
-    pairs = []
+def _pair_gpus(d: Drift, then: list[dict], now: list[dict]) -> list[tuple[str, dict, dict]]:
+    """Cards of both runs matched by their PCI address (a card moved to another slot is matched by index);
+    a card of either run with no partner is named as not compared."""
+    by_bus = {g["bus_id"]: g for g in then if _text(g.get("bus_id"))}
+    pairs, used = [], []
     for g in now:
-        old = by_bus.get(g.get("bus_id")) if _text(g.get("bus_id")) else None
-        if old is None:
-            old = next((t for t in then if t.get("index") == g.get("index")), None)
-        if old is not None:
-            pairs.append((f"GPU{g.get('index')} ({g.get('bus_id') or '?'})", old, g))
+        old = by_bus.get(g["bus_id"]) if _text(g.get("bus_id")) else None
+        if old is None and _index(g.get("index")) is not None:
+            old = next((t for t in then if _index(t.get("index")) == g["index"] and t not in used), None)
+        label = f"GPU{_index(g.get('index')) if _index(g.get('index')) is not None else '?'} ({_text(g.get('bus_id')) or '?'})"
+        if old is None or any(old is u for u in used):
+            d.not_compared.append(f"{label} (no card of the earlier run to pair it with)")
+            continue
+        used.append(old)
+        pairs.append((label, old, g))
+    for t in then:
+        if not any(t is u for u in used):
+            d.not_compared.append(f"the earlier run's GPU{_index(t.get('index')) if _index(t.get('index')) is not None else '?'} "
+                                  f"({_text(t.get('bus_id')) or '?'}) (no card of this run to pair it with)")
     return pairs
 
 
 def _rate(d: Drift, label: str, then: Any, now: Any, unit: str, max_drop: float, lower_is_worse: bool = True) -> None:
-    a, b = _number(then), _number(now)
+    a, b = number(then), number(now)
     if a is None or b is None or a <= 0:
         d.not_compared.append(f"{label} (not measured in {'both runs' if a is None and b is None else 'one run'})")
         return
@@ -124,12 +143,17 @@ def _rate(d: Drift, label: str, then: Any, now: Any, unit: str, max_drop: float,
 
 def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> Drift:
     d = Drift()
+    if not isinstance(then.get("gpus"), list) or not isinstance(now.get("gpus"), list):
+        which = "either run" if not isinstance(then.get("gpus"), list) and not isinstance(now.get("gpus"), list) else (
+            "the earlier run" if not isinstance(then.get("gpus"), list) else "this run")
+        d.not_compared.append(f"the cards (NVML gave no inventory in {which})")
     then_gpus, now_gpus = _items(then.get("gpus")), _items(now.get("gpus"))
     if isinstance(then.get("gpus"), list) and isinstance(now.get("gpus"), list):
         d.compared += 1
-    if len(then_gpus) != len(now_gpus):
-        _failed(d, f"{len(then_gpus)} GPU(s) then, {len(now_gpus)} now", "a card was added, removed or is not seen")
-    for label, old, new in _pair_gpus(then_gpus, now_gpus):
+        if len(then_gpus) != len(now_gpus):
+            _failed(d, f"{len(then_gpus)} GPU(s) then, {len(now_gpus)} now", "a card was added, removed or is not seen")
+    before = d.compared
+    for label, old, new in _pair_gpus(d, then_gpus, now_gpus) if then_gpus and now_gpus else ():
         for key, name in _IDENTITY:
             a, b = _text(old.get(key)), _text(new.get(key))
             if a is None or b is None:
@@ -141,14 +165,14 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
                         "the card was reflashed (its VBIOS differs)" if key == "vbios"
                         else "another card is in that slot (its serial or UUID differs)")
         for key, name in _COUNTERS:
-            a, b = _number(old.get(key)), _number(new.get(key))
+            a, b = number(old.get(key)), number(new.get(key))
             if a is None or b is None:
                 continue  # not every card counts both (row remapping is Ampere's, page retirement older cards')
             d.compared += 1
             if b > a:
                 _failed(d, f"{label} {name} grew: {a:g} then, {b:g} now", "the card's memory has degraded since")
         for key, name in (("width", "link width"), ("gen_max", "link generation")):
-            a, b = _number(old.get(key)), _number(new.get(key))
+            a, b = number(old.get(key)), number(new.get(key))
             if a is None or b is None:
                 d.not_compared.append(f"{label} {name} (not reported in one run)")
                 continue
@@ -157,12 +181,13 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
                 unit = "x" if key == "width" else "Gen"
                 _failed(d, f"{label} {name} fell: {unit}{a:g} then, {unit}{b:g} now",
                         "the link trains lower than it did (seating, slot, riser or a BIOS setting)")
-        a, b = _number(old.get("power_limit_w")), _number(new.get("power_limit_w"))
+        a, b = number(old.get("power_limit_w")), number(new.get("power_limit_w"))
         if a is not None and b is not None:
             d.compared += 1
             if abs(a - b) >= 1:
                 _failed(d, f"{label} enforced power limit changed: {a:g} W then, {b:g} W now",
                         "the power limit was set otherwise since (nvidia-smi -pl, a management tool)")
+    d.cards = d.compared - before
     _measured(d, then, now, max_drop_pct)
     for key, name in _VERSIONS:
         a, b = _text(then.get(key)), _text(now.get(key))
@@ -196,11 +221,11 @@ def _measured(d: Drift, then: dict[str, Any], now: dict[str, Any], max_drop: flo
         for kind, unit, keys in (("links", "GB/s", (("h2d_gbps", "host-to-device bandwidth"),
                                                     ("d2h_gbps", "device-to-host bandwidth"))),
                                  ("memtest", "GB/s", (("gbps", "memory-test rate"),))):
-            before = {g.get("index"): g for g in _items(old.get(kind))}
+            earlier = {_index(g.get("index")): g for g in _items(old.get(kind)) if _index(g.get("index")) is not None}
             for g in _items(new.get(kind)):
-                if g.get("index") in before:
+                if _index(g.get("index")) in earlier:
                     for key, name in keys:
-                        _rate(d, f"GPU{g.get('index')} {name}", before[g["index"]].get(key), g.get(key), unit, max_drop)
+                        _rate(d, f"GPU{g['index']} {name}", earlier[g["index"]].get(key), g.get(key), unit, max_drop)
     elif isinstance(old, dict) or isinstance(new, dict):
         d.not_compared.append("PCIe bandwidth and memory-test rate (no diag tier in " +
                               ("this run)" if isinstance(old, dict) else "the baseline)"))

@@ -141,3 +141,32 @@ def test_latest_accepted_finds_the_newest_accepted_live_run_of_this_host(run_sui
     later = run_suite("--replay", str(_degraded(tmp_path)), "-m", "quick", "--baseline", "latest-accepted")
     assert later.outcomes()["HOST-DRIFT"] == {"failed"}
     assert f"since run {none_yet.run_dir.name}" in later.messages("HOST-DRIFT")
+
+
+def test_no_card_compared_is_no_drift_judged(healthy):
+    from gpuaccept.checks.drift import host_drift
+    from gpuaccept.profile import load
+
+    unknown = {**healthy, "gpus": None}  # NVML could not list the cards
+    found = drift.compare(unknown, unknown, 10.0)
+    assert found.cards == 0 and "the cards (NVML gave no inventory in either run)" in found.not_compared
+    unpaired = drift.compare({**healthy, "gpus": [{}, {}]}, healthy, 10.0)
+    assert unpaired.cards == 0 and sum("to pair it with" in line for line in unpaired.not_compared) == 4
+    facts = build_facts(Evidence.read(HOSTS / "dual-p40"), mode="replay", source="x")
+    import dataclasses
+
+    record = {"folder": "earlier", "finished_at": "2026-12-01T00:00:00+00:00", "verdict": "ACCEPTED",
+              "figures": {**healthy, "gpus": [{}, {}]}}
+    verdict = host_drift(dataclasses.replace(facts, baseline=record, baseline_missing=None), load("dual-p40"))
+    assert verdict.outcome == "not_evaluated" and "no card of run earlier" in verdict.message
+
+
+@pytest.mark.parametrize("edit", [
+    lambda f: f["gpus"][0].__setitem__("index", [0]),
+    lambda f: f["gpus"][0].__setitem__("retired_sbe", 10**400),
+    lambda f: f["diag"]["links"][0].__setitem__("index", {}) if "diag" in f else None,
+    lambda f: f["gpus"][1].__setitem__("bus_id", ["0000:03:00.0"]),
+])
+def test_values_no_float_holds_or_no_key_can_be_are_not_compared_never_a_traceback(healthy, edit):
+    found = drift.compare(edited(healthy, edit), healthy, 10.0)  # before the fix: TypeError, OverflowError
+    assert found.fail == [] and found.cards > 0

@@ -66,3 +66,24 @@ def test_figures_from_a_file_are_checked_before_use(p40):
                "h2": "not figures", "h3": copy.deepcopy(p40)}
     found = compare("h0", hostile, 3.5, 5)
     assert found.odd == [] and found.peers == 2
+
+
+def test_a_median_of_no_rate_is_no_comparison(p40):
+    hosts = fleet(p40, h0=rate(-1.0), h1=rate(0.0), h2=rate(0.0))
+    assert "generation tokens/s" not in compare("h0", {h: hosts[h] for h in ("h0", "h1", "h2")}, 3.5, 5).compared
+
+
+def test_this_host_is_judged_on_its_own_evidence_never_on_the_files_word(p40):
+    import dataclasses
+
+    from gpuaccept.checks.fleet import fleet_consistent
+    from gpuaccept.profile import load
+
+    odd = build_facts(Evidence.read(HOSTS / "dual-p40-driver-535"), mode="live", source="h1")
+    record = {"host": "h1", "profile": "dual-p40", "hosts": {"h1": p40, "h2": p40, "h3": p40}}  # h1's entry lies
+    verdict = fleet_consistent(dataclasses.replace(odd, fleet_peers=record, fleet_peers_missing=None), load("dual-p40"))
+    assert verdict.outcome == "not_evaluated" and "contradict its evidence on driver, kernel module" in verdict.message
+    mine = drift.figures(odd, "qwen3:32b")
+    honest = {"host": "h1", "profile": "dual-p40", "hosts": {"h1": mine, "h2": p40, "h3": p40}}
+    verdict = fleet_consistent(dataclasses.replace(odd, fleet_peers=honest, fleet_peers_missing=None), load("dual-p40"))
+    assert verdict.outcome == "fail" and "driver 535.309.01, where 2 of 3 hosts have 580.159.03" in verdict.message

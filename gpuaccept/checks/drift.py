@@ -33,8 +33,8 @@ def host_drift(host: HostFacts, profile: Profile) -> Verdict:
     expected = (f"no card, counter, link or power limit changed and no measured rate {limit:g}% worse than {run} "
                 "(profile drift.max_drop_pct)")
     skipped_note = f" Not compared: {_said(found.not_compared)}." if found.not_compared else ""
-    if found.compared == 0:
-        return not_evaluated(f"nothing of {run} could be compared with this run.{skipped_note}")
+    if found.cards == 0:  # the cards are what an acceptance accepted: without them no drift is judged
+        return not_evaluated(f"no card of {run} could be compared with this run's.{skipped_note}")
     if found.fail:
         return failed(f"since {run}: {_said(found.fail)}", expected,
                       "; ".join(found.causes),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpuaccept import drift
 from gpuaccept.checks.verdict import Verdict, failed, not_evaluated, passed, skipped
 from gpuaccept.facts import HostFacts
 from gpuaccept.fleet import consistency
@@ -18,7 +19,18 @@ def fleet_consistent(host: HostFacts, profile: Profile) -> Verdict:
     peers = record.get("hosts")
     if not isinstance(this, str) or not isinstance(peers, dict) or this not in peers:
         return not_evaluated("fleet-peers.json names no figures of this host among its fleet's")
-    found = consistency.compare(this, peers, profile.fleet.max_outlier_mads, profile.fleet.min_outlier_pct)
+    # This host is judged on its own evidence; the file gives only the other hosts' figures. Its entry there
+    # must say what the evidence says: a file of another host, or edited, is no comparison.
+    mine = drift.figures(host, profile.ollama.model)
+    filed = peers[this] if isinstance(peers[this], dict) else {}
+    differs = [name for key, name in consistency.AGREED if filed.get(key) != mine.get(key)]
+    if consistency.vbios(filed) != consistency.vbios(mine):
+        differs.append("VBIOS")
+    if differs:
+        return not_evaluated(f"fleet-peers.json's figures of this host ({this}) contradict its evidence on "
+                             f"{', '.join(differs)}: the file is of another host, or changed")
+    found = consistency.compare(this, {**peers, this: mine}, profile.fleet.max_outlier_mads,
+                                profile.fleet.min_outlier_pct)
     if found.peers == 0:
         return skipped(f"no other host of profile {profile.name} in this fleet run to agree with")
     if not found.compared:

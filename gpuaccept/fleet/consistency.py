@@ -12,11 +12,12 @@ The figures are gpuaccept.drift's, read from fleet-peers.json: every value is ch
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from gpuaccept import drift
 
 AGREED = (("driver", "driver"), ("kernel_module", "kernel module"), ("ollama", "Ollama version"),
           ("image", "container image"), ("model_digest", "model digest"))
@@ -35,12 +36,10 @@ def _text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+    return drift.number(value)
 
 
-def _vbios(figures: dict[str, Any]) -> dict[str, str]:
+def vbios(figures: dict[str, Any]) -> dict[str, str]:
     """card model -> the VBIOS versions its cards report on this host, joined (two of them: the host disagrees
     with itself, which GPU-IDENTICAL judges; here it is a value no other host has)."""
     found: dict[str, set[str]] = {}
@@ -76,9 +75,9 @@ def compare(this: str, peers: dict[str, Any], max_mads: float, min_pct: float) -
     for key, name in AGREED:
         values = {h: v for h, f in hosts.items() if (v := _text(f.get(key))) is not None}
         _odd(d, name, _text(mine.get(key)), values)
-    vbios = {h: _vbios(f) for h, f in hosts.items()}
-    for model, mine_v in vbios[this].items():
-        _odd(d, f"{model} VBIOS", mine_v, {h: v[model] for h, v in vbios.items() if model in v})
+    flashed = {h: vbios(f) for h, f in hosts.items()}
+    for model, mine_v in flashed[this].items():
+        _odd(d, f"{model} VBIOS", mine_v, {h: v[model] for h, v in flashed.items() if model in v})
     for _, name, path in MEASURED:
         values = {}
         for h, f in hosts.items():
@@ -88,8 +87,10 @@ def compare(this: str, peers: dict[str, Any], max_mads: float, min_pct: float) -
                 values[h] = value
         if this not in values or len(values) < 3:  # a median of two says nothing about which one is off
             continue
-        d.compared.append(name)
         median = statistics.median(values.values())
+        if median <= 0:  # no rate to be a share of: not a figure to compare
+            continue
+        d.compared.append(name)
         mad = statistics.median(abs(v - median) for v in values.values())
         below = median - values[this]
         if below > max(max_mads * mad, min_pct / 100 * median):
