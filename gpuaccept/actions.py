@@ -6,7 +6,8 @@ the first step its fix text gives (a link trained narrow: reseat the card; a dri
 update it), ``investigate`` where the step depends on what the evidence says (an Xid's class, a slow
 benchmark's cause). A requirement that could not be evaluated asks for ``investigate`` (its evidence was
 missing, unreadable or contradictory: the message says which), or for ``rerun`` when the run was stopped
-before the case finished; an error of the suite itself is ``investigate`` too (report it).
+before the case finished; an error of the suite itself is ``investigate`` too (report it), and so is every
+failure of a host that did not answer (nothing was observed on it: its connection is the matter).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ ON_FAILURE = {
 }
 
 _NOT_FINISHED = "not finished"
+_UNREACHABLE = "host unreachable:"  # fixtures.fleet's words for a host that did not answer
 
 
 def action(requirement: str, outcome: str, messages: list[str]) -> str:
     """The action of a requirement whose outcome is ``outcome`` (its worst case), ``messages`` its cases'."""
+    if outcome == "fail" and messages and all(m.startswith(_UNREACHABLE) for m in messages):
+        return "investigate"  # nothing was observed on the host: its connection is what to look at
     if outcome == "fail":
         return ON_FAILURE.get(requirement, "investigate")
     if outcome == "not_evaluated" and messages and all(m.startswith(_NOT_FINISHED) for m in messages):

@@ -43,8 +43,10 @@ def _trusted(folder: Path, keys: list[bytes] | None) -> str:
     return first[0] if first else ""
 
 
-def latest_accepted(root: Path, hostname: str, keys: list[bytes] | None, exclude: Path | None) -> Path | None:
-    """The newest ACCEPTED live run of ``hostname`` under ``root`` that verifies (by its finish time)."""
+def latest_accepted(root: Path, hostname: str, keys: list[bytes] | None, exclude: Path | None,
+                    skipped: list[str] | None = None) -> Path | None:
+    """The newest ACCEPTED live run of ``hostname`` under ``root`` that verifies (by its finish time); each
+    newer one that claims to be and does not verify is named in ``skipped``, with why."""
     found = []
     try:
         entries = list(os.scandir(root))
@@ -59,8 +61,11 @@ def latest_accepted(root: Path, hostname: str, keys: list[bytes] | None, exclude
         if record and record.get("verdict") == "ACCEPTED" and run.get("mode") == "live" and run.get("host") == hostname:
             found.append((str(run.get("finished_at", "")), folder))
     for _, folder in sorted(found, reverse=True):
-        if not _trusted(folder, keys):
+        why = _trusted(folder, keys)
+        if not why:
             return folder
+        if skipped is not None:
+            skipped.append(f"{folder.name} ({why})")
     return None
 
 
@@ -96,14 +101,18 @@ def attach(evidence: ev.Evidence, given: str, root: Path, keys: list[bytes] | No
            this_run: Path | None) -> None:
     """Put the baseline into ``evidence`` (baseline.json, or why there is none); raises BaselineRefused."""
     hostname = str(evidence.meta.get("hostname") or "")
+    skipped: list[str] = []
     if given == LATEST:
-        folder = latest_accepted(root, hostname, keys, this_run)
+        folder = latest_accepted(root, hostname, keys, this_run, skipped)
         if folder is None:
             evidence.files.pop(ev.BASELINE, None)
+            passed_over = f"; newer ones that do not verify: {'; '.join(skipped)}" if skipped else ""
             evidence.absent[ev.BASELINE] = (f"--baseline {LATEST}: no accepted live run of {hostname} under {root} "
-                                            "that verifies yet")
+                                            f"that verifies yet{passed_over}")
             return
     else:
         folder = Path(given)
     evidence.absent.pop(ev.BASELINE, None)
-    evidence.files[ev.BASELINE] = json.dumps(record(folder, hostname, keys, model), indent=2) + "\n"
+    found = record(folder, hostname, keys, model)
+    found["skipped"] = skipped  # accepted runs of this host newer than the baseline that do not verify
+    evidence.files[ev.BASELINE] = json.dumps(found, indent=2) + "\n"

@@ -52,7 +52,15 @@ def figures(facts: HostFacts, model: str = "") -> dict[str, Any]:
         "model_digest": served.digest or None if served else None,
     }
     bench = facts.ollama.benchmark
-    if bench is not None and not bench.error:
+    cut = bench.cut if bench is not None else None
+    if bench is not None and cut is not None and cut.slow and cut.streaming_s > 0 and cut.chunks > 1:
+        # Stopped as too slow to reach the floor: its rate by the wall clock is the run's figure (OLL-THROUGHPUT's).
+        out["benchmark"] = {"settings": bench.settings if isinstance(bench.settings, dict) else {},
+                            "tokens_per_s": cut.chunks / cut.streaming_s, "load_s": None, "page_cache": None,
+                            "stopped": bench.error[:300]}
+    elif bench is not None and bench.error:
+        out["benchmark"] = {"stopped": bench.error[:300]}
+    elif bench is not None:
         out["benchmark"] = {"settings": bench.settings if isinstance(bench.settings, dict) else {},
                             "tokens_per_s": _median([r.tokens_per_s for r in bench.runs if r.eval_ns]),
                             "load_s": bench.load_ns / 1e9 if bench.load_ns else None,
@@ -200,7 +208,12 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
 
 def _measured(d: Drift, then: dict[str, Any], now: dict[str, Any], max_drop: float) -> None:
     old, new = then.get("benchmark"), now.get("benchmark")
-    if isinstance(old, dict) and isinstance(new, dict):
+    stopped = next((f"{which} benchmark was stopped: {_text(b.get('stopped'))}" for which, b in
+                    (("the earlier run's", old), ("this run's", new))
+                    if isinstance(b, dict) and _text(b.get("stopped")) and "settings" not in b), None)
+    if stopped:
+        d.not_compared.append(f"tokens/s and load time ({stopped})")
+    elif isinstance(old, dict) and isinstance(new, dict):
         if old.get("settings") != new.get("settings"):
             d.not_compared.append("tokens/s and load time (the benchmark ran with other settings)")
         else:

@@ -4,8 +4,9 @@ $(gpuaccept labels RUN)`` or a scheduler's node attributes.
 One ``key=value`` per line, each a valid Kubernetes label (a value of at most 63 characters of
 ``[A-Za-z0-9._-]`` that starts and ends with a letter or digit):
 
-- ``gpuaccept.io/verdict``: accepted, not-accepted, incomplete, interrupted, internal-error, or untrusted
-  for a folder that is not as its run left it (verified first, as ``gpuaccept verify`` does);
+- ``gpuaccept.io/verdict``: accepted, not-accepted, incomplete, interrupted, internal-error (``replay-``
+  before each for a replay, which judged saved evidence, not the node as it is), or untrusted for a folder
+  that is not as its run left it (verified first, as ``gpuaccept verify`` does);
 - ``gpuaccept.io/profile``: the profile the run was judged by; ``gpuaccept.io/mode``: live or replay;
 - ``gpuaccept.io/accepted-at``: when an accepted live run finished (``20261208T042700Z``). Any other run
   prints ``gpuaccept.io/accepted-at-``, kubectl's way to remove the label: a node whose last run was not
@@ -38,7 +39,10 @@ def _stamp(text: object) -> str | None:
         return None
     if when.tzinfo is None:
         return None  # a time without its zone is no time a scheduler can compare
-    return when.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        return when.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    except (OverflowError, ValueError):  # year 1 at +01:00 is before any time UTC can hold
+        return None
 
 
 def labels(folder: Path, keys: list[bytes] | None = None) -> tuple[list[str], int]:
@@ -54,7 +58,9 @@ def labels(folder: Path, keys: list[bytes] | None = None) -> tuple[list[str], in
     run = record.get("run") if isinstance(record.get("run"), dict) else {}
     profile = run.get("profile") if isinstance(run.get("profile"), dict) else {}
     mode = "replay" if run.get("mode") == "replay" else "live"
-    lines = [f"{PREFIX}verdict={value(verdict.lower().replace(' ', '-'))}",
+    said = verdict.lower().replace(" ", "-")
+    # A replay judged saved evidence, not the node as it is: its verdict never reads as the node's own.
+    lines = [f"{PREFIX}verdict={value(('replay-' if mode == 'replay' else '') + said)}",
              f"{PREFIX}profile={value(str(profile.get('name', '')))}", f"{PREFIX}mode={mode}"]
     stamp = _stamp(run.get("finished_at")) if verdict == summary.ACCEPTED and mode == "live" else None
     lines.append(f"{PREFIX}accepted-at={stamp}" if stamp else removed)

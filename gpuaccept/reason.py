@@ -29,7 +29,7 @@ def untrusted(folder: Path, keys: list[bytes] | None) -> str:
 
 def record_of(folder: Path) -> dict[str, Any]:
     record = json.loads(manifest.read_regular(folder / "summary.json", _SUMMARY_MAX))
-    if not isinstance(record, dict) or record.get("verdict") not in summary.EXIT:
+    if not isinstance(record, dict) or not isinstance(record.get("verdict"), str) or record["verdict"] not in summary.EXIT:
         raise ValueError("summary.json names no verdict of this suite")
     if not isinstance(record.get("requirements"), dict):
         raise ValueError("summary.json has no requirements")

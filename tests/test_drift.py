@@ -170,3 +170,35 @@ def test_no_card_compared_is_no_drift_judged(healthy):
 def test_values_no_float_holds_or_no_key_can_be_are_not_compared_never_a_traceback(healthy, edit):
     found = drift.compare(edited(healthy, edit), healthy, 10.0)  # before the fix: TypeError, OverflowError
     assert found.fail == [] and found.cards > 0
+
+
+def test_a_benchmark_stopped_as_too_slow_is_its_rate_by_the_wall_clock(run_suite, tmp_path):
+    first = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    slow = tmp_path / "slow"
+    shutil.copytree(HOSTS / "dual-p40-too-slow", slow)
+    meta = json.loads((slow / "host.json").read_text())
+    (slow / "host.json").write_text(json.dumps({**meta, "hostname": "dual-p40"}))
+    later = run_suite("--replay", str(slow), "-m", "quick", "--baseline", str(first.run_dir))
+    said = later.messages("HOST-DRIFT")
+    assert later.outcomes()["HOST-DRIFT"] == {"failed"} and "generation fell" in said and "10.9 tokens/s then" in said
+
+
+def test_a_linked_baseline_is_refused_and_a_newer_acceptance_that_no_longer_verifies_is_named(run_suite, tmp_path):
+    first = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    link = tmp_path / "link"
+    link.symlink_to(first.run_dir)
+    refused = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--baseline", str(link))
+    assert refused.ret == 4 and "is a symbolic link" in refused.stderr
+    for folder, when in ((first.run_dir, "2026-11-01T00:00:00+00:00"), (None, "2026-12-01T00:00:00+00:00")):
+        if folder is None:
+            folder = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick").run_dir
+            newer = folder
+        record = json.loads((folder / "summary.json").read_text())
+        record["run"].update(mode="live", finished_at=when)
+        (folder / "summary.json").write_text(json.dumps(record))
+        manifest.write(folder)
+    (newer / "evidence" / "dmesg.txt").write_text("edited after the run\n")
+    later = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--baseline", "latest-accepted")
+    said = " ".join(c.properties.get("message", "") for c in later.cases if c.requirement == "HOST-DRIFT")
+    assert later.outcomes()["HOST-DRIFT"] == {"passed"} and f"compared with run {first.run_dir.name}" in said
+    assert f"Newer accepted runs of this host that do not verify, passed over: {newer.name}" in said

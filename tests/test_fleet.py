@@ -137,6 +137,15 @@ def test_hosts_cannot_be_combined_with_replay(run_suite):
     assert "--replay judges one saved folder; it cannot be combined with --hosts" in run.stderr
 
 
+@pytest.mark.parametrize(("hosts", "words"), [
+    ("ssh://127.0.0.1:1,ssh://127.0.0.1:2", "ssh://127.0.0.1 names more than one host"),
+    ("ssh://caf\u00e9", "a host name of other than printable ASCII characters"),
+])
+def test_hosts_that_would_be_judged_as_one_or_not_at_all_are_refused(run_suite, hosts, words):
+    run = run_suite("-m", "quick", f"--hosts={hosts}", "--collect-timeout", "5")
+    assert run.ret == 4 and words in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize(("option", "words"), [
     (("--baseline", "latest-accepted"), "--baseline compares one host with its own earlier run"),
     (("--prometheus-textfile", "."), "--prometheus-textfile writes this machine's metrics"),

@@ -96,5 +96,7 @@ def test_junit_of_a_host_holds_only_characters_xml_allows(tmp_path):
     cases = [{"id": "test_gpu_count", "requirement": "GPU-COUNT", "outcome": "not_evaluated",
               "message": "a host said \x00\x1b[31m\ud800 and <b>"}]
     write_host(folder, cases, {"host": "h\x07"}, False)
+    page = (folder / "report.html").read_text()
+    assert "\x00" not in page and "\x1b" not in page and "\\x1b[31m" in page  # shown as escapes, as in the terminal
     (case,) = read_junit(folder / "junit.xml")
     assert case.outcome == "skipped" and "\ufffd[31m\ufffd and <b>" in case.message

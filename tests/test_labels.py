@@ -26,10 +26,10 @@ def test_a_replay_never_labels_a_node_accepted_at_and_a_failing_run_removes_the_
     accepted = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
     done = labels(accepted.run_dir)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["gpuaccept.io/verdict=accepted", "gpuaccept.io/profile=dual-p40",
+    assert done.stdout.splitlines() == ["gpuaccept.io/verdict=replay-accepted", "gpuaccept.io/profile=dual-p40",
                                         "gpuaccept.io/mode=replay", "gpuaccept.io/accepted-at-"]
     failed = labels(run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick").run_dir)
-    assert failed.returncode == 1 and "gpuaccept.io/verdict=not-accepted" in failed.stdout.splitlines()
+    assert failed.returncode == 1 and "gpuaccept.io/verdict=replay-not-accepted" in failed.stdout.splitlines()
     assert "gpuaccept.io/accepted-at-" in failed.stdout.splitlines()
     assert all(LABEL.match(line) for line in done.stdout.splitlines() + failed.stdout.splitlines())
 
@@ -53,6 +53,21 @@ def test_a_folder_not_as_its_run_left_it_is_untrusted(run_suite):
     assert done.returncode == 1
     assert done.stdout.splitlines() == ["gpuaccept.io/verdict=untrusted", "gpuaccept.io/accepted-at-"]
     assert labels(folder / "nowhere").returncode == 4
+
+
+def test_a_record_resealed_with_a_verdict_of_no_kind_or_a_time_out_of_range_never_breaks_the_labels(run_suite):
+    run = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick")
+    record = json.loads((run.run_dir / "summary.json").read_text())
+    record["run"].update(mode="live", finished_at="0001-01-01T00:00:00+01:00")
+    (run.run_dir / "summary.json").write_text(json.dumps(record))
+    manifest.write(run.run_dir)
+    done = labels(run.run_dir)
+    assert done.returncode == 0 and "gpuaccept.io/accepted-at-" in done.stdout.splitlines(), done.stderr
+    record["verdict"] = []
+    (run.run_dir / "summary.json").write_text(json.dumps(record))
+    manifest.write(run.run_dir)
+    done = labels(run.run_dir)
+    assert done.returncode == 1 and "gpuaccept.io/verdict=untrusted" in done.stdout and "Traceback" not in done.stderr
 
 
 def test_label_values_are_cut_to_what_kubernetes_takes():

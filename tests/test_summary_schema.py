@@ -78,9 +78,11 @@ def test_the_schema_refuses_a_failure_without_its_action_and_an_unknown_verdict(
     ("fail", ["x"], "reseat"), ("not_evaluated", ["not finished: the run was interrupted during this test"], "rerun"),
     ("not_evaluated", ["lsmod.txt missing", "not finished: x"], "investigate"), ("error", ["boom"], "investigate"),
     ("pass", [""], "none"),
+    ("fail", ["host unreachable: ssh exited 255: Connection refused (ssh://h; fix the connection ...)"], "investigate"),
 ])
 def test_the_action_follows_the_outcome(outcome, messages, expected):
     assert actions.action("PCIE-WIDTH", outcome, messages) == expected
+    assert actions.action("GPU-RETIRED", "fail", ["host unreachable: x"]) == "investigate"  # never rma unseen
 
 
 def test_the_code_digest_changes_with_the_code_and_the_profile_digest_with_a_limit(tmp_path, monkeypatch):

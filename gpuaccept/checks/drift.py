@@ -27,12 +27,16 @@ def host_drift(host: HostFacts, profile: Profile) -> Verdict:
         return not_evaluated("baseline.json holds no figures of the earlier run")
     origin = base.get("folder") if isinstance(base.get("folder"), str) else "?"
     when = base.get("finished_at") if isinstance(base.get("finished_at"), str) else "?"
-    run = f"run {origin} (finished {when}, {base.get('verdict') if isinstance(base.get('verdict'), str) else '?'})"
+    mode = "a replay, " if base.get("mode") == "replay" else ""  # a replay judged evidence as given: say so
+    run = f"run {origin} ({mode}finished {when}, {base.get('verdict') if isinstance(base.get('verdict'), str) else '?'})"
+    passed_over = [s for s in base["skipped"] if isinstance(s, str)] if isinstance(base.get("skipped"), list) else []
     limit = profile.drift.max_drop_pct
     found = drift.compare(then, drift.figures(host, profile.ollama.model), limit)
     expected = (f"no card, counter, link or power limit changed and no measured rate {limit:g}% worse than {run} "
                 "(profile drift.max_drop_pct)")
     skipped_note = f" Not compared: {_said(found.not_compared)}." if found.not_compared else ""
+    if passed_over:  # a newer acceptance that no longer verifies was passed over: the operator must know
+        skipped_note += f" Newer accepted runs of this host that do not verify, passed over: {_said(passed_over)}."
     if found.cards == 0:  # the cards are what an acceptance accepted: without them no drift is judged
         return not_evaluated(f"no card of {run} could be compared with this run's.{skipped_note}")
     if found.fail:

@@ -11,15 +11,22 @@ Every value comes from evidence, options or what a host said, and is escaped.
 
 from __future__ import annotations
 
-from html import escape
+from html import escape as _escape
 from typing import Any
 
+from gpuaccept.checks.verdict import visible
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
 from gpuaccept.report import diag_charts, first_screen
 from gpuaccept.report.chart import metric_charts
 from gpuaccept.report.environment import run_rows
 from gpuaccept.summary import verdict_counts
+
+
+def escape(text: str) -> str:
+    """Text for the page: control characters a host said shown as escapes (a NUL is no HTML), then escaped."""
+    return _escape(visible(text))
+
 
 _PAGE_STYLE = """<style>
 body { font-family: Helvetica, Arial, sans-serif; font-size: 12px; margin: 8px 14px; }
@@ -35,12 +42,16 @@ def page(record: dict[str, Any], facts: HostFacts | None, profile: Profile | Non
     """The whole page of one host's record; ``facts`` (None: ``facts_missing`` says why) give the charts and
     the environment table, ``profile`` the diag tier's limits its charts draw."""
     run = record.get("run", {})
-    cases = [{**c, "requirement": rid} for rid, req in record.get("requirements", {}).items() for c in req["cases"]]
+    # What hosts said is shown as the terminal shows it: control characters as escapes (first_screen escapes
+    # the markup only, for the messages of a single-host run, which come through Verdict already so).
+    cases = [{**c, "requirement": rid, **{k: visible(str(c[k])) for k in ("message", "measured", "id") if k in c}}
+             for rid, req in record.get("requirements", {}).items() for c in req["cases"]]
     reached = (run.get("fleet") or {}).get("host", "")
     mode = first_screen.mode_line(run.get("mode", "live"), str(run.get("host", "")), source=str(run.get("source", "")),
                                   signed_by=str(run.get("signed_by", "")), reached_as=reached)
     if run.get("unreachable"):
         mode = f"{mode}; host unreachable: {run['unreachable']}"
+    mode = visible(mode)
     parts = [first_screen.banner(record.get("verdict", ""), verdict_counts(cases), int(run.get("exit_status", 0)),
                                  mode, run.get("mode") == "replay")]
     who = " &middot; ".join(escape(x) for x in (
