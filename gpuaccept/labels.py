@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from gpuaccept import summary
-from gpuaccept.reason import record_of, untrusted
+from gpuaccept.reason import exit_status, record_of, untrusted
 
 PREFIX = "gpuaccept.io/"
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9._-]+")
@@ -64,4 +64,4 @@ def labels(folder: Path, keys: list[bytes] | None = None) -> tuple[list[str], in
              f"{PREFIX}profile={value(str(profile.get('name', '')))}", f"{PREFIX}mode={mode}"]
     stamp = _stamp(run.get("finished_at")) if verdict == summary.ACCEPTED and mode == "live" else None
     lines.append(f"{PREFIX}accepted-at={stamp}" if stamp else removed)
-    return lines, summary.EXIT[verdict]
+    return lines, exit_status(record)

@@ -62,4 +62,14 @@ def reason(folder: Path, keys: list[bytes] | None = None) -> tuple[str, int]:
     if isinstance(not_run, list) and not_run:
         parts.append(f"{len(not_run)} not run")
     line = f"gpuaccept {verdict}" + (": " + "; ".join(parts) if parts else "")
-    return _fit(line), summary.EXIT[verdict]
+    return _fit(line), exit_status(record)
+
+
+def exit_status(record: dict[str, Any]) -> int:
+    """The run's own exit status as its record says it (a run stopped by a usage error is 4, not its
+    verdict's), else its verdict's."""
+    run = record.get("run")
+    said = run.get("exit_status") if isinstance(run, dict) else None
+    if isinstance(said, int) and not isinstance(said, bool) and 0 <= said <= 7:
+        return said
+    return summary.EXIT[record["verdict"]]

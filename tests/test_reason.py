@@ -74,3 +74,11 @@ def test_a_record_nested_past_the_decoders_depth_is_no_record_and_no_traceback(r
     checked = subprocess.run([sys.executable, "-m", "gpuaccept", "verify", str(run.run_dir)], cwd=ROOT,
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 1 and "summary.json: not a run record" in checked.stdout, checked.stderr[-500:]
+
+
+def test_a_run_stopped_by_a_usage_error_says_its_own_exit_status(run_suite):
+    other = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-m", "quick")
+    stopped = run_suite("--replay", str(HOSTS / "dual-p40"), "-m", "quick", "--baseline", str(other.run_dir))
+    assert stopped.ret == 4 and stopped.run_dir is not None and stopped.run_dir != other.run_dir
+    done = reason(stopped.run_dir)
+    assert done.returncode == 4, (done.stdout, done.stderr)
