@@ -82,3 +82,5 @@ def test_a_run_stopped_by_a_usage_error_says_its_own_exit_status(run_suite):
     assert stopped.ret == 4 and stopped.run_dir is not None and stopped.run_dir != other.run_dir
     done = reason(stopped.run_dir)
     assert done.returncode == 4, (done.stdout, done.stderr)
+    record = json.loads((stopped.run_dir / "summary.json").read_text())
+    assert "reading the baseline run folder" in record["interruption"]["phase"]  # what the run was doing

@@ -67,6 +67,9 @@ def test_a_selection_of_part_of_a_tier_is_never_an_acceptance(run_suite):
     assert whole.ret == 0 and json.loads((whole.run_dir / "summary.json").read_text())["run"]["not_run"] == []
     failing = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "-k", "test_pcie_width")
     assert failing.ret == 1  # a failure found by a partial run is still a failure
+    stopped = run_suite("--replay", str(HOSTS / "dual-p40-x8-link"), "--maxfail=1")
+    assert stopped.ret == 1 and "not run (pytest stopping after 1 failures (-x or --maxfail))" in stopped.stdout
+    assert "chose part of the acceptance" not in stopped.stdout  # nothing was chosen: pytest stopped
 
 
 def test_a_marker_that_leaves_out_a_required_tier_is_never_an_acceptance(run_suite, tmp_path):
