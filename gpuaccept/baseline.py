@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from gpuaccept import evidence as ev
-from gpuaccept import manifest, run_identity
+from gpuaccept import run_identity
 from gpuaccept.errors import UsageProblem
 
 LATEST = "latest-accepted"
-_SUMMARY_MAX = 16 * 2**20
 
 
 class BaselineRefused(UsageProblem):
@@ -29,18 +28,12 @@ class BaselineRefused(UsageProblem):
 
 
 def _record(folder: Path) -> dict[str, Any] | None:
+    """The folder's run record (run_identity.record) with its run object, or None."""
     try:
-        record = json.loads(manifest.read_regular(folder / "summary.json", _SUMMARY_MAX))
+        found = run_identity.record(folder)
     except (OSError, ValueError, RecursionError):
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("run"), dict) else None
-
-
-def _trusted(folder: Path, keys: list[bytes] | None) -> str:
-    """Why ``folder`` does not verify, or ""."""
-    problems, _, bad_signature = run_identity.judge(folder, keys)
-    first = (problems + bad_signature)[:1]
-    return first[0] if first else ""
+    return found if isinstance(found.get("run"), dict) else None
 
 
 def latest_accepted(root: Path, hostname: str, keys: list[bytes] | None, exclude: Path | None,
@@ -61,7 +54,7 @@ def latest_accepted(root: Path, hostname: str, keys: list[bytes] | None, exclude
         if record and record.get("verdict") == "ACCEPTED" and run.get("mode") == "live" and run.get("host") == hostname:
             found.append((str(run.get("finished_at", "")), folder))
     for _, folder in sorted(found, reverse=True):
-        why = _trusted(folder, keys)
+        why = run_identity.untrusted(folder, keys)
         if not why:
             return folder
         if skipped is not None:
@@ -77,7 +70,7 @@ def record(folder: Path, hostname: str, keys: list[bytes] | None, model: str) ->
     shown = folder.name
     if folder.is_symlink() or not (folder / "evidence").is_dir() or (folder / "evidence").is_symlink():
         raise BaselineRefused(f"{shown} is no run folder (no evidence/ folder in it)")
-    why = _trusted(folder, keys)
+    why = run_identity.untrusted(folder, keys)
     if why:
         raise BaselineRefused(f"{shown} does not verify ({why}): it is not as its run left it")
     saved = _record(folder)

@@ -17,12 +17,12 @@ run). ``then`` is read from a file: every value is checked for its type and fini
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpuaccept.facts import HostFacts, find_model
+from gpuaccept.validate import finite, text_of
 
 _IDENTITY = (("serial", "serial"), ("uuid", "UUID"), ("vbios", "VBIOS"))
 _COUNTERS = (("retired_sbe", "single-bit retired pages"), ("retired_dbe", "double-bit retired pages"),
@@ -74,23 +74,8 @@ def figures(facts: HostFacts, model: str = "") -> dict[str, Any]:
     return out
 
 
-def number(value: Any) -> float | None:
-    """A finite number, or None (a bool, a string, NaN, or an integer too large for a float is none)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _index(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _items(value: Any) -> list[dict[str, Any]]:
@@ -116,13 +101,13 @@ def _failed(d: Drift, line: str, cause: str) -> None:
 def _pair_gpus(d: Drift, then: list[dict], now: list[dict]) -> list[tuple[str, dict, dict]]:
     """Cards of both runs matched by their PCI address (a card moved to another slot is matched by index);
     a card of either run with no partner is named as not compared."""
-    by_bus = {g["bus_id"]: g for g in then if _text(g.get("bus_id"))}
+    by_bus = {g["bus_id"]: g for g in then if text_of(g.get("bus_id"))}
     pairs, used = [], []
     for g in now:
-        old = by_bus.get(g["bus_id"]) if _text(g.get("bus_id")) else None
+        old = by_bus.get(g["bus_id"]) if text_of(g.get("bus_id")) else None
         if old is None and _index(g.get("index")) is not None:
             old = next((t for t in then if _index(t.get("index")) == g["index"] and t not in used), None)
-        label = f"GPU{_index(g.get('index')) if _index(g.get('index')) is not None else '?'} ({_text(g.get('bus_id')) or '?'})"
+        label = f"GPU{_index(g.get('index')) if _index(g.get('index')) is not None else '?'} ({text_of(g.get('bus_id')) or '?'})"
         if old is None or any(old is u for u in used):
             d.not_compared.append(f"{label} (no card of the earlier run to pair it with)")
             continue
@@ -131,12 +116,12 @@ def _pair_gpus(d: Drift, then: list[dict], now: list[dict]) -> list[tuple[str, d
     for t in then:
         if not any(t is u for u in used):
             d.not_compared.append(f"the earlier run's GPU{_index(t.get('index')) if _index(t.get('index')) is not None else '?'} "
-                                  f"({_text(t.get('bus_id')) or '?'}) (no card of this run to pair it with)")
+                                  f"({text_of(t.get('bus_id')) or '?'}) (no card of this run to pair it with)")
     return pairs
 
 
 def _rate(d: Drift, label: str, then: Any, now: Any, unit: str, max_drop: float, lower_is_worse: bool = True) -> None:
-    a, b = number(then), number(now)
+    a, b = finite(then), finite(now)
     if a is None or b is None or a <= 0:
         d.not_compared.append(f"{label} (not measured in {'both runs' if a is None and b is None else 'one run'})")
         return
@@ -163,7 +148,7 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
     before = d.compared
     for label, old, new in _pair_gpus(d, then_gpus, now_gpus) if then_gpus and now_gpus else ():
         for key, name in _IDENTITY:
-            a, b = _text(old.get(key)), _text(new.get(key))
+            a, b = text_of(old.get(key)), text_of(new.get(key))
             if a is None or b is None:
                 d.not_compared.append(f"{label} {name} (not reported in {'both runs' if a is None and b is None else 'one run'})")
                 continue
@@ -173,14 +158,14 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
                         "the card was reflashed (its VBIOS differs)" if key == "vbios"
                         else "another card is in that slot (its serial or UUID differs)")
         for key, name in _COUNTERS:
-            a, b = number(old.get(key)), number(new.get(key))
+            a, b = finite(old.get(key)), finite(new.get(key))
             if a is None or b is None:
                 continue  # not every card counts both (row remapping is Ampere's, page retirement older cards')
             d.compared += 1
             if b > a:
                 _failed(d, f"{label} {name} grew: {a:g} then, {b:g} now", "the card's memory has degraded since")
         for key, name in (("width", "link width"), ("gen_max", "link generation")):
-            a, b = number(old.get(key)), number(new.get(key))
+            a, b = finite(old.get(key)), finite(new.get(key))
             if a is None or b is None:
                 d.not_compared.append(f"{label} {name} (not reported in one run)")
                 continue
@@ -189,7 +174,7 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
                 unit = "x" if key == "width" else "Gen"
                 _failed(d, f"{label} {name} fell: {unit}{a:g} then, {unit}{b:g} now",
                         "the link trains lower than it did (seating, slot, riser or a BIOS setting)")
-        a, b = number(old.get("power_limit_w")), number(new.get("power_limit_w"))
+        a, b = finite(old.get("power_limit_w")), finite(new.get("power_limit_w"))
         if a is not None and b is not None:
             d.compared += 1
             if abs(a - b) >= 1:
@@ -198,7 +183,7 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
     d.cards = d.compared - before
     _measured(d, then, now, max_drop_pct)
     for key, name in _VERSIONS:
-        a, b = _text(then.get(key)), _text(now.get(key))
+        a, b = text_of(then.get(key)), text_of(now.get(key))
         if a is not None and b is not None:
             d.compared += 1
             if a != b:
@@ -208,9 +193,9 @@ def compare(then: dict[str, Any], now: dict[str, Any], max_drop_pct: float) -> D
 
 def _measured(d: Drift, then: dict[str, Any], now: dict[str, Any], max_drop: float) -> None:
     old, new = then.get("benchmark"), now.get("benchmark")
-    stopped = next((f"{which} benchmark was stopped: {_text(b.get('stopped'))}" for which, b in
+    stopped = next((f"{which} benchmark was stopped: {text_of(b.get('stopped'))}" for which, b in
                     (("the earlier run's", old), ("this run's", new))
-                    if isinstance(b, dict) and _text(b.get("stopped")) and "settings" not in b), None)
+                    if isinstance(b, dict) and text_of(b.get("stopped")) and "settings" not in b), None)
     if stopped:
         d.not_compared.append(f"tokens/s and load time ({stopped})")
     elif isinstance(old, dict) and isinstance(new, dict):

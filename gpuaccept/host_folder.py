@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuaccept import manifest, redact, signing, summary
 from gpuaccept.atomic_file import write_atomic
 from gpuaccept.evidence import Evidence
 from gpuaccept.facts import HostFacts
 from gpuaccept.profile import Profile
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 def write_summary(folder: Path, record: dict[str, Any]) -> None:
@@ -40,7 +43,7 @@ def write_metrics(folder: Path, record: dict[str, Any], facts: HostFacts | None,
         write_atomic(textfile_dir / "gpuaccept.prom", text, errors="backslashreplace")
 
 
-def seal(folder: Path, sign_key: Path | None = None) -> list[str]:
+def seal(folder: Path, sign_key: Ed25519PrivateKey | None = None) -> list[str]:
     """The folder's last redaction pass, manifest and (with ``sign_key``) signature; the files the pass had
     to change (each a value that escaped redaction where it was written)."""
     changed = redact.run_folder(folder)
@@ -62,7 +65,7 @@ def _facts(folder: Path, source: str) -> tuple[HostFacts | None, str]:
 
 def write_host(folder: Path, cases: list[dict[str, Any]], run: dict[str, Any], interrupted: bool,
                not_run: list[str] = (), *, profile: Profile | None = None,
-               sign_key: Path | None = None) -> dict[str, Any]:
+               sign_key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
     """summary.json, report.html, junit.xml, then the seal, of one host's folder (its evidence/ already
     there). ``not_run``: requirements of its tiers that the selection (-k, -m, --deselect) left out: never
     ACCEPTED."""

@@ -19,8 +19,8 @@ import datetime
 import re
 from pathlib import Path
 
-from gpuaccept import summary
-from gpuaccept.reason import exit_status, record_of, untrusted
+from gpuaccept import run_identity, summary
+from gpuaccept.reason import exit_status
 
 PREFIX = "gpuaccept.io/"
 _NOT_LABEL = re.compile(r"[^A-Za-z0-9._-]+")
@@ -48,10 +48,10 @@ def _stamp(text: object) -> str | None:
 def labels(folder: Path, keys: list[bytes] | None = None) -> tuple[list[str], int]:
     """The label lines and the exit status: the run's own (0 only for ACCEPTED), 1 for a folder not to trust."""
     removed = f"{PREFIX}accepted-at-"
-    if untrusted(folder, keys):
+    if run_identity.untrusted(folder, keys):
         return [f"{PREFIX}verdict=untrusted", removed], 1
     try:
-        record = record_of(folder)
+        record = run_identity.record(folder)
     except (OSError, ValueError, RecursionError):
         return [f"{PREFIX}verdict=untrusted", removed], 1
     verdict = record["verdict"]

@@ -8,32 +8,14 @@ folder that is not as its run left it gives the line that says so, never the ver
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from gpuaccept import manifest, run_identity, summary
+from gpuaccept import run_identity, summary
 from gpuaccept.catalogue import CATALOGUE
 
 LIMIT = 200
-_SUMMARY_MAX = 16 * 1024 * 1024
 _SHOWN = (("fail", "failed"), ("error", "errored"), ("not_evaluated", "not evaluated"))
-
-
-def untrusted(folder: Path, keys: list[bytes] | None) -> str:
-    """Why the folder is not as its run left it (as `gpuaccept verify` judges it), or ""."""
-    problems, _, bad_signature = run_identity.judge(folder, keys)
-    first = (problems + bad_signature)[:1]
-    return first[0] if first else ""
-
-
-def record_of(folder: Path) -> dict[str, Any]:
-    record = json.loads(manifest.read_regular(folder / "summary.json", _SUMMARY_MAX))
-    if not isinstance(record, dict) or not isinstance(record.get("verdict"), str) or record["verdict"] not in summary.EXIT:
-        raise ValueError("summary.json names no verdict of this suite")
-    if not isinstance(record.get("requirements"), dict):
-        raise ValueError("summary.json has no requirements")
-    return record
 
 
 def _fit(line: str) -> str:
@@ -43,11 +25,11 @@ def _fit(line: str) -> str:
 
 def reason(folder: Path, keys: list[bytes] | None = None) -> tuple[str, int]:
     """The line and the exit status: the run's own (0 only for ACCEPTED), or 1 for a folder not to trust."""
-    why = untrusted(folder, keys)
+    why = run_identity.untrusted(folder, keys)
     if why:
         return _fit(f"gpuaccept UNTRUSTED: the run folder is not as its run left it ({why})"), 1
     try:
-        record = record_of(folder)
+        record = run_identity.record(folder)
     except (OSError, ValueError, RecursionError) as err:
         return _fit(f"gpuaccept UNTRUSTED: summary.json unreadable ({err})"), 1
     verdict = record["verdict"]

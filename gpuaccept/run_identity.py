@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from gpuaccept import manifest, signing
+from gpuaccept import manifest, signing, summary
 from gpuaccept.fleet import folder_name
 
 _MAX_SUMMARY = 64 << 20
+RECORD_MAX = 16 << 20  # summary.json as a record to act on (reason, labels, a baseline): the suite's are KiBs
 
 
 def problems(folder: Path) -> list[str]:
@@ -55,3 +57,21 @@ def judge(folder: Path, keys: list[bytes] | None) -> tuple[list[str], str, list[
         found += problems(folder)
     note, bad_signature = signing.check(folder, keys)
     return found, note, bad_signature
+
+
+def untrusted(folder: Path, keys: list[bytes] | None) -> str:
+    """Why the folder is not as its run left it (the first of ``judge``'s problems), or "" when it is."""
+    problems, _, bad_signature = judge(folder, keys)
+    first = (problems + bad_signature)[:1]
+    return first[0] if first else ""
+
+
+def record(folder: Path) -> dict[str, Any]:
+    """The folder's summary.json as a record of this suite: a verdict it knows and a requirements object;
+    raises OSError, ValueError or RecursionError for anything else."""
+    found = json.loads(manifest.read_regular(folder / "summary.json", RECORD_MAX))
+    if not isinstance(found, dict) or not isinstance(found.get("verdict"), str) or found["verdict"] not in summary.EXIT:
+        raise ValueError("summary.json names no verdict of this suite")
+    if not isinstance(found.get("requirements"), dict):
+        raise ValueError("summary.json has no requirements")
+    return found

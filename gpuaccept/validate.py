@@ -124,6 +124,23 @@ def _describe_float(value: float) -> str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
+def finite(value: Any) -> float | None:
+    """A finite number read from evidence or a record, else None: a bool, a string, NaN, an infinity and an
+    integer too large for a float are none (the last would raise where it is compared)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def text_of(value: Any) -> str | None:
+    """A non-empty string read from evidence or a record, else None."""
+    return value if isinstance(value, str) and value else None
+
+
 def join(path: str, key: Any) -> str:
     key = str(key)
     name = key if re.fullmatch(r"[A-Za-z_][\w-]*", key) else json.dumps(key)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpuaccept import drift
+from gpuaccept.validate import finite, text_of
 
 AGREED = (("driver", "driver"), ("kernel_module", "kernel module"), ("ollama", "Ollama version"),
           ("image", "container image"), ("model_digest", "model digest"))
@@ -31,20 +31,12 @@ class Consistency:
     peers: int = 0
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _number(value: Any) -> float | None:
-    return drift.number(value)
-
-
 def vbios(figures: dict[str, Any]) -> dict[str, str]:
     """card model -> the VBIOS versions its cards report on this host, joined (two of them: the host disagrees
     with itself, which GPU-IDENTICAL judges; here it is a value no other host has)."""
     found: dict[str, set[str]] = {}
     for gpu in figures.get("gpus") if isinstance(figures.get("gpus"), list) else ():
-        if isinstance(gpu, dict) and _text(gpu.get("name")) and _text(gpu.get("vbios")):
+        if isinstance(gpu, dict) and text_of(gpu.get("name")) and text_of(gpu.get("vbios")):
             found.setdefault(gpu["name"], set()).add(gpu["vbios"])
     return {model: ", ".join(sorted(versions)) for model, versions in found.items()}
 
@@ -73,8 +65,8 @@ def compare(this: str, peers: dict[str, Any], max_mads: float, min_pct: float) -
     if mine is None:
         return d
     for key, name in AGREED:
-        values = {h: v for h, f in hosts.items() if (v := _text(f.get(key))) is not None}
-        _odd(d, name, _text(mine.get(key)), values)
+        values = {h: v for h, f in hosts.items() if (v := text_of(f.get(key))) is not None}
+        _odd(d, name, text_of(mine.get(key)), values)
     flashed = {h: vbios(f) for h, f in hosts.items()}
     for model, mine_v in flashed[this].items():
         _odd(d, f"{model} VBIOS", mine_v, {h: v[model] for h, v in flashed.items() if model in v})
@@ -82,7 +74,7 @@ def compare(this: str, peers: dict[str, Any], max_mads: float, min_pct: float) -
         values = {}
         for h, f in hosts.items():
             part = f.get(path[0])
-            value = _number(part.get(path[1])) if isinstance(part, dict) else None
+            value = finite(part.get(path[1])) if isinstance(part, dict) else None
             if value is not None:
                 values[h] = value
         if this not in values or len(values) < 3:  # a median of two says nothing about which one is off

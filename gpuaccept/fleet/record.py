@@ -48,20 +48,14 @@ def row(host_id: str, folder: str, record: dict[str, Any]) -> dict[str, Any]:
     cases that need attention (failed, errored, not evaluated) with their one-paragraph message."""
     unreachable = record["run"].get("unreachable", "")
     cases = [{**c, "requirement": rid} for rid, r in record["requirements"].items() for c in r["cases"]]
-    attention = sorted((c for c in cases if c["outcome"] in first_screen.ATTENTION),
-                       key=lambda c: first_screen.ATTENTION.index(c["outcome"]))
+    attention = first_screen.needs_attention(cases)
     return {"host": host_id, "hostname": record["run"].get("host", ""), "folder": folder,
             "verdict": record["verdict"], "exit_status": record["run"]["exit_status"], "unreachable": unreachable,
             "counts": summary.verdict_counts(cases),
             "requirements": {rid: ("unreachable" if unreachable else req["outcome"])
                              for rid, req in record["requirements"].items()},
             "attention": [{"requirement": c["requirement"], "case": c["id"], "outcome": c["outcome"],
-                           "message": _paragraph(c.get("message", ""))} for c in attention]}
-
-
-def _paragraph(text: Any, limit: int = 600) -> str:
-    said = " ".join(str(text or "").split())
-    return said if len(said) <= limit else said[:limit] + " [...]"
+                           "message": first_screen.one_paragraph(c.get("message", ""), 600)} for c in attention]}
 
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -107,8 +101,9 @@ def fleet_page(rows: list[dict[str, Any]], run: dict[str, Any]) -> str:
         elif r.get("attention"):
             items = "".join(
                 f'<li><a href="{escape(link)}#{escape(a["requirement"])}"><strong>{escape(a["requirement"])}'
-                f"</strong></a> {escape(_case(a['case']))} <strong>{escape(first_screen.LABELS.get(a['outcome'], a['outcome']))}"
-                f"</strong>: {escape(a['message'])}</li>" for a in r["attention"])
+                f"</strong></a> {escape(first_screen.case_name({'id': a['case']}))} "
+                f"<strong>{escape(first_screen.LABELS.get(a['outcome'], a['outcome']))}</strong>: "
+                f"{escape(a['message'])}</li>" for a in r["attention"])
             said = f'<ul class="attention">{items}</ul>'
         else:
             said = "<p>Every requirement judged passed.</p>"
@@ -133,6 +128,3 @@ def fleet_page(rows: list[dict[str, Any]], run: dict[str, Any]) -> str:
             "<tr><th>Host</th><th>Verdict</th><th>Needs attention: failed or not evaluated</th></tr>"
             + "".join(body) + "</table></body></html>\n")
 
-
-def _case(case_id: str) -> str:
-    return case_id[case_id.index("[") + 1:-1] if "[" in case_id and case_id.endswith("]") else ""

@@ -18,6 +18,7 @@ from html import escape
 from typing import Any
 
 from gpuaccept.facts import Benchmark, GpuSample
+from gpuaccept.validate import finite
 
 COLOURS = ("#1f77b4", "#c62828", "#2e7d32", "#6a3d9a", "#e65100", "#5d4037", "#ad1457", "#00838f")
 DASHES = ("none", "7 4", "2 3", "10 3 2 3", "5 2", "1 4", "12 6", "4 2 1 2")
@@ -36,18 +37,11 @@ class Metric:
 
 METRICS = (
     Metric("utilization", "%", lambda g: g.util_pct, 100),
-    Metric("memory used", " GiB", lambda g: _number(g.mem_used_mib) / 1024 if _number(g.mem_used_mib) is not None else None, 1),
+    Metric("memory used", " GiB", lambda g: finite(g.mem_used_mib) / 1024 if finite(g.mem_used_mib) is not None else None, 1),
     Metric("temperature", " °C", lambda g: g.temp_c, 90),
     Metric("power", " W", lambda g: g.power_w, 50),
     Metric("PCIe link generation", "", lambda g: g.pcie_gen, 4),
 )
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from evidence, else None (strings, booleans, NaN and infinities are not plotted)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def series(source: Any, metric: Metric) -> dict[str, list[tuple[float, float]]]:
@@ -55,12 +49,12 @@ def series(source: Any, metric: Metric) -> dict[str, list[tuple[float, float]]]:
     without a finite time or value are skipped."""
     out: dict[str, list[tuple[float, float]]] = {}
     for sample in getattr(source, "samples", ()) or ():
-        t = _number(getattr(sample, "t", None))
+        t = finite(getattr(sample, "t", None))
         if t is None:
             continue
         for gpu in getattr(sample, "gpus", ()) or ():
             try:
-                v = _number(metric.value(gpu))
+                v = finite(metric.value(gpu))
             except (TypeError, AttributeError):
                 v = None
             label = f"GPU{gpu.index}"
@@ -151,9 +145,9 @@ def _legend(data: dict[str, list[tuple[float, float]]], left: float, top: float,
 
 
 def _time_range(bench: Benchmark) -> tuple[float, tuple[float, float]]:
-    times = [t for t in (_number(getattr(s, "t", None)) for s in bench.samples) if t is not None]
+    times = [t for t in (finite(getattr(s, "t", None)) for s in bench.samples) if t is not None]
     t_max = max(times + [0.0]) or 1.0
-    shade = (_number(bench.measure_from) or 0.0, _number(bench.measure_to) or 0.0)
+    shade = (finite(bench.measure_from) or 0.0, finite(bench.measure_to) or 0.0)
     return t_max, shade
 
 
@@ -167,7 +161,7 @@ def metric_svg(bench: Benchmark, metric: Metric, memory_total_mib: dict[int, flo
     """One metric for every GPU: lines, the measured runs shaded, a legend with each GPU's mean."""
     data = series(bench, metric)
     t_max, shade = _time_range(bench)
-    totals = [v / 1024 for v in (memory_total_mib or {}).values() if _number(v)] if metric.title == "memory used" else []
+    totals = [v / 1024 for v in (memory_total_mib or {}).values() if finite(v)] if metric.title == "memory used" else []
     return line_svg(data, TILE.format(title=metric.title), f"GPU {metric.title}", metric.unit,
                     _y_max(metric, data, totals), t_max, shade, width=width)
 
@@ -191,7 +185,7 @@ def line_svg(data: dict[str, list[tuple[float, float]]], label: str, title: str,
     inside ``mean_over`` (default: the shaded span). Empty when no GPU has a point to draw."""
     if not any(data.values()):
         return ""
-    refs = tuple(r for r in refs if _number(r.value) is not None)
+    refs = tuple(r for r in refs if finite(r.value) is not None)
     columns = 1 if len(data) <= 3 else 2  # a legend entry needs about half the chart's width
     legend_rows = math.ceil(len(data) / columns) + len(refs)
     left = max(42, 6 + 5.5 * len(f"{y_max:.0f}{unit}"))  # room for the axis's top label ("1608 MHz")
@@ -232,7 +226,7 @@ def benchmark_svg(bench: Benchmark, memory_total_mib: dict[int, float]) -> str:
     t_max, shade = _time_range(bench)
     w, left, right, top, h, gap = 720, 56, 190, 22, 150, 34
     box_u, box_m = Box(left, top, w - left - right, h), Box(left, top + h + gap, w - left - right, h)
-    totals = [v / 1024 for v in memory_total_mib.values() if _number(v)]
+    totals = [v / 1024 for v in memory_total_mib.values() if finite(v)]
     height = top + 2 * h + gap + 40
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" '
              f'role="img" aria-label="{PAIR}">']

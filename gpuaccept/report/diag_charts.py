@@ -19,7 +19,8 @@ from typing import Any
 
 from gpuaccept.facts import GpuFacts, HostFacts
 from gpuaccept.profile import DiagSpec
-from gpuaccept.report.chart import COLOURS, Metric, Ref, _number, line_svg, series
+from gpuaccept.report.chart import COLOURS, Metric, Ref, line_svg, series
+from gpuaccept.validate import finite
 
 SOAK_TILE = "GPU {title} during the diag tier, per GPU"  # aria-label of each soak chart
 BANDWIDTH = "Pinned copy bandwidth per GPU, alone and all at once"  # aria-label of the bandwidth chart
@@ -35,23 +36,23 @@ DIRECTIONS = (("alone", "h2d", "alone H2D"), ("alone", "d2h", "alone D2H"),
 def soak_window(diag: Any) -> tuple[float, float] | None:
     """The soak's (start, end) on the samples' clock, or None when diag.json gives no usable one."""
     soak = getattr(diag, "soak", None)
-    start, end = _number(getattr(soak, "start_t", None)), _number(getattr(soak, "end_t", None))
+    start, end = finite(getattr(soak, "start_t", None)), finite(getattr(soak, "end_t", None))
     return (start, end) if start is not None and end is not None and end > start else None
 
 
 def _distinct(values: Iterable[Any]) -> list[float]:
-    return sorted({v for v in (_number(x) for x in values) if v is not None})
+    return sorted({v for v in (finite(x) for x in values) if v is not None})
 
 
 def soak_refs(metric: Metric, gpus: Iterable[GpuFacts], spec: DiagSpec) -> tuple[Ref, ...]:
     """The limits GPU-SOAK judged this metric against; one line per distinct value across the GPUs."""
     gpus = list(gpus)
     if metric.title == "temperature":
-        margin = _number(spec.temp_margin_c) or 0.0
+        margin = finite(spec.temp_margin_c) or 0.0
         return tuple(Ref(s - margin, f"slowdown {s:.0f} °C - margin {margin:g} °C = {s - margin:.0f} °C")
                      for s in _distinct(g.temp_slowdown_c for g in gpus))
     if metric.title == "power":
-        share = _number(spec.soak_power_share) or 0.0
+        share = finite(spec.soak_power_share) or 0.0
         refs = []
         for limit in _distinct(g.power_enforced_limit_w for g in gpus):
             refs.append(Ref(limit, f"enforced limit {limit:.0f} W"))
@@ -64,7 +65,7 @@ def soak_refs(metric: Metric, gpus: Iterable[GpuFacts], spec: DiagSpec) -> tuple
 def soak_charts(diag: Any, gpus: Iterable[GpuFacts], spec: DiagSpec) -> list[str]:
     """Temperature, power and SM clock of every GPU over the tier, the soak shaded; empty without samples."""
     gpus = list(gpus)
-    times = [t for t in (_number(getattr(s, "t", None)) for s in getattr(diag, "samples", ()) or ()) if t is not None]
+    times = [t for t in (finite(getattr(s, "t", None)) for s in getattr(diag, "samples", ()) or ()) if t is not None]
     t_max = max(times + [0.0]) or 1.0
     window = soak_window(diag)
     charts = []
@@ -86,7 +87,7 @@ def _rows(bandwidth: Any, kind: str) -> dict[Any, Any]:
 
 
 def _rate(row: Any, direction: str) -> float | None:
-    return _number(getattr(getattr(row, direction, None), "gbps", None)) if row is not None else None
+    return finite(getattr(getattr(row, direction, None), "gbps", None)) if row is not None else None
 
 
 def _gpu_order(indices: Iterable[Any]) -> list[Any]:
@@ -100,7 +101,7 @@ def bandwidth_svg(bandwidth: Any, floor_gbps: float, width: int = 420) -> str:
     figures = [_rate(kinds[k].get(i), d) for i in order for k, d, _ in DIRECTIONS]
     if not any(f is not None for f in figures):
         return ""
-    floor = _number(floor_gbps)
+    floor = finite(floor_gbps)
     scale = math.ceil(max([f for f in figures if f is not None] + [floor or 0.0, 1.0]) * 1.15)
     left, plot, bar, step, head = 100, width - 100 - 130, 10, 14, 18
     groups = [(i, [(name, _rate(kinds[k].get(i), d)) for k, d, name in DIRECTIONS if kinds[k].get(i) is not None])
@@ -151,12 +152,12 @@ def sampled_link(diag: Any, index: Any, rows: list[Any]) -> str:
     for row in rows:
         for direction in ("h2d", "d2h"):
             rate = getattr(row, direction, None)
-            start, end = _number(getattr(rate, "start_t", None)), _number(getattr(rate, "end_t", None))
+            start, end = finite(getattr(rate, "start_t", None)), finite(getattr(rate, "end_t", None))
             if start is not None and end is not None:
-                found += [g for s in getattr(diag, "samples", ()) or () if (t := _number(getattr(s, "t", None))) is not None
+                found += [g for s in getattr(diag, "samples", ()) or () if (t := finite(getattr(s, "t", None))) is not None
                           and start <= t <= end for g in getattr(s, "gpus", ()) or () if getattr(g, "index", None) == index]
-    gens = [v for v in (_number(getattr(g, "pcie_gen", None)) for g in found) if v is not None]
-    widths = [v for v in (_number(getattr(g, "pcie_width", None)) for g in found) if v is not None]
+    gens = [v for v in (finite(getattr(g, "pcie_gen", None)) for g in found) if v is not None]
+    widths = [v for v in (finite(getattr(g, "pcie_width", None)) for g in found) if v is not None]
     said = " ".join(x for x in (_span(gens, "Gen"), _span(widths, "x")) if x)
     return f"{said} ({len(found)} samples)" if said else "no samples"
 

@@ -86,12 +86,13 @@ def banner(verdict: str, counts: str, exit_status: int, mode_line: str, replay: 
             f"<p>{escape(mode_line)}</p></div>")
 
 
-def _case_name(case: dict[str, Any]) -> str:
+def case_name(case: dict[str, Any]) -> str:
+    """``gpu1`` for a case ``test_pcie_width[gpu1]``, "" for a host-wide one."""
     name = str(case.get("id", ""))
     return name[name.index("[") + 1:-1] if "[" in name and name.endswith("]") else ""
 
 
-def _one_paragraph(text: Any, limit: int = 700) -> str:
+def one_paragraph(text: Any, limit: int = 700) -> str:
     said = " ".join(str(text or "").split())
     return said if len(said) <= limit else said[:limit] + " [...]"
 
@@ -100,15 +101,20 @@ def _row(outcome: str, cells: list[str]) -> str:
     return f'<tr style="background:{ROWS.get(outcome, "#ffffff")}">' + "".join(cells) + "</tr>"
 
 
+def needs_attention(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failed, errored and not-evaluated cases, failures first."""
+    return sorted((c for c in cases if c.get("outcome") in ATTENTION), key=lambda c: ATTENTION.index(c["outcome"]))
+
+
 def attention(cases: list[dict[str, Any]]) -> str:
     """The failed and not-evaluated cases, failures first: what to fix before the run can be accepted."""
-    shown = sorted((c for c in cases if c.get("outcome") in ATTENTION), key=lambda c: ATTENTION.index(c["outcome"]))
+    shown = needs_attention(cases)
     if not shown:
         return ""
     rows = [_row(c["outcome"], [f"<td><strong>{escape(str(c.get('requirement', '')))}</strong></td>",
-                                f"<td>{escape(_case_name(c))}</td>",
+                                f"<td>{escape(case_name(c))}</td>",
                                 f"<td><strong>{escape(LABELS.get(c['outcome'], c['outcome']))}</strong></td>",
-                                f'<td class="message">{escape(_one_paragraph(c.get("message")))}</td>'])
+                                f'<td class="message">{escape(one_paragraph(c.get("message")))}</td>'])
             for c in shown]
     return ('<div class="gpuaccept-attention"><h3>Needs attention: failed or not evaluated</h3><table>'
             + "".join(rows) + "</table></div>")
@@ -122,7 +128,7 @@ def tier_table(cases: list[dict[str, Any]], tier: str) -> str:
         mine = [c for c in cases if c["requirement"] == rid]
         outcome = worst([c["outcome"] for c in mine])
         shown = next((c for c in mine if c["outcome"] == outcome), mine[0])
-        text = _one_paragraph(shown.get("measured") or shown.get("message", ""), 160)
+        text = one_paragraph(shown.get("measured") or shown.get("message", ""), 160)
         rows.append(f'<tr style="background:{ROWS.get(outcome, "#ffffff")}"><td>{escape(rid)}</td>'
                     f"<td><strong>{escape(LABELS.get(outcome, outcome.upper()))}</strong></td>"
                     f"<td>{escape(CATALOGUE[rid].title)}</td><td>{escape(text)}</td></tr>")

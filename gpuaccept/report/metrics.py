@@ -17,12 +17,12 @@ self-tests read every file this writes with prometheus_client's own parser.
 from __future__ import annotations
 
 import datetime
-import math
 import statistics
 from typing import Any
 
 from gpuaccept.facts import HostFacts
 from gpuaccept.summary import ACCEPTED, INCOMPLETE, INTERNAL_ERROR, INTERRUPTED, NOT_ACCEPTED, OUTCOMES
+from gpuaccept.validate import finite
 
 NAME = "metrics.prom"
 VERDICTS = (ACCEPTED, NOT_ACCEPTED, INCOMPLETE, INTERRUPTED, INTERNAL_ERROR)
@@ -45,16 +45,10 @@ def _judged(record: dict[str, Any]) -> dict[str, set[str]]:
     return judged
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _timestamp(text: Any) -> float | None:
     try:
         return datetime.datetime.fromisoformat(str(text)).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):  # not a time, or one before any a float of seconds can say
         return None
 
 
@@ -91,7 +85,7 @@ def exposition(record: dict[str, Any], facts: HostFacts | None) -> str:
     for name in (*VERDICTS, *([said] if said and said not in VERDICTS else [])):
         out.add("gpuaccept_run_verdict", "1 for the run's verdict, 0 for the others", 1 if name == said else 0,
                 {"verdict": name})
-    status = _finite(run.get("exit_status"))
+    status = finite(run.get("exit_status"))
     if status is not None:
         out.add("gpuaccept_run_exit_status", "the run's exit status", status)
     finished = _timestamp(run.get("finished_at"))
@@ -119,12 +113,12 @@ def _figures(out: _Families, facts: HostFacts, judged: dict[str, set[str]]) -> N
             if str(gpu.index) not in judged.get(requirement, ()):
                 continue
             for labels, value in value_of(gpu):
-                value = _finite(value)
+                value = finite(value)
                 if value is not None:
                     out.add(name, f"{doc} ({requirement})", value, {"gpu": str(gpu.index), **labels})
 
     per_gpu("gpuaccept_gpu_memory_total_bytes", "each GPU's total memory", "GPU-MEMORY",
-            lambda g: [({}, g.memory_total_mib * 2**20 if _finite(g.memory_total_mib) is not None else None)])
+            lambda g: [({}, g.memory_total_mib * 2**20 if finite(g.memory_total_mib) is not None else None)])
     per_gpu("gpuaccept_pcie_link_width_lanes", "each GPU's PCIe link width now", "PCIE-WIDTH",
             lambda g: [({}, g.pcie_width_current)])
     per_gpu("gpuaccept_pcie_link_generation", "each GPU's PCIe link generation at capture", "PCIE-GEN",
@@ -136,11 +130,11 @@ def _figures(out: _Families, facts: HostFacts, judged: dict[str, set[str]]) -> N
     bench = facts.ollama.benchmark
     if bench is not None and "" in judged.get("OLL-THROUGHPUT", ()):
         rates = [r.tokens_per_s for r in bench.runs if r.eval_ns]
-        rate = _finite(statistics.median(rates)) if rates else None
+        rate = finite(statistics.median(rates)) if rates else None
         if rate is not None:
             out.add("gpuaccept_ollama_generation_tokens_per_second", "median generation rate of the measured runs "
                     "(OLL-THROUGHPUT)", rate)
-    load = _finite(bench.load_ns) if bench is not None else None
+    load = finite(bench.load_ns) if bench is not None else None
     if load is not None and "" in judged.get("OLL-LOAD-TIME", ()):
         out.add("gpuaccept_ollama_model_load_seconds", "the timed cold load of the model (OLL-LOAD-TIME)", load / 1e9)
     diag = facts.diag
@@ -149,7 +143,7 @@ def _figures(out: _Families, facts: HostFacts, judged: dict[str, set[str]]) -> N
             if str(link.index) not in judged["PCIE-BANDWIDTH"]:
                 continue
             for direction, rate in (("host_to_device", link.h2d), ("device_to_host", link.d2h)):
-                value = _finite(rate.gbps)
+                value = finite(rate.gbps)
                 if value is not None:
                     out.add("gpuaccept_pcie_bandwidth_bytes_per_second", "pinned copies over each GPU's link alone, "
                             "each way (PCIE-BANDWIDTH)", value * 1e9, {"gpu": str(link.index), "direction": direction})
